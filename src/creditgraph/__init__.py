@@ -1,0 +1,3 @@
+"""creditgraph: graph-based social-credit and fraud analysis."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,252 @@
+"""Plain data types shared by every layer. No I/O here.
+
+Bulk data moves as *columns* (``TransferColumns`` and friends) rather than one object per row:
+imports of ten million transfers spend their time in the store, not in building objects.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+FRIEND = "FRIEND"
+#: Relation name of money transfers in snapshots (directed, aggregated per ordered pair).
+TRANSFER = "TRANSFER"
+#: Link types are UPPER_SNAKE; these names are taken by the store itself.
+RESERVED_LINK_TYPES = frozenset({TRANSFER, "TRANSFERRED", "HAS_MEMBER", "LINK"})
+LINK_TYPE_RE = re.compile(r"^[A-Z][A-Z0-9_]{0,62}$")
+#: Names of extra account columns (features / properties) must be plain identifiers.
+COLUMN_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+
+LabelValue = Literal["fraud", "legit"]
+LABEL_VALUES: tuple[LabelValue, ...] = ("fraud", "legit")
+RingKind = Literal["cycle", "mule_fan_in", "mule_fan_out", "shared_identity", "collusion"]
+RingStatus = Literal["new", "investigating", "confirmed", "dismissed"]
+
+
+def canonical_pair(a: str, b: str) -> tuple[str, str]:
+    """Undirected links are stored once, smaller id first."""
+    return (a, b) if a <= b else (b, a)
+
+
+@dataclass(frozen=True, slots=True)
+class AccountColumns:
+    """A batch of accounts; ``features`` / ``properties`` hold one dict per account."""
+
+    account_id: list[str]
+    created_at: list[float | None]
+    features: list[dict[str, float]]
+    properties: list[dict[str, str]]
+
+    def __len__(self) -> int:
+        return len(self.account_id)
+
+    def slice(self, start: int, stop: int) -> AccountColumns:
+        return AccountColumns(
+            self.account_id[start:stop],
+            self.created_at[start:stop],
+            self.features[start:stop],
+            self.properties[start:stop],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class TransferColumns:
+    """A batch of transfers; timestamps are UNIX seconds (UTC)."""
+
+    transfer_id: list[str]
+    src: list[str]
+    dst: list[str]
+    amount: list[float]
+    timestamp: list[float]
+    currency: list[str | None]
+    channel: list[str | None]
+
+    def __len__(self) -> int:
+        return len(self.transfer_id)
+
+    def slice(self, start: int, stop: int) -> TransferColumns:
+        return TransferColumns(
+            self.transfer_id[start:stop],
+            self.src[start:stop],
+            self.dst[start:stop],
+            self.amount[start:stop],
+            self.timestamp[start:stop],
+            self.currency[start:stop],
+            self.channel[start:stop],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class LinkColumns:
+    """A batch of undirected links, already in canonical order (``src <= dst``)."""
+
+    src: list[str]
+    dst: list[str]
+    type: list[str]
+    since: list[float | None]
+
+    def __len__(self) -> int:
+        return len(self.src)
+
+    def slice(self, start: int, stop: int) -> LinkColumns:
+        return LinkColumns(
+            self.src[start:stop], self.dst[start:stop], self.type[start:stop], self.since[start:stop]
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class LabelColumns:
+    """A batch of confirmed outcomes."""
+
+    account_id: list[str]
+    label: list[LabelValue]
+    source: list[str | None]
+    observed_at: list[float | None]
+
+    def __len__(self) -> int:
+        return len(self.account_id)
+
+    def slice(self, start: int, stop: int) -> LabelColumns:
+        return LabelColumns(
+            self.account_id[start:stop],
+            self.label[start:stop],
+            self.source[start:stop],
+            self.observed_at[start:stop],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """One account as the store returns it, with its latest label and score if any."""
+
+    account_id: str
+    created_at: float | None
+    features: dict[str, float]
+    properties: dict[str, str]
+    label: LabelValue | None = None
+    score: Score | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Score:
+    """Per-account model output written back by batch scoring."""
+
+    account_id: str
+    fraud_probability: float
+    social_credit: float
+    model_version: str
+    reasons: list[dict[str, Any]] = field(default_factory=list)
+    scored_at: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Ring:
+    """A group of accounts acting together, with the evidence that justifies it."""
+
+    ring_id: str
+    kind: RingKind
+    score: float
+    members: list[str]
+    evidence: dict[str, Any]
+    status: RingStatus = "new"
+    note: str = ""
+    detected_at: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Counts:
+    """Sizes of the stored graph."""
+
+    accounts: int
+    transfers: int
+    links: int
+    labels: int
+    scores: int
+    rings: int
+    links_by_type: dict[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class GraphEdge:
+    """One edge of a neighbourhood or path: transfers between a pair are aggregated."""
+
+    src: str
+    dst: str
+    relation: str
+    directed: bool
+    count: int = 1
+    total_amount: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Subgraph:
+    """A capped neighbourhood; ``truncated`` is true when some node had more neighbours."""
+
+    center: str
+    nodes: list[str]
+    edges: list[GraphEdge]
+    truncated: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Path:
+    """A shortest path as its account sequence and, per hop, the relations joining the pair."""
+
+    accounts: list[str]
+    hops: list[list[GraphEdge]]
+
+
+@dataclass(frozen=True)
+class EdgeSet:
+    """Edges of one relation as index arrays into ``Snapshot.account_ids``.
+
+    Links are undirected and appear once per pair (``src`` < ``dst`` by id). Transfers are
+    directed and aggregated per ordered pair, with ``count``, ``total_amount``, ``first_ts``
+    and ``last_ts``; those arrays are ``None`` for links.
+    """
+
+    relation: str
+    directed: bool
+    src: IntArray
+    dst: IntArray
+    count: IntArray | None = None
+    total_amount: FloatArray | None = None
+    first_ts: FloatArray | None = None
+    last_ts: FloatArray | None = None
+
+    def __len__(self) -> int:
+        return int(self.src.shape[0])
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A consistent export of the graph for ML: the hand-off between ``store`` and ``ml``.
+
+    Accounts are sorted by id; ``features`` is ``[n_accounts, n_features]`` with NaN for a
+    missing value; ``labels`` is -1 (unknown), 0 (legit) or 1 (fraud).
+    """
+
+    account_ids: list[str]
+    feature_names: list[str]
+    features: FloatArray
+    created_at: FloatArray
+    labels: npt.NDArray[np.int8]
+    edges: dict[str, EdgeSet]
+
+    @property
+    def num_accounts(self) -> int:
+        return len(self.account_ids)
+
+
+def index_of(account_ids: Sequence[str]) -> dict[str, int]:
+    """Position of each id, for turning id columns into index arrays."""
+    return {a: i for i, a in enumerate(account_ids)}
