@@ -1,0 +1,1 @@
+"""CSV ingest: parse, validate (file:line errors), convert to store batches."""

@@ -1,0 +1,183 @@
+"""Turn a parsed ``Table`` into store batches, checking every rule of the data contract."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import cast
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from creditgraph.domain import (
+    LABEL_VALUES,
+    AccountColumns,
+    LabelColumns,
+    LabelValue,
+    LinkColumns,
+    TransferColumns,
+)
+from creditgraph.ingest.csvfile import (
+    OPTIONAL,
+    REQUIRED,
+    ErrorCollector,
+    Table,
+    _np_bool,
+    check_ids,
+    check_in,
+    check_link_types,
+    check_unique,
+    is_numeric_column,
+    optional_floats,
+    optional_strings,
+    parse_numbers,
+    parse_times,
+)
+
+Batch = AccountColumns | TransferColumns | LinkColumns | LabelColumns
+
+
+@dataclass
+class Parsed:
+    """A file that passed every check that needs no store: the batch to write, and the
+    account references (column name → ids) the store must still confirm."""
+
+    batch: Batch
+    references: dict[str, pa.Array] = field(default_factory=dict)
+    feature_columns: list[str] = field(default_factory=list)
+    property_columns: list[str] = field(default_factory=list)
+
+
+def parse(table: Table) -> Parsed:
+    """Validate ``table`` by kind; raises ``ValidationFailed`` listing every bad row."""
+    errs = ErrorCollector(table)
+    parsed = _PARSERS[table.kind](table, errs)
+    errs.raise_if_any()
+    return parsed
+
+
+def _accounts(t: Table, errs: ErrorCollector) -> Parsed:
+    check_ids(errs, "account_id")
+    check_unique(errs, t.columns["account_id"], "account_id")
+    created = (
+        parse_times(errs, "created_at", required=False)
+        if "created_at" in t.columns
+        else np.full(t.num_rows, np.nan)
+    )
+    known = set(REQUIRED["accounts"]) | set(OPTIONAL["accounts"])
+    extra = [c for c in t.columns if c not in known]
+    numeric = [c for c in extra if is_numeric_column(t.columns[c])]
+    props = [c for c in extra if c not in numeric]
+    feats: list[list[float]] = [
+        parse_numbers(errs, c, required=False, non_negative=False).tolist() for c in numeric
+    ]
+    prop_values = [t.columns[c].to_pylist() for c in props]
+    features = [
+        {name: v for name, v in zip(numeric, row, strict=True) if v == v}  # drop NaN (missing)
+        for row in zip(*feats, strict=True)
+    ] if numeric else [{} for _ in range(t.num_rows)]
+    properties = [
+        {name: v for name, v in zip(props, row, strict=True) if v}
+        for row in zip(*prop_values, strict=True)
+    ] if props else [{} for _ in range(t.num_rows)]
+    batch = AccountColumns(
+        account_id=t.columns["account_id"].to_pylist(),
+        created_at=optional_floats(created),
+        features=features,
+        properties=properties,
+    )
+    return Parsed(batch, feature_columns=numeric, property_columns=props)
+
+
+def _transfers(t: Table, errs: ErrorCollector) -> Parsed:
+    for c in ("transfer_id", "src", "dst"):
+        check_ids(errs, c)
+    check_unique(errs, t.columns["transfer_id"], "transfer_id")
+    amount = parse_numbers(errs, "amount", required=True, non_negative=True)
+    ts = parse_times(errs, "timestamp", required=True)
+    empty = pa.array([""] * t.num_rows, pa.string())
+    batch = TransferColumns(
+        transfer_id=t.columns["transfer_id"].to_pylist(),
+        src=t.columns["src"].to_pylist(),
+        dst=t.columns["dst"].to_pylist(),
+        amount=amount.tolist(),
+        timestamp=ts.tolist(),
+        currency=optional_strings(t.columns.get("currency", empty)),
+        channel=optional_strings(t.columns.get("channel", empty)),
+    )
+    return Parsed(batch, references={"src": t.columns["src"], "dst": t.columns["dst"]})
+
+
+def _links(t: Table, errs: ErrorCollector) -> Parsed:
+    src, dst = t.columns["src"], t.columns["dst"]
+    check_ids(errs, "src")
+    check_ids(errs, "dst")
+    check_link_types(errs)
+    errs.add_mask(
+        pc.and_(pc.equal(src, dst), pc.greater(pc.utf8_length(src), 0)),
+        "dst",
+        "a link from an account to itself",
+    )
+    # Undirected: (a, b) and (b, a) are the same link, so canonicalise before the duplicate check.
+    first_is_smaller = pc.less_equal(src, dst)
+    lo = pc.if_else(first_is_smaller, src, dst)
+    hi = pc.if_else(first_is_smaller, dst, src)
+    check_unique(
+        errs,
+        pc.binary_join_element_wise(lo, hi, t.columns["type"], pa.scalar("\x1f")),
+        "src,dst,type",
+    )
+    since = (
+        parse_times(errs, "since", required=False)
+        if "since" in t.columns
+        else np.full(t.num_rows, np.nan)
+    )
+    batch = LinkColumns(
+        src=lo.to_pylist(),
+        dst=hi.to_pylist(),
+        type=t.columns["type"].to_pylist(),
+        since=optional_floats(since),
+    )
+    return Parsed(batch, references={"src": src, "dst": dst})
+
+
+def _labels(t: Table, errs: ErrorCollector) -> Parsed:
+    check_ids(errs, "account_id")
+    check_unique(errs, t.columns["account_id"], "account_id")
+    check_in(errs, "label", LABEL_VALUES)
+    observed = (
+        parse_times(errs, "observed_at", required=False)
+        if "observed_at" in t.columns
+        else np.full(t.num_rows, np.nan)
+    )
+    empty = pa.array([""] * t.num_rows, pa.string())
+    batch = LabelColumns(
+        account_id=t.columns["account_id"].to_pylist(),
+        label=cast(list[LabelValue], t.columns["label"].to_pylist()),
+        source=optional_strings(t.columns.get("source", empty)),
+        observed_at=optional_floats(observed),
+    )
+    return Parsed(batch, references={"account_id": t.columns["account_id"]})
+
+
+_PARSERS = {
+    "accounts": _accounts,
+    "transfers": _transfers,
+    "links": _links,
+    "labels": _labels,
+}
+
+
+def dangling_rows(
+    table: Table, parsed: Parsed, missing: list[str], errs: ErrorCollector
+) -> None:
+    """Report every row that references an account the store does not hold."""
+    missing_set = pa.array(missing, pa.string())
+    for column, col in parsed.references.items():
+        mask = _np_bool(pc.is_in(col, value_set=missing_set))
+        errs.add_rows(
+            np.flatnonzero(mask),
+            column,
+            lambda r, c=col: f"account {c[r].as_py()!r} does not exist "
+            "(import accounts first, or pass --create-missing-accounts)",
+        )

@@ -1,0 +1,1 @@
+"""Orchestration: each entry point calls one function here."""

@@ -1,0 +1,439 @@
+"""Embedded default store: one SQLite file in WAL mode (durable, no server to run).
+
+A file import runs in one transaction, so a killed import leaves nothing behind; reads during
+``snapshot`` run in one read transaction, which WAL makes a true snapshot.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from creditgraph.domain import (
+    TRANSFER,
+    Account,
+    AccountColumns,
+    Counts,
+    GraphEdge,
+    LabelColumns,
+    LabelValue,
+    LinkColumns,
+    Ring,
+    Score,
+    Snapshot,
+    TransferColumns,
+)
+from creditgraph.errors import NotFound, StoreUnavailable
+from creditgraph.store.base import GraphStore
+from creditgraph.store.snapshot import SnapshotBuilder
+
+SCHEMA_VERSION = 1
+
+# Tables are created idempotently; ``user_version`` records the layout for later migrations.
+DDL = (
+    """CREATE TABLE IF NOT EXISTS accounts(
+        account_id TEXT PRIMARY KEY,
+        created_at REAL,
+        features TEXT NOT NULL DEFAULT '{}',
+        properties TEXT NOT NULL DEFAULT '{}'
+    ) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS transfers(
+        transfer_id TEXT PRIMARY KEY,
+        src TEXT NOT NULL,
+        dst TEXT NOT NULL,
+        amount REAL NOT NULL,
+        ts REAL NOT NULL,
+        currency TEXT,
+        channel TEXT
+    )""",
+    "CREATE INDEX IF NOT EXISTS transfers_src_dst ON transfers(src, dst)",
+    "CREATE INDEX IF NOT EXISTS transfers_dst_src ON transfers(dst, src)",
+    """CREATE TABLE IF NOT EXISTS links(
+        src TEXT NOT NULL,
+        dst TEXT NOT NULL,
+        type TEXT NOT NULL,
+        since REAL,
+        PRIMARY KEY (src, dst, type)
+    ) WITHOUT ROWID""",
+    "CREATE INDEX IF NOT EXISTS links_dst ON links(dst, src, type)",
+    """CREATE TABLE IF NOT EXISTS labels(
+        account_id TEXT PRIMARY KEY,
+        label TEXT NOT NULL CHECK (label IN ('fraud', 'legit')),
+        source TEXT,
+        observed_at REAL
+    ) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS scores(
+        account_id TEXT PRIMARY KEY,
+        fraud_probability REAL NOT NULL,
+        social_credit REAL NOT NULL,
+        model_version TEXT NOT NULL,
+        reasons TEXT NOT NULL,
+        scored_at REAL NOT NULL
+    ) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS rings(
+        ring_id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        score REAL NOT NULL,
+        status TEXT NOT NULL,
+        note TEXT NOT NULL,
+        evidence TEXT NOT NULL,
+        detected_at REAL NOT NULL
+    ) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS ring_members(
+        ring_id TEXT NOT NULL REFERENCES rings(ring_id) ON DELETE CASCADE,
+        account_id TEXT NOT NULL,
+        PRIMARY KEY (ring_id, account_id)
+    ) WITHOUT ROWID""",
+    "CREATE INDEX IF NOT EXISTS ring_members_account ON ring_members(account_id)",
+)
+
+UPSERT_ACCOUNT = """
+INSERT INTO accounts(account_id, created_at, features, properties)
+VALUES (?, ?, json(?), json(?))
+ON CONFLICT(account_id) DO UPDATE SET
+    created_at = coalesce(excluded.created_at, accounts.created_at),
+    features = json_patch(accounts.features, excluded.features),
+    properties = json_patch(accounts.properties, excluded.properties)
+WHERE coalesce(excluded.created_at, accounts.created_at) IS NOT accounts.created_at
+   OR json_patch(accounts.features, excluded.features) IS NOT accounts.features
+   OR json_patch(accounts.properties, excluded.properties) IS NOT accounts.properties
+"""
+INSERT_TRANSFER = """
+INSERT OR IGNORE INTO transfers(transfer_id, src, dst, amount, ts, currency, channel)
+VALUES (?, ?, ?, ?, ?, ?, ?)
+"""
+UPSERT_LINK = """
+INSERT INTO links(src, dst, type, since) VALUES (?, ?, ?, ?)
+ON CONFLICT(src, dst, type) DO UPDATE SET since = excluded.since
+WHERE excluded.since IS NOT links.since
+"""
+UPSERT_LABEL = """
+INSERT INTO labels(account_id, label, source, observed_at) VALUES (?, ?, ?, ?)
+ON CONFLICT(account_id) DO UPDATE SET
+    label = excluded.label, source = excluded.source, observed_at = excluded.observed_at
+WHERE excluded.label IS NOT labels.label OR excluded.source IS NOT labels.source
+   OR excluded.observed_at IS NOT labels.observed_at
+"""
+UPSERT_SCORE = """
+INSERT OR REPLACE INTO scores(account_id, fraud_probability, social_credit, model_version,
+                              reasons, scored_at)
+VALUES (?, ?, ?, ?, ?, ?)
+"""
+# SQLite allows 32766 host parameters; stay well below for IN (...) lists.
+CHUNK = 900
+
+
+def _chunks(items: Sequence[str], size: int = CHUNK) -> Iterator[Sequence[str]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def _marks(n: int) -> str:
+    return ",".join("?" * n)
+
+
+class EmbeddedStore(GraphStore):
+    """GraphStore over a local SQLite database file."""
+
+    backend = "embedded"
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as e:
+            raise StoreUnavailable(f"cannot open embedded store at {path}: {e}") from e
+        self.path = path
+        # One connection shared by threads (API workers); the lock serialises its use.
+        self._lock = threading.RLock()
+        self._in_tx = False
+        for pragma in (
+            "journal_mode=WAL",
+            "synchronous=FULL",
+            "foreign_keys=ON",
+            "cache_size=-1048576",
+            "temp_store=MEMORY",
+            "busy_timeout=10000",
+        ):
+            self._db.execute(f"PRAGMA {pragma}")
+        self.apply_schema()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def apply_schema(self) -> list[str]:
+        with self._tx():
+            for stmt in DDL:
+                self._db.execute(stmt)
+            self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        return [f"sqlite schema v{SCHEMA_VERSION}"]
+
+    @contextmanager
+    def _tx(self, immediate: bool = True) -> Iterator[sqlite3.Connection]:
+        """A transaction, or nothing extra when already inside ``import_scope``."""
+        with self._lock:
+            if self._in_tx:
+                yield self._db
+                return
+            self._db.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
+            self._in_tx = True
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            else:
+                self._db.execute("COMMIT")
+            finally:
+                self._in_tx = False
+
+    @contextmanager
+    def import_scope(self) -> Iterator[None]:
+        with self._tx():
+            yield
+
+    # -- writes ----------------------------------------------------------------------------------
+    def upsert_accounts(self, batch: AccountColumns) -> int:
+        rows = zip(
+            batch.account_id,
+            batch.created_at,
+            map(orjson.dumps, batch.features),
+            map(orjson.dumps, batch.properties),
+            strict=True,
+        )
+        with self._tx() as db:
+            return db.executemany(UPSERT_ACCOUNT, rows).rowcount
+
+    def upsert_transfers(self, batch: TransferColumns) -> int:
+        rows = zip(
+            batch.transfer_id,
+            batch.src,
+            batch.dst,
+            batch.amount,
+            batch.timestamp,
+            batch.currency,
+            batch.channel,
+            strict=True,
+        )
+        with self._tx() as db:
+            return db.executemany(INSERT_TRANSFER, rows).rowcount
+
+    def upsert_links(self, batch: LinkColumns) -> int:
+        rows = zip(batch.src, batch.dst, batch.type, batch.since, strict=True)
+        with self._tx() as db:
+            return db.executemany(UPSERT_LINK, rows).rowcount
+
+    def upsert_labels(self, batch: LabelColumns) -> int:
+        rows = zip(batch.account_id, batch.label, batch.source, batch.observed_at, strict=True)
+        with self._tx() as db:
+            return db.executemany(UPSERT_LABEL, rows).rowcount
+
+    def write_scores(self, scores: Sequence[Score]) -> int:
+        rows = [
+            (
+                s.account_id,
+                s.fraud_probability,
+                s.social_credit,
+                s.model_version,
+                orjson.dumps(s.reasons).decode(),
+                s.scored_at,
+            )
+            for s in scores
+        ]
+        with self._tx() as db:
+            db.executemany(UPSERT_SCORE, rows)
+        return len(rows)
+
+    def write_rings(self, rings: Sequence[Ring]) -> int:
+        with self._tx() as db:
+            for r in rings:
+                db.execute("DELETE FROM rings WHERE ring_id = ?", (r.ring_id,))
+                db.execute(
+                    "INSERT INTO rings(ring_id, kind, score, status, note, evidence, detected_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        r.ring_id,
+                        r.kind,
+                        r.score,
+                        r.status,
+                        r.note,
+                        orjson.dumps(r.evidence).decode(),
+                        r.detected_at,
+                    ),
+                )
+                db.executemany(
+                    "INSERT INTO ring_members(ring_id, account_id) VALUES (?, ?)",
+                    [(r.ring_id, m) for m in sorted(set(r.members))],
+                )
+        return len(rings)
+
+    def delete_rings(self, ring_ids: Sequence[str]) -> int:
+        with self._tx() as db:
+            return db.executemany(
+                "DELETE FROM rings WHERE ring_id = ?", [(r,) for r in ring_ids]
+            ).rowcount
+
+    # -- reads -----------------------------------------------------------------------------------
+    def missing_accounts(self, account_ids: Sequence[str]) -> list[str]:
+        found: set[str] = set()
+        with self._lock:
+            for chunk in _chunks(account_ids):
+                cur = self._db.execute(
+                    f"SELECT account_id FROM accounts WHERE account_id IN ({_marks(len(chunk))})",
+                    tuple(chunk),
+                )
+                found.update(r[0] for r in cur)
+        return [a for a in account_ids if a not in found]
+
+    def counts(self) -> Counts:
+        with self._tx(immediate=False) as db:
+
+            def one(sql: str) -> int:
+                return int(db.execute(sql).fetchone()[0])
+
+            by_type = {t: int(n) for t, n in db.execute(
+                "SELECT type, count(*) FROM links GROUP BY type ORDER BY type"
+            )}
+            return Counts(
+                accounts=one("SELECT count(*) FROM accounts"),
+                transfers=one("SELECT count(*) FROM transfers"),
+                links=sum(by_type.values()),
+                labels=one("SELECT count(*) FROM labels"),
+                scores=one("SELECT count(*) FROM scores"),
+                rings=one("SELECT count(*) FROM rings"),
+                links_by_type=by_type,
+            )
+
+    def get_account(self, account_id: str) -> Account:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT a.account_id, a.created_at, a.features, a.properties, l.label"
+                " FROM accounts a LEFT JOIN labels l USING (account_id)"
+                " WHERE a.account_id = ?",
+                (account_id,),
+            ).fetchone()
+        if row is None:
+            raise NotFound(f"account {account_id!r} not found")
+        scores = self.get_scores([account_id])
+        label: LabelValue | None = row[4]
+        return Account(
+            account_id=row[0],
+            created_at=row[1],
+            features=orjson.loads(row[2]),
+            properties=orjson.loads(row[3]),
+            label=label,
+            score=scores[0] if scores else None,
+        )
+
+    def get_scores(self, account_ids: Sequence[str] | None = None) -> list[Score]:
+        sql = (
+            "SELECT account_id, fraud_probability, social_credit, model_version, reasons,"
+            " scored_at FROM scores"
+        )
+        rows: list[Any] = []
+        with self._lock:
+            if account_ids is None:
+                rows = self._db.execute(sql + " ORDER BY account_id").fetchall()
+            else:
+                for chunk in _chunks(account_ids):
+                    rows += self._db.execute(
+                        sql + f" WHERE account_id IN ({_marks(len(chunk))})", tuple(chunk)
+                    ).fetchall()
+                rows.sort()
+        return [
+            Score(r[0], r[1], r[2], r[3], reasons=orjson.loads(r[4]), scored_at=r[5]) for r in rows
+        ]
+
+    def list_rings(self) -> list[Ring]:
+        with self._lock:
+            ids = [r[0] for r in self._db.execute("SELECT ring_id FROM rings")]
+        rings = [self.get_ring(i) for i in ids]
+        rings.sort(key=lambda r: (-r.score, r.ring_id))
+        return rings
+
+    def get_ring(self, ring_id: str) -> Ring:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT ring_id, kind, score, status, note, evidence, detected_at FROM rings"
+                " WHERE ring_id = ?",
+                (ring_id,),
+            ).fetchone()
+            if row is None:
+                raise NotFound(f"ring {ring_id!r} not found")
+            members = [
+                m[0]
+                for m in self._db.execute(
+                    "SELECT account_id FROM ring_members WHERE ring_id = ? ORDER BY account_id",
+                    (ring_id,),
+                )
+            ]
+        return Ring(
+            ring_id=row[0],
+            kind=row[1],
+            score=row[2],
+            members=members,
+            evidence=orjson.loads(row[5]),
+            status=row[3],
+            note=row[4],
+            detected_at=row[6],
+        )
+
+    def adjacent(
+        self, account_ids: Sequence[str], relations: frozenset[str] | None = None
+    ) -> list[GraphEdge]:
+        edges: dict[tuple[str, str, str], GraphEdge] = {}
+        want_transfers = relations is None or TRANSFER in relations
+        link_types = None if relations is None else sorted(relations - {TRANSFER})
+        with self._lock:
+            for chunk in _chunks(sorted(set(account_ids)), CHUNK // 2):
+                marks, params = _marks(len(chunk)), tuple(chunk)
+                if want_transfers:
+                    for col in ("src", "dst"):
+                        for s, d, n, total in self._db.execute(
+                            "SELECT src, dst, count(*), sum(amount) FROM transfers"
+                            f" WHERE {col} IN ({marks}) GROUP BY src, dst",
+                            params,
+                        ):
+                            edges[(s, d, TRANSFER)] = GraphEdge(s, d, TRANSFER, True, n, total)
+                if link_types is not None and not link_types:
+                    continue
+                type_filter = ""
+                type_params: tuple[str, ...] = ()
+                if link_types is not None:
+                    type_filter = f" AND type IN ({_marks(len(link_types))})"
+                    type_params = tuple(link_types)
+                for col in ("src", "dst"):
+                    for s, d, t in self._db.execute(
+                        f"SELECT src, dst, type FROM links WHERE {col} IN ({marks}){type_filter}",
+                        params + type_params,
+                    ):
+                        edges[(s, d, t)] = GraphEdge(s, d, t, False)
+        return [edges[k] for k in sorted(edges)]
+
+    def snapshot(self) -> Snapshot:
+        with self._tx(immediate=False) as db:
+            accounts = db.execute(
+                "SELECT account_id, created_at, features FROM accounts ORDER BY account_id"
+            ).fetchall()
+            builder = SnapshotBuilder(
+                [a[0] for a in accounts],
+                [a[1] for a in accounts],
+                [orjson.loads(a[2]) for a in accounts],
+            )
+            builder.set_labels(db.execute("SELECT account_id, label FROM labels"))
+            builder.add_transfers(
+                db.execute(
+                    "SELECT src, dst, count(*), sum(amount), min(ts), max(ts) FROM transfers"
+                    " GROUP BY src, dst"
+                )
+            )
+            builder.add_links(db.execute("SELECT src, dst, type FROM links"))
+            return builder.build()
+
