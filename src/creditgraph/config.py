@@ -1,4 +1,4 @@
-"""Settings from the environment (prefix ``CREDITGRAPH_``). Build one per entry point; no globals."""
+"""Settings from the environment (prefix ``CREDITGRAPH_``); build one per entry point."""
 
 from __future__ import annotations
 
@@ -35,6 +35,10 @@ class Settings(BaseSettings):
     neo4j_http_port: int = 7474
     neo4j_start_timeout_s: float = Field(default=120.0, gt=0)
 
+    schema_dir: Path = Field(
+        default_factory=lambda: Path(__file__).resolve().parents[2] / "graph_schema",
+        description="Numbered Cypher files applied to Neo4j before every import",
+    )
     import_batch_size: int = Field(default=20_000, ge=1, le=1_000_000)
 
     @property

@@ -99,7 +99,10 @@ class LinkColumns:
 
     def slice(self, start: int, stop: int) -> LinkColumns:
         return LinkColumns(
-            self.src[start:stop], self.dst[start:stop], self.type[start:stop], self.since[start:stop]
+            self.src[start:stop],
+            self.dst[start:stop],
+            self.type[start:stop],
+            self.since[start:stop],
         )
 
 

@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
-from creditgraph.domain import COLUMN_NAME_RE, LABEL_VALUES, LINK_TYPE_RE, RESERVED_LINK_TYPES
+from creditgraph.domain import COLUMN_NAME_RE, LINK_TYPE_RE, RESERVED_LINK_TYPES
 from creditgraph.errors import InvalidInput
 
 Kind = Literal["accounts", "transfers", "links", "labels"]
@@ -46,9 +46,7 @@ MAX_ID_LENGTH = 128
 MAX_ERRORS = 50
 
 NUMBER_RE = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
-ISO_RE = (
-    r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?)?(Z|[+-]\d{2}:?\d{2})?$"
-)
+ISO_RE = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?)?(Z|[+-]\d{2}:?\d{2})?$"
 _HAS_ZONE_RE = r"(Z|[+-]\d{2}:?\d{2})$"
 _DATE_ONLY_RE = r"^\d{4}-\d{2}-\d{2}$"
 
@@ -64,8 +62,10 @@ class RowError:
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}"
-        return f"{where}: column {self.column!r}: {self.reason}" if self.column else (
-            f"{where}: {self.reason}"
+        return (
+            f"{where}: column {self.column!r}: {self.reason}"
+            if self.column
+            else (f"{where}: {self.reason}")
         )
 
 
@@ -75,9 +75,11 @@ class ValidationFailed(InvalidInput):
     def __init__(self, errors: Sequence[RowError], total: int | None = None) -> None:
         self.errors = list(errors)
         self.total = total if total is not None else len(errors)
-        more = f"\n... and {self.total - len(self.errors)} more" if self.total > len(
-            self.errors
-        ) else ""
+        more = (
+            f"\n... and {self.total - len(self.errors)} more"
+            if self.total > len(self.errors)
+            else ""
+        )
         super().__init__("\n".join(str(e) for e in self.errors) + more)
 
 
@@ -105,7 +107,7 @@ class ErrorCollector:
 
     def add_rows(self, rows: np.ndarray, column: str | None, reason: Callable[[int], str]) -> None:
         self.total += len(rows)
-        for r in rows[: MAX_ERRORS]:
+        for r in rows[:MAX_ERRORS]:
             self.errors.append(
                 RowError(str(self.table.path), self.table.line(int(r)), column, reason(int(r)))
             )
@@ -148,8 +150,11 @@ def read_table(path: Path, kind: Kind) -> Table:
         raise _fail(path, line, f"not valid UTF-8 (byte 0x{data[e.start]:02x})", col) from None
     if not data.strip():
         raise _fail(path, 1, "empty file: expected a header row")
-    header = next(csv.reader(io.StringIO(data[: data.find(b"\n") if b"\n" in data else len(data)]
-                                         .decode("utf-8"))))
+    header = next(
+        csv.reader(
+            io.StringIO(data[: data.find(b"\n") if b"\n" in data else len(data)].decode("utf-8"))
+        )
+    )
     _check_header(path, kind, header)
     if not data.rstrip(b"\r\n").count(b"\n"):
         raise _fail(path, 1, "no data rows after the header")
@@ -190,8 +195,9 @@ def read_table(path: Path, kind: Kind) -> Table:
         if lines is None
         else np.array([ln for ln, _ in lines], dtype=np.int64)
     )
-    columns = {name: pc.utf8_trim_whitespace(table.column(name).combine_chunks())
-               for name in header}
+    columns = {
+        name: pc.utf8_trim_whitespace(table.column(name).combine_chunks()) for name in header
+    }
     return Table(path=path, kind=kind, columns=columns, lines=line_numbers, num_rows=n)
 
 
@@ -213,8 +219,10 @@ def _check_header(path: Path, kind: Kind, header: list[str]) -> None:
     missing = [c for c in REQUIRED[kind] if c not in seen]
     if missing:
         raise _fail(
-            path, 1, f"missing required column(s) {', '.join(missing)} for a {kind} file; "
-            f"header is {','.join(header)}"
+            path,
+            1,
+            f"missing required column(s) {', '.join(missing)} for a {kind} file; "
+            f"header is {','.join(header)}",
         )
 
 
@@ -278,9 +286,7 @@ def check_unique(errs: ErrorCollector, keys: pa.Array, label: str) -> None:
             run_start = order[k]
     rows = np.array(sorted(dup_rows), dtype=np.int64)
     # Within a run of equal keys, sort_indices is stable, so run_start is the earliest row.
-    errs.add_rows(
-        rows, label, lambda r: f"duplicate of line {errs.table.line(first_of[r])}"
-    )
+    errs.add_rows(rows, label, lambda r: f"duplicate of line {errs.table.line(first_of[r])}")
 
 
 def parse_numbers(
@@ -293,9 +299,7 @@ def parse_numbers(
     if required:
         errs.add_mask(empty, column, "missing value")
     bad = ~ok & ~empty
-    errs.add_rows(
-        np.flatnonzero(bad), column, lambda r: f"not a number: {col[r].as_py()[:40]!r}"
-    )
+    errs.add_rows(np.flatnonzero(bad), column, lambda r: f"not a number: {col[r].as_py()[:40]!r}")
     values = np.full(len(col), np.nan)
     if ok.any():
         with np.errstate(over="ignore"):
@@ -324,11 +328,13 @@ def parse_times(errs: ErrorCollector, column: str, *, required: bool) -> np.ndar
         return values
     good = col.filter(pa.array(ok))
     good = pc.if_else(
-        pc.match_substring_regex(good, _DATE_ONLY_RE), pc.binary_join_element_wise(
-            good, pa.scalar("T00:00:00"), ""), good
+        pc.match_substring_regex(good, _DATE_ONLY_RE),
+        pc.binary_join_element_wise(good, pa.scalar("T00:00:00"), ""),
+        good,
     )
     good = pc.if_else(
-        pc.match_substring_regex(good, _HAS_ZONE_RE), good,
+        pc.match_substring_regex(good, _HAS_ZONE_RE),
+        good,
         pc.binary_join_element_wise(good, pa.scalar("Z"), ""),
     )
     try:
@@ -356,7 +362,8 @@ def check_in(errs: ErrorCollector, column: str, allowed: Sequence[str]) -> None:
     col = errs.table.columns[column]
     bad = ~_np_bool(pc.is_in(col, value_set=pa.array(list(allowed))))
     errs.add_rows(
-        np.flatnonzero(bad), column,
+        np.flatnonzero(bad),
+        column,
         lambda r: f"{col[r].as_py()[:40]!r} is not one of {', '.join(allowed)}",
     )
 
@@ -364,13 +371,14 @@ def check_in(errs: ErrorCollector, column: str, allowed: Sequence[str]) -> None:
 def check_link_types(errs: ErrorCollector) -> None:
     col = errs.table.columns["type"]
     values = col.to_pylist()
-    bad = [
-        i for i, t in enumerate(values) if not LINK_TYPE_RE.match(t) or t in RESERVED_LINK_TYPES
-    ]
+    bad = [i for i, t in enumerate(values) if not LINK_TYPE_RE.match(t) or t in RESERVED_LINK_TYPES]
     errs.add_rows(
-        np.array(bad, dtype=np.int64), "type",
-        lambda r: f"{values[r][:40]!r} is not an UPPER_SNAKE link type (reserved: "
-        f"{', '.join(sorted(RESERVED_LINK_TYPES))})",
+        np.array(bad, dtype=np.int64),
+        "type",
+        lambda r: (
+            f"{values[r][:40]!r} is not an UPPER_SNAKE link type (reserved: "
+            f"{', '.join(sorted(RESERVED_LINK_TYPES))})"
+        ),
     )
 
 
@@ -392,4 +400,3 @@ def optional_strings(col: pa.Array) -> list[str | None]:
 
 def optional_floats(values: np.ndarray) -> list[float | None]:
     return [None if math.isnan(v) else float(v) for v in values.tolist()]
-

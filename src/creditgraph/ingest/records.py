@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import cast
 
@@ -72,14 +73,22 @@ def _accounts(t: Table, errs: ErrorCollector) -> Parsed:
         parse_numbers(errs, c, required=False, non_negative=False).tolist() for c in numeric
     ]
     prop_values = [t.columns[c].to_pylist() for c in props]
-    features = [
-        {name: v for name, v in zip(numeric, row, strict=True) if v == v}  # drop NaN (missing)
-        for row in zip(*feats, strict=True)
-    ] if numeric else [{} for _ in range(t.num_rows)]
-    properties = [
-        {name: v for name, v in zip(props, row, strict=True) if v}
-        for row in zip(*prop_values, strict=True)
-    ] if props else [{} for _ in range(t.num_rows)]
+    features = (
+        [
+            {name: v for name, v in zip(numeric, row, strict=True) if v == v}  # drop NaN (missing)
+            for row in zip(*feats, strict=True)
+        ]
+        if numeric
+        else [{} for _ in range(t.num_rows)]
+    )
+    properties = (
+        [
+            {name: v for name, v in zip(props, row, strict=True) if v}
+            for row in zip(*prop_values, strict=True)
+        ]
+        if props
+        else [{} for _ in range(t.num_rows)]
+    )
     batch = AccountColumns(
         account_id=t.columns["account_id"].to_pylist(),
         created_at=optional_floats(created),
@@ -168,16 +177,19 @@ _PARSERS = {
 }
 
 
-def dangling_rows(
-    table: Table, parsed: Parsed, missing: list[str], errs: ErrorCollector
-) -> None:
+def dangling_rows(table: Table, parsed: Parsed, missing: list[str], errs: ErrorCollector) -> None:
     """Report every row that references an account the store does not hold."""
     missing_set = pa.array(missing, pa.string())
     for column, col in parsed.references.items():
         mask = _np_bool(pc.is_in(col, value_set=missing_set))
-        errs.add_rows(
-            np.flatnonzero(mask),
-            column,
-            lambda r, c=col: f"account {c[r].as_py()!r} does not exist "
-            "(import accounts first, or pass --create-missing-accounts)",
+        errs.add_rows(np.flatnonzero(mask), column, _dangling_reason(col))
+
+
+def _dangling_reason(col: pa.Array) -> Callable[[int], str]:
+    def reason(row: int) -> str:
+        return (
+            f"account {col[row].as_py()!r} does not exist "
+            "(import accounts first, or pass --create-missing-accounts)"
         )
+
+    return reason

@@ -10,7 +10,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from creditgraph.domain import AccountColumns, LabelColumns, LinkColumns, TransferColumns
+from creditgraph.domain import AccountColumns, LinkColumns, TransferColumns
 from creditgraph.ingest.csvfile import ErrorCollector, Kind, read_table
 from creditgraph.ingest.records import Batch, dangling_rows, parse
 from creditgraph.store.base import GraphStore

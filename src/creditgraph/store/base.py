@@ -7,6 +7,7 @@ answers investigators identically.
 
 from __future__ import annotations
 
+import itertools
 from abc import ABC, abstractmethod
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
@@ -174,9 +175,7 @@ class GraphStore(ABC):
                 break
         nodes = list(seen)
         inside = set(nodes)
-        edges = [
-            e for e in self.adjacent(nodes, rels) if e.src in inside and e.dst in inside
-        ]
+        edges = [e for e in self.adjacent(nodes, rels) if e.src in inside and e.dst in inside]
         edges.sort(key=lambda e: (e.src, e.dst, e.relation))
         return Subgraph(center=account_id, nodes=nodes, edges=_dedupe(edges), truncated=truncated)
 
@@ -221,7 +220,9 @@ class GraphStore(ABC):
             frontier_list = sorted(nxt)
             if len(mine) + len(other) > MAX_PATH_FRONTIER:
                 raise InvalidInput("path search reached too many accounts: lower max_hops")
-            frontiers = (frontier_list, frontiers[1]) if side == 0 else (frontiers[0], frontier_list)
+            frontiers = (
+                (frontier_list, frontiers[1]) if side == 0 else (frontiers[0], frontier_list)
+            )
             depth[side] += 1
         if not meet:
             return []
@@ -232,13 +233,11 @@ class GraphStore(ABC):
                     sequences.append(list(reversed(left)) + right[1:])
         sequences.sort()
         sequences = sequences[:limit]
-        pair_edges = _edges_by_pair(
-            self.adjacent(sorted({a for s in sequences for a in s}), rels)
-        )
+        pair_edges = _edges_by_pair(self.adjacent(sorted({a for s in sequences for a in s}), rels))
         return [
             Path(
                 accounts=s,
-                hops=[pair_edges.get(_pair_key(a, b), []) for a, b in zip(s, s[1:], strict=False)],
+                hops=[pair_edges.get(_pair_key(a, b), []) for a, b in itertools.pairwise(s)],
             )
             for s in sequences
         ]

@@ -236,6 +236,9 @@ class EmbeddedStore(GraphStore):
             return db.executemany(UPSERT_LABEL, rows).rowcount
 
     def write_scores(self, scores: Sequence[Score]) -> int:
+        missing = self.missing_accounts([s.account_id for s in scores])
+        if missing:
+            raise NotFound(f"cannot score unknown account(s): {', '.join(missing[:5])}")
         rows = [
             (
                 s.account_id,
@@ -252,6 +255,9 @@ class EmbeddedStore(GraphStore):
         return len(rows)
 
     def write_rings(self, rings: Sequence[Ring]) -> int:
+        missing = self.missing_accounts(sorted({m for r in rings for m in r.members}))
+        if missing:
+            raise NotFound(f"ring member(s) not found: {', '.join(missing[:5])}")
         with self._tx() as db:
             for r in rings:
                 db.execute("DELETE FROM rings WHERE ring_id = ?", (r.ring_id,))
@@ -298,9 +304,12 @@ class EmbeddedStore(GraphStore):
             def one(sql: str) -> int:
                 return int(db.execute(sql).fetchone()[0])
 
-            by_type = {t: int(n) for t, n in db.execute(
-                "SELECT type, count(*) FROM links GROUP BY type ORDER BY type"
-            )}
+            by_type = {
+                t: int(n)
+                for t, n in db.execute(
+                    "SELECT type, count(*) FROM links GROUP BY type ORDER BY type"
+                )
+            }
             return Counts(
                 accounts=one("SELECT count(*) FROM accounts"),
                 transfers=one("SELECT count(*) FROM transfers"),
@@ -436,4 +445,3 @@ class EmbeddedStore(GraphStore):
             )
             builder.add_links(db.execute("SELECT src, dst, type FROM links"))
             return builder.build()
-

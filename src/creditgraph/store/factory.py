@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from creditgraph.config import Settings
 from creditgraph.store.base import GraphStore
+from creditgraph.store.embedded import EmbeddedStore
+from creditgraph.store.neo4j import Neo4jStore
 
 
 def open_store(settings: Settings) -> GraphStore:
     """Embedded (default) or Neo4j, per ``CREDITGRAPH_STORE``; caller closes it."""
     if settings.store == "neo4j":
-        from creditgraph.store.neo4j import Neo4jStore  # the driver loads only when chosen
-
         return Neo4jStore.connect(settings)
-    from creditgraph.store.embedded import EmbeddedStore
-
     return EmbeddedStore(settings.embedded_path)

@@ -1,0 +1,553 @@
+"""Neo4j backend over the official driver.
+
+Graph model::
+
+    (:Account {account_id, created_at, f_<feature>..., p_<property>..., label, label_source,
+               label_observed_at, fraud_probability, social_credit, model_version,
+               score_reasons, scored_at, seq})
+    (:Account)-[:TRANSFERRED {transfer_id, amount, ts, currency, channel, seq}]->(:Account)
+    (:Account)-[:<LINK_TYPE> {since, seq}]->(:Account)   stored once, smaller id -> larger id
+    (:Ring {ring_id, kind, score, status, note, evidence, detected_at})-[:HAS_MEMBER]->(:Account)
+    (:Meta {key: 'writes', seq})
+
+Every write batch takes the next ``seq`` from the Meta node inside its transaction (which also
+serialises writers) and stamps what it creates. ``snapshot`` reads the committed ``seq`` first
+and keeps only what was created up to it: Neo4j reads are read-committed, and this keeps a
+snapshot from catching an import half-way. Queries are constants with ``$params``; the only
+text spliced into Cypher is a link type that passed ``LINK_TYPE_RE``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import orjson
+from neo4j import Driver, GraphDatabase, ManagedTransaction, Session
+from neo4j.exceptions import (
+    AuthError,
+    ConstraintError,
+    DriverError,
+    Neo4jError,
+    ServiceUnavailable,
+    SessionExpired,
+    TransientError,
+)
+
+from creditgraph.config import Settings
+from creditgraph.domain import (
+    LINK_TYPE_RE,
+    RESERVED_LINK_TYPES,
+    TRANSFER,
+    Account,
+    AccountColumns,
+    Counts,
+    GraphEdge,
+    LabelColumns,
+    LinkColumns,
+    Ring,
+    Score,
+    Snapshot,
+    TransferColumns,
+)
+from creditgraph.errors import Conflict, CreditGraphError, NotFound, StoreUnavailable
+from creditgraph.store.base import GraphStore
+from creditgraph.store.snapshot import SnapshotBuilder
+
+T = TypeVar("T")
+
+# Missing optional floats compare through this sentinel (Cypher's null never equals null).
+_NULL_F = -1.0e300
+
+NEXT_SEQ = """
+MERGE (m:Meta {key: 'writes'})
+ON CREATE SET m.seq = 0
+SET m.seq = m.seq + 1
+RETURN m.seq AS seq
+"""
+CURRENT_SEQ = "MATCH (m:Meta {key: 'writes'}) RETURN m.seq AS seq"
+ENSURE_META = "MERGE (m:Meta {key: 'writes'}) ON CREATE SET m.seq = 0"
+
+UPSERT_ACCOUNTS = """
+UNWIND $rows AS r
+OPTIONAL MATCH (old:Account {account_id: r.id})
+WITH r, old IS NULL AS is_new, properties(old) AS before
+MERGE (a:Account {account_id: r.id})
+ON CREATE SET a.seq = $seq
+SET a.created_at = coalesce(r.created_at, a.created_at), a += r.props
+RETURN sum(CASE WHEN is_new OR properties(a) <> before THEN 1 ELSE 0 END) AS changed
+"""
+INSERT_TRANSFERS = """
+UNWIND $rows AS r
+WITH r WHERE NOT EXISTS { MATCH ()-[t:TRANSFERRED {transfer_id: r[0]}]->() }
+MATCH (s:Account {account_id: r[1]})
+MATCH (d:Account {account_id: r[2]})
+CREATE (s)-[:TRANSFERRED {transfer_id: r[0], amount: r[3], ts: r[4], currency: r[5],
+                          channel: r[6], seq: $seq}]->(d)
+RETURN count(*) AS changed
+"""
+# {rel} is a validated link type (LINK_TYPE_RE, not reserved).
+UPSERT_LINKS = """
+UNWIND $rows AS r
+MATCH (a:Account {account_id: r[0]})
+MATCH (b:Account {account_id: r[1]})
+OPTIONAL MATCH (a)-[old:`{rel}`]->(b)
+WITH a, b, r, old IS NULL AS is_new, coalesce(old.since, $null_f) AS before
+MERGE (a)-[l:`{rel}`]->(b)
+ON CREATE SET l.seq = $seq
+SET l.since = r[2]
+RETURN sum(CASE WHEN is_new OR before <> coalesce(r[2], $null_f) THEN 1 ELSE 0 END) AS changed
+"""
+UPSERT_LABELS = """
+UNWIND $rows AS r
+MATCH (a:Account {account_id: r[0]})
+WITH a, r, [coalesce(a.label, ''), coalesce(a.label_source, ''),
+            coalesce(a.label_observed_at, $null_f)] AS before
+SET a.label = r[1], a.label_source = r[2], a.label_observed_at = r[3]
+RETURN sum(CASE WHEN before = [r[1], coalesce(r[2], ''), coalesce(r[3], $null_f)]
+                THEN 0 ELSE 1 END) AS changed
+"""
+WRITE_SCORES = """
+UNWIND $rows AS r
+MATCH (a:Account {account_id: r[0]})
+SET a.fraud_probability = r[1], a.social_credit = r[2], a.model_version = r[3],
+    a.score_reasons = r[4], a.scored_at = r[5]
+RETURN count(*) AS written
+"""
+GET_SCORES = """
+MATCH (a:Account) WHERE a.model_version IS NOT NULL AND ($ids IS NULL OR a.account_id IN $ids)
+RETURN a.account_id AS id, a.fraud_probability AS p, a.social_credit AS c,
+       a.model_version AS v, a.score_reasons AS reasons, a.scored_at AS at
+ORDER BY id
+"""
+WRITE_RINGS = """
+UNWIND $rows AS r
+MERGE (g:Ring {ring_id: r.ring_id})
+SET g += r.props
+WITH g, r
+CALL (g) { MATCH (g)-[old:HAS_MEMBER]->() DELETE old }
+CALL (g, r) {
+  UNWIND r.members AS m
+  MATCH (a:Account {account_id: m})
+  CREATE (g)-[:HAS_MEMBER]->(a)
+}
+RETURN count(g) AS written
+"""
+DELETE_RINGS = """
+UNWIND $ids AS id
+MATCH (g:Ring {ring_id: id})
+DETACH DELETE g
+RETURN count(*) AS deleted
+"""
+GET_RING = """
+MATCH (g:Ring {ring_id: $id})
+OPTIONAL MATCH (g)-[:HAS_MEMBER]->(a:Account)
+WITH g, a ORDER BY a.account_id
+RETURN g {.*} AS ring, collect(a.account_id) AS members
+"""
+LIST_RING_IDS = "MATCH (g:Ring) RETURN g.ring_id AS id"
+EXISTING_ACCOUNTS = """
+UNWIND $ids AS id
+MATCH (a:Account {account_id: id})
+RETURN a.account_id AS id
+"""
+GET_ACCOUNT = "MATCH (a:Account {account_id: $id}) RETURN a {.*} AS a"
+COUNT_ACCOUNTS = "MATCH (a:Account) RETURN count(a) AS n"
+COUNT_TRANSFERS = "MATCH ()-[t:TRANSFERRED]->() RETURN count(t) AS n"
+COUNT_LABELS = "MATCH (a:Account) WHERE a.label IS NOT NULL RETURN count(a) AS n"
+COUNT_SCORES = "MATCH (a:Account) WHERE a.model_version IS NOT NULL RETURN count(a) AS n"
+COUNT_RINGS = "MATCH (g:Ring) RETURN count(g) AS n"
+REL_TYPES = "CALL db.relationshipTypes() YIELD relationshipType RETURN relationshipType AS t"
+COUNT_REL = "MATCH ()-[r:`{rel}`]->() RETURN count(r) AS n"
+ADJ_OUT = """
+UNWIND $ids AS id
+MATCH (a:Account {account_id: id})-[t:TRANSFERRED]->(b:Account)
+RETURN a.account_id AS s, b.account_id AS d, count(t) AS n, sum(t.amount) AS total
+"""
+ADJ_IN = """
+UNWIND $ids AS id
+MATCH (b:Account)-[t:TRANSFERRED]->(a:Account {account_id: id})
+RETURN b.account_id AS s, a.account_id AS d, count(t) AS n, sum(t.amount) AS total
+"""
+ADJ_LINKS = """
+UNWIND $ids AS id
+MATCH (a:Account {account_id: id})-[l]-(b:Account)
+WHERE NOT type(l) IN $reserved AND ($types IS NULL OR type(l) IN $types)
+RETURN startNode(l).account_id AS s, endNode(l).account_id AS d, type(l) AS t
+"""
+SNAP_ACCOUNTS = """
+MATCH (a:Account) WHERE a.seq <= $w
+RETURN a.account_id AS id, a.created_at AS created,
+       [k IN keys(a) WHERE k STARTS WITH 'f_' | [substring(k, 2), a[k]]] AS features,
+       a.label AS label
+"""
+SNAP_TRANSFERS = """
+MATCH (s:Account)-[t:TRANSFERRED]->(d:Account) WHERE t.seq <= $w
+RETURN s.account_id AS s, d.account_id AS d, count(t) AS n, sum(t.amount) AS total,
+       min(t.ts) AS first, max(t.ts) AS last
+"""
+SNAP_LINKS = """
+MATCH (s:Account)-[l]->(d:Account)
+WHERE NOT type(l) IN $reserved AND l.seq <= $w
+RETURN s.account_id AS s, d.account_id AS d, type(l) AS t
+"""
+AWAIT_INDEXES = "CALL db.awaitIndexes(300)"
+
+_RESERVED = sorted(RESERVED_LINK_TYPES)
+
+
+def _rel(link_type: str) -> str:
+    """A link type safe to splice into Cypher."""
+    if not LINK_TYPE_RE.match(link_type) or link_type in RESERVED_LINK_TYPES:
+        raise CreditGraphError(f"refusing link type {link_type!r}")
+    return link_type
+
+
+@contextmanager
+def _translate() -> Iterator[None]:
+    """Map driver errors to the store's error family, once, at the boundary."""
+    try:
+        yield
+    except ConstraintError as e:
+        raise Conflict(f"neo4j constraint violated: {e.message}") from e
+    except AuthError as e:
+        raise StoreUnavailable(f"neo4j refused the credentials: {e.message}") from e
+    except (ServiceUnavailable, SessionExpired, TransientError) as e:
+        raise StoreUnavailable(f"neo4j unavailable: {e}") from e
+    except Neo4jError as e:
+        raise CreditGraphError(f"neo4j error {e.code}: {e.message}") from e
+    except DriverError as e:
+        raise StoreUnavailable(f"neo4j driver error: {e}") from e
+
+
+class Neo4jStore(GraphStore):
+    """GraphStore over a Neo4j database. The driver is passed in; ``connect`` builds one."""
+
+    backend = "neo4j"
+
+    def __init__(
+        self, driver: Driver, database: str, schema_dir: Path, *, owns_driver: bool = False
+    ) -> None:
+        self._driver = driver
+        self._database = database
+        self._schema_dir = schema_dir
+        self._owns_driver = owns_driver
+
+    @classmethod
+    def connect(cls, settings: Settings) -> Neo4jStore:
+        """Build a driver from settings, check it reaches the server, and own it."""
+        driver = GraphDatabase.driver(
+            settings.neo4j_uri,
+            auth=(settings.neo4j_user, settings.neo4j_password.get_secret_value()),
+            connection_timeout=10.0,
+        )
+        try:
+            with _translate():
+                driver.verify_connectivity()
+        except CreditGraphError:
+            driver.close()
+            raise
+        return cls(driver, settings.neo4j_database, settings.schema_dir, owns_driver=True)
+
+    def close(self) -> None:
+        if self._owns_driver:
+            self._driver.close()
+
+    def _session(self) -> Session:
+        return self._driver.session(database=self._database)
+
+    def _write(self, fn: Callable[[ManagedTransaction], T]) -> T:
+        with _translate(), self._session() as s:
+            return s.execute_write(fn)
+
+    def _read(self, fn: Callable[[ManagedTransaction], T]) -> T:
+        with _translate(), self._session() as s:
+            return s.execute_read(fn)
+
+    def _value(self, query: str, **params: Any) -> Any:
+        def run(tx: ManagedTransaction) -> Any:
+            rec = tx.run(query, params).single()
+            return None if rec is None else rec[0]
+
+        return self._read(run)
+
+    def _stamped_write(self, query: str, rows: list[Any], **params: Any) -> int:
+        """Run ``query`` over ``rows`` in one transaction stamped with the next write seq."""
+
+        def run(tx: ManagedTransaction) -> int:
+            seq = tx.run(NEXT_SEQ).single(strict=True)["seq"]
+            rec = tx.run(query, {"rows": rows, "seq": seq, "null_f": _NULL_F, **params}).single()
+            return int(rec[0]) if rec is not None and rec[0] is not None else 0
+
+        return self._write(run) if rows else 0
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def apply_schema(self) -> list[str]:
+        applied: list[str] = []
+        for path in sorted(self._schema_dir.glob("*.cypher")):
+            text = "\n".join(
+                ln for ln in path.read_text().splitlines() if not ln.lstrip().startswith("//")
+            )
+            statements = [s.strip() for s in text.split(";") if s.strip()]
+            with _translate(), self._session() as s:
+                for stmt in statements:
+                    s.run(stmt).consume()
+            applied.append(path.name)
+        with _translate(), self._session() as s:
+            s.run(AWAIT_INDEXES).consume()
+            s.execute_write(lambda tx: tx.run(ENSURE_META).consume())
+        return applied
+
+    @contextmanager
+    def import_scope(self) -> Iterator[None]:
+        # Per-batch commits; idempotent upserts make a re-run after a crash exact.
+        yield
+
+    # -- writes ----------------------------------------------------------------------------------
+    def upsert_accounts(self, batch: AccountColumns) -> int:
+        rows = [
+            {
+                "id": a,
+                "created_at": c,
+                "props": {
+                    **{f"f_{k}": v for k, v in f.items()},
+                    **{f"p_{k}": v for k, v in p.items()},
+                },
+            }
+            for a, c, f, p in zip(
+                batch.account_id, batch.created_at, batch.features, batch.properties, strict=True
+            )
+        ]
+        return self._stamped_write(UPSERT_ACCOUNTS, rows)
+
+    def upsert_transfers(self, batch: TransferColumns) -> int:
+        rows = [
+            list(r)
+            for r in zip(
+                batch.transfer_id,
+                batch.src,
+                batch.dst,
+                batch.amount,
+                batch.timestamp,
+                batch.currency,
+                batch.channel,
+                strict=True,
+            )
+        ]
+        return self._stamped_write(INSERT_TRANSFERS, rows)
+
+    def upsert_links(self, batch: LinkColumns) -> int:
+        by_type: dict[str, list[list[Any]]] = {}
+        for s, d, t, since in zip(batch.src, batch.dst, batch.type, batch.since, strict=True):
+            by_type.setdefault(t, []).append([s, d, since])
+        return sum(
+            self._stamped_write(UPSERT_LINKS.replace("{rel}", _rel(t)), rows)
+            for t, rows in sorted(by_type.items())
+        )
+
+    def upsert_labels(self, batch: LabelColumns) -> int:
+        rows = [
+            list(r)
+            for r in zip(
+                batch.account_id, batch.label, batch.source, batch.observed_at, strict=True
+            )
+        ]
+        return self._stamped_write(UPSERT_LABELS, rows)
+
+    def write_scores(self, scores: Sequence[Score]) -> int:
+        missing = self.missing_accounts([s.account_id for s in scores])
+        if missing:
+            raise NotFound(f"cannot score unknown account(s): {', '.join(missing[:5])}")
+        rows = [
+            [
+                s.account_id,
+                s.fraud_probability,
+                s.social_credit,
+                s.model_version,
+                orjson.dumps(s.reasons).decode(),
+                s.scored_at,
+            ]
+            for s in scores
+        ]
+        written = 0
+        for i in range(0, len(rows), 20_000):
+            written += self._stamped_write(WRITE_SCORES, rows[i : i + 20_000])
+        return written
+
+    def write_rings(self, rings: Sequence[Ring]) -> int:
+        members = sorted({m for r in rings for m in r.members})
+        missing = self.missing_accounts(members)
+        if missing:
+            raise NotFound(f"ring member(s) not found: {', '.join(missing[:5])}")
+        rows = [
+            {
+                "ring_id": r.ring_id,
+                "members": sorted(set(r.members)),
+                "props": {
+                    "kind": r.kind,
+                    "score": r.score,
+                    "status": r.status,
+                    "note": r.note,
+                    "evidence": orjson.dumps(r.evidence).decode(),
+                    "detected_at": r.detected_at,
+                },
+            }
+            for r in rings
+        ]
+        return self._stamped_write(WRITE_RINGS, rows)
+
+    def delete_rings(self, ring_ids: Sequence[str]) -> int:
+        def run(tx: ManagedTransaction) -> int:
+            return int(tx.run(DELETE_RINGS, ids=list(ring_ids)).single(strict=True)[0])
+
+        return self._write(run)
+
+    # -- reads -----------------------------------------------------------------------------------
+    def missing_accounts(self, account_ids: Sequence[str]) -> list[str]:
+        found: set[str] = set()
+        ids = list(account_ids)
+        for i in range(0, len(ids), 50_000):
+            chunk = ids[i : i + 50_000]
+
+            def run(tx: ManagedTransaction, chunk: list[str] = chunk) -> list[str]:
+                return [r[0] for r in tx.run(EXISTING_ACCOUNTS, ids=chunk)]
+
+            found.update(self._read(run))
+        return [a for a in account_ids if a not in found]
+
+    def counts(self) -> Counts:
+        def run(tx: ManagedTransaction) -> Counts:
+            def one(q: str) -> int:
+                return int(tx.run(q).single(strict=True)[0])
+
+            by_type: dict[str, int] = {}
+            for t in sorted(r[0] for r in tx.run(REL_TYPES)):
+                if t in RESERVED_LINK_TYPES or not LINK_TYPE_RE.match(t):
+                    continue
+                n = one(COUNT_REL.replace("{rel}", _rel(t)))
+                if n:
+                    by_type[t] = n
+            return Counts(
+                accounts=one(COUNT_ACCOUNTS),
+                transfers=one(COUNT_TRANSFERS),
+                links=sum(by_type.values()),
+                labels=one(COUNT_LABELS),
+                scores=one(COUNT_SCORES),
+                rings=one(COUNT_RINGS),
+                links_by_type=by_type,
+            )
+
+        return self._read(run)
+
+    def get_account(self, account_id: str) -> Account:
+        props = self._value(GET_ACCOUNT, id=account_id)
+        if props is None:
+            raise NotFound(f"account {account_id!r} not found")
+        score = None
+        if props.get("model_version") is not None:
+            score = Score(
+                account_id,
+                props["fraud_probability"],
+                props["social_credit"],
+                props["model_version"],
+                reasons=orjson.loads(props.get("score_reasons") or "[]"),
+                scored_at=props.get("scored_at") or 0.0,
+            )
+        return Account(
+            account_id=account_id,
+            created_at=props.get("created_at"),
+            features={k[2:]: v for k, v in props.items() if k.startswith("f_")},
+            properties={k[2:]: v for k, v in props.items() if k.startswith("p_")},
+            label=props.get("label"),
+            score=score,
+        )
+
+    def get_scores(self, account_ids: Sequence[str] | None = None) -> list[Score]:
+        ids = None if account_ids is None else list(account_ids)
+
+        def run(tx: ManagedTransaction) -> list[Score]:
+            return [
+                Score(
+                    r["id"],
+                    r["p"],
+                    r["c"],
+                    r["v"],
+                    reasons=orjson.loads(r["reasons"]),
+                    scored_at=r["at"],
+                )
+                for r in tx.run(GET_SCORES, ids=ids)
+            ]
+
+        return self._read(run)
+
+    def list_rings(self) -> list[Ring]:
+        def run(tx: ManagedTransaction) -> list[str]:
+            return [r[0] for r in tx.run(LIST_RING_IDS)]
+
+        rings = [self.get_ring(i) for i in self._read(run)]
+        rings.sort(key=lambda r: (-r.score, r.ring_id))
+        return rings
+
+    def get_ring(self, ring_id: str) -> Ring:
+        def run(tx: ManagedTransaction) -> Any:
+            return tx.run(GET_RING, id=ring_id).single()
+
+        rec = self._read(run)
+        if rec is None:
+            raise NotFound(f"ring {ring_id!r} not found")
+        g = rec["ring"]
+        return Ring(
+            ring_id=g["ring_id"],
+            kind=g["kind"],
+            score=g["score"],
+            members=list(rec["members"]),
+            evidence=orjson.loads(g["evidence"]),
+            status=g["status"],
+            note=g["note"],
+            detected_at=g["detected_at"],
+        )
+
+    def adjacent(
+        self, account_ids: Sequence[str], relations: frozenset[str] | None = None
+    ) -> list[GraphEdge]:
+        ids = sorted(set(account_ids))
+        want_transfers = relations is None or TRANSFER in relations
+        types = None if relations is None else sorted(relations - {TRANSFER})
+
+        def run(tx: ManagedTransaction) -> list[GraphEdge]:
+            edges: dict[tuple[str, str, str], GraphEdge] = {}
+            if want_transfers:
+                for q in (ADJ_OUT, ADJ_IN):
+                    for r in tx.run(q, ids=ids):
+                        edges[(r["s"], r["d"], TRANSFER)] = GraphEdge(
+                            r["s"], r["d"], TRANSFER, True, int(r["n"]), float(r["total"])
+                        )
+            if types is None or types:
+                for r in tx.run(ADJ_LINKS, ids=ids, types=types, reserved=_RESERVED):
+                    edges[(r["s"], r["d"], r["t"])] = GraphEdge(r["s"], r["d"], r["t"], False)
+            return [edges[k] for k in sorted(edges)]
+
+        return self._read(run)
+
+    def snapshot(self) -> Snapshot:
+        def run(tx: ManagedTransaction) -> Snapshot:
+            w = tx.run(CURRENT_SEQ).single(strict=True)["seq"]
+            ids: list[str] = []
+            created: list[float | None] = []
+            features: list[dict[str, float]] = []
+            labels: list[tuple[str, str]] = []
+            for r in tx.run(SNAP_ACCOUNTS, w=w):
+                ids.append(r["id"])
+                created.append(r["created"])
+                features.append(dict(r["features"]))
+                if r["label"] is not None:
+                    labels.append((r["id"], r["label"]))
+            builder = SnapshotBuilder(ids, created, features)
+            builder.set_labels(labels)
+            builder.add_transfers(tuple(r) for r in tx.run(SNAP_TRANSFERS, w=w))
+            builder.add_links(tuple(r) for r in tx.run(SNAP_LINKS, w=w, reserved=_RESERVED))
+            return builder.build()
+
+        return self._read(run)
