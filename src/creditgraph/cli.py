@@ -1,0 +1,230 @@
+"""The ``creditgraph`` command line: thin commands that call one service each.
+
+Library code raises ``CreditGraphError``; ``_run`` maps it to a message on stderr and the error's
+exit code, once, here.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from creditgraph.config import Settings
+from creditgraph.errors import CreditGraphError
+from creditgraph.ingest.csvfile import KINDS, Kind
+from creditgraph.services.ingest import import_file
+from creditgraph.store import neo4j_server
+from creditgraph.store.base import GraphStore
+from creditgraph.store.factory import open_store
+from creditgraph.synth import generate
+
+app = typer.Typer(
+    help="Graph-based social-credit and fraud analysis.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+neo4j_app = typer.Typer(help="A local Neo4j server for development and tests.", no_args_is_help=True)
+schema_app = typer.Typer(help="The store's schema (constraints and indexes).", no_args_is_help=True)
+app.add_typer(neo4j_app, name="neo4j")
+app.add_typer(schema_app, name="schema")
+
+err = Console(stderr=True)
+T = TypeVar("T")
+
+
+def _run(fn: Callable[[], T]) -> T:
+    """Call ``fn``; a CreditGraphError becomes a one-line message and its exit code."""
+    try:
+        return fn()
+    except CreditGraphError as e:
+        err.print(f"[bold red]error:[/] {e}", highlight=False, markup=True, soft_wrap=True)
+        raise typer.Exit(e.exit_code) from None
+
+
+@contextmanager
+def _store(settings: Settings) -> Iterator[GraphStore]:
+    store = _run(lambda: open_store(settings))
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+@app.callback()
+def main(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+) -> None:
+    """creditgraph: fraud risk and social credit from the relationship graph."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+@app.command()
+def synth(
+    accounts: Annotated[int, typer.Option(help="Number of accounts.")] = 10_000,
+    seed: Annotated[int, typer.Option(help="Random seed; same seed, same files.")] = 42,
+    out: Annotated[Path, typer.Option(help="Output directory.")] = Path("out/synth"),
+) -> None:
+    """Write a synthetic social-payment network with planted fraud rings."""
+    summary = _run(lambda: generate(accounts, seed, out, progress=lambda m: err.print(m)))
+    typer.echo(
+        json.dumps({k: v for k, v in asdict(summary).items() if k != "files"} | {"out": str(out)})
+    )
+
+
+@app.command("import")
+def import_(
+    kind: Annotated[str, typer.Argument(help="accounts | transfers | links | labels")],
+    file: Annotated[Path, typer.Argument(help="CSV file with a header row (UTF-8).")],
+    create_missing_accounts: Annotated[
+        bool, typer.Option(help="Create bare accounts for ids the file references but the store lacks.")
+    ] = False,
+    batch_size: Annotated[int | None, typer.Option(help="Rows per write batch.")] = None,
+) -> None:
+    """Validate a contract CSV file completely, then import it (idempotent)."""
+    if kind not in KINDS:
+        err.print(f"error: unknown kind {kind!r}; use one of {', '.join(KINDS)}")
+        raise typer.Exit(2)
+    settings = Settings()
+    with _store(settings) as store, _progress() as progress:
+        task = progress.add_task(f"{kind} ← {file.name}", total=None)
+
+        def advance(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        report = _run(
+            lambda: import_file(
+                store,
+                _kind(kind),
+                file,
+                create_missing_accounts=create_missing_accounts,
+                batch_size=batch_size or settings.import_batch_size,
+                progress=advance,
+            )
+        )
+    typer.echo(
+        json.dumps(
+            {
+                "kind": report.kind,
+                "file": str(report.path),
+                "rows": report.rows,
+                "changed": report.changed,
+                "created_accounts": report.created_accounts,
+                "validate_s": round(report.validate_s, 3),
+                "write_s": round(report.write_s, 3),
+                "store": store.backend,
+            }
+        )
+    )
+
+
+def _kind(kind: str) -> Kind:
+    for k in KINDS:
+        if k == kind:
+            return k
+    raise typer.BadParameter(kind)
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=False,
+    )
+
+
+@app.command()
+def stats(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Counts of the stored graph."""
+    with _store(Settings()) as store:
+        counts = _run(store.counts)
+    data = asdict(counts)
+    if as_json:
+        typer.echo(json.dumps(data))
+    else:
+        for k, v in data.items():
+            typer.echo(f"{k:>14}: {v}")
+
+
+@schema_app.command("apply")
+def schema_apply() -> None:
+    """Create constraints and indexes (idempotent)."""
+    with _store(Settings()) as store:
+        for name in _run(store.apply_schema):
+            typer.echo(f"applied {name}")
+
+
+@app.command()
+def demo(
+    accounts: Annotated[int, typer.Option(help="Size of the synthetic network.")] = 20_000,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
+) -> None:
+    """The main job on the embedded store: synthesise a network, import it, show the counts."""
+    settings = Settings()
+    out = settings.data_dir / "demo-input"
+    err.print(f"[bold]1/3[/] synthesising {accounts} accounts into {out}")
+    _run(lambda: generate(accounts, seed, out))
+    with _store(settings) as store:
+        for kind in KINDS:
+            path = out / f"{kind}.csv"
+            err.print(f"[bold]2/3[/] importing {path} into the {store.backend} store")
+            report = _run(lambda k=kind, p=path: import_file(store, k, p))
+            err.print(f"    {report.rows} rows, {report.changed} changed, {report.write_s:.1f}s")
+        counts = _run(store.counts)
+    err.print("[bold]3/3[/] the stored graph:")
+    typer.echo(json.dumps(asdict(counts), indent=2))
+
+
+@neo4j_app.command("fetch")
+def neo4j_fetch() -> None:
+    """Resolve the Neo4j server jars with Maven into the cache (a no-op when present)."""
+    typer.echo(str(_run(lambda: neo4j_server.fetch(Settings()))))
+
+
+@neo4j_app.command("start")
+def neo4j_start() -> None:
+    """Start the local server and wait until RETURN 1 succeeds."""
+    settings = Settings()
+    _run(lambda: neo4j_server.start(settings))
+    typer.echo(json.dumps(asdict(_run(lambda: neo4j_server.status(settings)))))
+
+
+@neo4j_app.command("stop")
+def neo4j_stop() -> None:
+    """Stop the local server cleanly."""
+    _run(lambda: neo4j_server.stop(Settings()))
+
+
+@neo4j_app.command("status")
+def neo4j_status() -> None:
+    """Whether the local server runs and answers; exit code 1 when it does not."""
+    status = _run(lambda: neo4j_server.status(Settings()))
+    typer.echo(json.dumps(asdict(status)))
+    if not status.responsive:
+        raise typer.Exit(1)
