@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Sourced by the other scripts: makes .venv with the project installed (re-installs only when
+# pyproject.toml changed) and, with `need_java`, a Java 17/21 and Maven for the local Neo4j.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+_apt_install() {
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$@"
+}
+
+_python311() {
+  for py in python3.11 python3; do
+    if command -v "$py" >/dev/null && "$py" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
+      echo "$py"; return 0
+    fi
+  done
+  echo "creditgraph needs Python 3.11 (python3.11 or python3 on PATH)" >&2
+  return 1
+}
+
+ensure_venv() {
+  local py stamp want
+  py="$(_python311)"
+  [ -x "$ROOT/.venv/bin/python" ] || "$py" -m venv "$ROOT/.venv"
+  want="$(sha256sum "$ROOT/pyproject.toml" | cut -c1-16)"
+  stamp="$ROOT/.venv/.creditgraph-installed"
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    "$ROOT/.venv/bin/python" -m pip install -q --upgrade pip
+    "$ROOT/.venv/bin/python" -m pip install -q -e "$ROOT[dev]"
+    echo "$want" >"$stamp"
+  fi
+}
+
+need_java() {
+  local ok=""
+  for j in "${JAVA_HOME:-}" /usr/lib/jvm/java-21-openjdk-* /usr/lib/jvm/java-17-openjdk-*; do
+    [ -n "$j" ] && [ -x "$j/bin/java" ] && "$j/bin/java" -version 2>&1 | grep -qE 'version "(17|21)\.' && ok=1 && break
+  done
+  [ -n "$ok" ] || _apt_install openjdk-17-jre-headless
+  command -v mvn >/dev/null || _apt_install maven
+}
