@@ -27,6 +27,7 @@ import logging
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -484,9 +485,23 @@ def start(settings: Settings) -> ServerStatus:
                     settings,
                     ["dbms", "set-initial-password", settings.neo4j_password.get_secret_value()],
                 )
+            _check_ports_free(settings)
             _launch(home, java_home, deadline)
     version = _wait_until_responsive(settings, home, deadline)
     return ServerStatus(True, _server_pid(home), bolt_uri(settings), version, True)
+
+
+def _check_ports_free(settings: Settings) -> None:
+    """Fail in milliseconds, not after a half-started server's stack trace, on a taken port."""
+    for name, port in (
+        ("neo4j_bolt_port", settings.neo4j_bolt_port),
+        ("neo4j_http_port", settings.neo4j_http_port),
+    ):
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
+            raise StoreUnavailable(
+                f"127.0.0.1:{port} ({name}) is already in use by another process; stop it "
+                f"or set CREDITGRAPH_{name.upper()} to a free port"
+            )
 
 
 def _launch(home: Path, java_home: Path, deadline: float) -> None:
