@@ -159,11 +159,39 @@ def read_table(path: Path, kind: Kind) -> Table:
     if not data.rstrip(b"\r\n").count(b"\n"):
         raise _fail(path, 1, "no data rows after the header")
 
-    exact_lines = b'"' in data or b"\n\n" in data or b"\n\r\n" in data
-    lines = _record_lines(data, len(header)) if exact_lines else None
-    bad_shape: list[int] = []
-    if lines is not None:
-        bad_shape = [ln for ln, n in lines if n != len(header)]
+    # Fast path: no blank lines and one record per physical line, so row i is line i + 2.
+    # Otherwise (quoted newlines, blank or ragged lines) an exact pass maps rows to lines.
+    physical = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+    blank = b"\n\n" in data or b"\n\r\n" in data
+    try:
+        table, ragged = _parse(data, header, newlines_in_values=False)
+    except pa.ArrowInvalid:
+        table, ragged = None, True
+    if table is not None and not blank and not ragged and table.num_rows == physical - 1:
+        line_numbers = np.arange(2, table.num_rows + 2, dtype=np.int64)
+    else:
+        records = _record_lines(data)
+        bad_shape = [ln for ln, n in records if n != len(header)]
+        if bad_shape:
+            errs = [
+                RowError(str(path), ln, None, f"expected {len(header)} fields as in the header")
+                for ln in bad_shape[:MAX_ERRORS]
+            ]
+            raise ValidationFailed(errs, len(bad_shape))
+        try:
+            table, _ = _parse(data, header, newlines_in_values=True)
+        except pa.ArrowInvalid as e:
+            raise InvalidInput(f"{path}: not a readable CSV file: {e}") from e
+        line_numbers = np.array([ln for ln, _ in records], dtype=np.int64)
+    n = table.num_rows
+    columns = {
+        name: pc.utf8_trim_whitespace(table.column(name).combine_chunks()) for name in header
+    }
+    return Table(path=path, kind=kind, columns=columns, lines=line_numbers, num_rows=n)
+
+
+def _parse(data: bytes, header: list[str], *, newlines_in_values: bool) -> tuple[pa.Table, bool]:
+    """All columns as strings; returns the table and whether any row had the wrong width."""
     ragged: list[bool] = []
 
     def on_invalid(_row: object) -> Literal["skip"]:
@@ -174,31 +202,13 @@ def read_table(path: Path, kind: Kind) -> Table:
         io.BytesIO(data),
         read_options=pa_csv.ReadOptions(use_threads=True, block_size=1 << 24),
         parse_options=pa_csv.ParseOptions(
-            newlines_in_values=exact_lines,
-            invalid_row_handler=on_invalid,
+            newlines_in_values=newlines_in_values, invalid_row_handler=on_invalid
         ),
         convert_options=pa_csv.ConvertOptions(
-            column_types={name: pa.string() for name in header}, strings_can_be_null=False
+            column_types=dict.fromkeys(header, pa.string()), strings_can_be_null=False
         ),
     )
-    if lines is None and ragged:
-        bad_shape = _ragged_lines_fast(data, len(header))
-    if bad_shape:
-        errs = [
-            RowError(str(path), ln, None, f"expected {len(header)} fields as in the header")
-            for ln in bad_shape[:MAX_ERRORS]
-        ]
-        raise ValidationFailed(errs, len(bad_shape))
-    n = table.num_rows
-    line_numbers = (
-        np.arange(2, n + 2, dtype=np.int64)
-        if lines is None
-        else np.array([ln for ln, _ in lines], dtype=np.int64)
-    )
-    columns = {
-        name: pc.utf8_trim_whitespace(table.column(name).combine_chunks()) for name in header
-    }
-    return Table(path=path, kind=kind, columns=columns, lines=line_numbers, num_rows=n)
+    return table, bool(ragged)
 
 
 def _column_at(prefix: bytes, header_line: bytes) -> str | None:
@@ -226,7 +236,7 @@ def _check_header(path: Path, kind: Kind, header: list[str]) -> None:
         )
 
 
-def _record_lines(data: bytes, width: int) -> list[tuple[int, int]]:
+def _record_lines(data: bytes) -> list[tuple[int, int]]:
     """(first physical line, field count) of every non-blank record, via the csv module."""
     out: list[tuple[int, int]] = []
     reader = csv.reader(io.StringIO(data.decode("utf-8"), newline=""))
@@ -239,17 +249,6 @@ def _record_lines(data: bytes, width: int) -> list[tuple[int, int]]:
             continue
         out.append((start, len(rec)))
     return out
-
-
-def _ragged_lines_fast(data: bytes, width: int) -> list[int]:
-    """Lines whose comma count differs from the header's (no quotes in the file)."""
-    bad: list[int] = []
-    for i, raw in enumerate(data.split(b"\n")[1:], start=2):
-        if raw.count(b",") != width - 1 and raw.strip(b"\r"):
-            bad.append(i)
-            if len(bad) > MAX_ERRORS * 20:
-                break
-    return bad
 
 
 # -- value checks ------------------------------------------------------------------------------
@@ -268,6 +267,8 @@ def check_ids(errs: ErrorCollector, column: str, *, required: bool = True) -> No
 
 def check_unique(errs: ErrorCollector, keys: pa.Array, label: str) -> None:
     """Report every row whose key repeats an earlier row's key, with the first line."""
+    if len(pc.unique(keys)) == len(keys):  # hashing is much cheaper than sorting strings
+        return
     order = pc.sort_indices(keys).to_numpy()
     sorted_keys = keys.take(pa.array(order))
     if len(order) < 2:

@@ -65,7 +65,7 @@ def import_file(
     batch = parsed.batch
     total = len(batch)
     changed = 0
-    with store.import_scope():
+    with store.import_scope(kind, total):
         if stubs:
             store.upsert_accounts(
                 AccountColumns(stubs, [None] * len(stubs), [{}] * len(stubs), [{}] * len(stubs))

@@ -68,9 +68,9 @@ class GraphStore(ABC):
         """Create constraints / indexes / tables idempotently; returns what was applied."""
 
     @abstractmethod
-    def import_scope(self) -> AbstractContextManager[None]:
-        """Scope of one file import. Embedded: one transaction (all or nothing).
-        Neo4j: each batch commits alone; a re-run resumes idempotently."""
+    def import_scope(self, kind: str = "", rows: int = 0) -> AbstractContextManager[None]:
+        """Scope of one file import of ``rows`` rows of ``kind``. Embedded: one transaction
+        (all or nothing). Neo4j: each batch commits alone; a re-run resumes idempotently."""
 
     # -- writes ------------------------------------------------------------------------------
     @abstractmethod

@@ -52,8 +52,12 @@ DDL = (
         currency TEXT,
         channel TEXT
     )""",
-    "CREATE INDEX IF NOT EXISTS transfers_src_dst ON transfers(src, dst)",
-    "CREATE INDEX IF NOT EXISTS transfers_dst_src ON transfers(dst, src)",
+    *(
+        TRANSFER_INDEXES := (
+            "CREATE INDEX IF NOT EXISTS transfers_src_dst ON transfers(src, dst)",
+            "CREATE INDEX IF NOT EXISTS transfers_dst_src ON transfers(dst, src)",
+        )
+    ),
     """CREATE TABLE IF NOT EXISTS links(
         src TEXT NOT NULL,
         dst TEXT NOT NULL,
@@ -125,6 +129,8 @@ INSERT OR REPLACE INTO scores(account_id, fraud_probability, social_credit, mode
                               reasons, scored_at)
 VALUES (?, ?, ?, ?, ?, ?)
 """
+#: Below this many rows an import keeps the transfer indexes as they are.
+BULK_MIN_ROWS = 100_000
 # SQLite allows 32766 host parameters; stay well below for IN (...) lists.
 CHUNK = 900
 
@@ -195,9 +201,22 @@ class EmbeddedStore(GraphStore):
                 self._in_tx = False
 
     @contextmanager
-    def import_scope(self) -> Iterator[None]:
-        with self._tx():
+    def import_scope(self, kind: str = "", rows: int = 0) -> Iterator[None]:
+        with self._tx() as db:
+            # Loading more transfers than the table holds: building the secondary indexes once
+            # afterwards beats updating them row by row (2-3x on ten million rows). DDL is
+            # transactional in SQLite, so a killed import still leaves the old table and indexes.
+            rebuild = kind == "transfers" and rows > BULK_MIN_ROWS and rows > self._max_rowid()
+            if rebuild:
+                db.execute("DROP INDEX IF EXISTS transfers_src_dst")
+                db.execute("DROP INDEX IF EXISTS transfers_dst_src")
             yield
+            if rebuild:
+                for stmt in TRANSFER_INDEXES:
+                    db.execute(stmt)
+
+    def _max_rowid(self) -> int:
+        return int(self._db.execute("SELECT coalesce(max(rowid), 0) FROM transfers").fetchone()[0])
 
     # -- writes ----------------------------------------------------------------------------------
     def upsert_accounts(self, batch: AccountColumns) -> int:
@@ -437,11 +456,14 @@ class EmbeddedStore(GraphStore):
                 [orjson.loads(a[2]) for a in accounts],
             )
             builder.set_labels(db.execute("SELECT account_id, label FROM labels"))
-            builder.add_transfers(
-                db.execute(
-                    "SELECT src, dst, count(*), sum(amount), min(ts), max(ts) FROM transfers"
-                    " GROUP BY src, dst"
-                )
-            )
+            # A sequential scan aggregated in numpy: GROUP BY would walk an index and look up
+            # every row in the table (ten times slower on ten million transfers).
+            src, dst, amount, ts = [], [], [], []
+            for s, d, a, t in db.execute("SELECT src, dst, amount, ts FROM transfers"):
+                src.append(s)
+                dst.append(d)
+                amount.append(a)
+                ts.append(t)
+            builder.add_raw_transfers(src, dst, amount, ts)
             builder.add_links(db.execute("SELECT src, dst, type FROM links"))
             return builder.build()

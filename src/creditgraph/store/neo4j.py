@@ -301,7 +301,7 @@ class Neo4jStore(GraphStore):
         return applied
 
     @contextmanager
-    def import_scope(self) -> Iterator[None]:
+    def import_scope(self, kind: str = "", rows: int = 0) -> Iterator[None]:
         # Per-batch commits; idempotent upserts make a re-run after a crash exact.
         yield
 

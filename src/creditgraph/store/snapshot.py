@@ -9,9 +9,23 @@ from typing import Any
 
 import numpy as np
 
-from creditgraph.domain import TRANSFER, EdgeSet, Snapshot, index_of
+from creditgraph.domain import TRANSFER, EdgeSet, FloatArray, IntArray, Snapshot, index_of
 
 _LABEL_CODE = {"legit": 0, "fraud": 1}
+# Per ordered pair: src index, dst index, count, total amount, first ts, last ts.
+_Pairs = tuple[IntArray, IntArray, IntArray, FloatArray, FloatArray, FloatArray]
+
+
+def _pairs_from_columns(*cols: Sequence[Any]) -> _Pairs:
+    s, d, n, total, first, last = cols
+    return (
+        np.asarray(s, dtype=np.int64),
+        np.asarray(d, dtype=np.int64),
+        np.asarray(n, dtype=np.int64),
+        np.asarray(total, dtype=np.float64),
+        np.asarray(first, dtype=np.float64),
+        np.asarray(last, dtype=np.float64),
+    )
 
 
 class SnapshotBuilder:
@@ -36,7 +50,7 @@ class SnapshotBuilder:
             [np.nan if created_at[i] is None else created_at[i] for i in order], dtype=np.float64
         )
         self.labels = np.full(len(order), -1, dtype=np.int8)
-        self._transfers: list[tuple[int, int, int, float, float, float]] = []
+        self._pairs: list[_Pairs] = []
         self._links: dict[str, list[tuple[int, int]]] = defaultdict(list)
 
     def set_labels(self, rows: Iterable[tuple[str, str]]) -> None:
@@ -46,8 +60,39 @@ class SnapshotBuilder:
     def add_transfers(self, rows: Iterable[Sequence[Any]]) -> None:
         """Rows of (src, dst, count, total_amount, first_ts, last_ts), one per ordered pair."""
         ix = self._index
-        self._transfers.extend(
-            (ix[s], ix[d], int(n), float(t), float(f), float(la)) for s, d, n, t, f, la in rows
+        cols: list[list[Any]] = [[], [], [], [], [], []]
+        for s, d, n, t, f, la in rows:
+            for col, v in zip(cols, (ix[s], ix[d], n, t, f, la), strict=True):
+                col.append(v)
+        self._pairs.append(_pairs_from_columns(*cols))
+
+    def add_raw_transfers(
+        self,
+        src: Sequence[str],
+        dst: Sequence[str],
+        amount: Sequence[float],
+        ts: Sequence[float],
+    ) -> None:
+        """One row per transfer; aggregated here per ordered pair with numpy."""
+        ix = self._index
+        s = np.fromiter((ix[a] for a in src), dtype=np.int64, count=len(src))
+        d = np.fromiter((ix[a] for a in dst), dtype=np.int64, count=len(dst))
+        amt = np.asarray(amount, dtype=np.float64)
+        t = np.asarray(ts, dtype=np.float64)
+        if len(s) == 0:
+            return
+        order = np.lexsort((d, s))
+        s, d, amt, t = s[order], d[order], amt[order], t[order]
+        starts = np.flatnonzero(np.r_[True, (s[1:] != s[:-1]) | (d[1:] != d[:-1])])
+        self._pairs.append(
+            (
+                s[starts],
+                d[starts],
+                np.diff(np.r_[starts, len(s)]).astype(np.int64),
+                np.add.reduceat(amt, starts),
+                np.minimum.reduceat(t, starts),
+                np.maximum.reduceat(t, starts),
+            )
         )
 
     def add_links(self, rows: Iterable[Sequence[Any]]) -> None:
@@ -58,17 +103,18 @@ class SnapshotBuilder:
 
     def build(self) -> Snapshot:
         edges: dict[str, EdgeSet] = {}
-        tr = sorted(self._transfers)
-        arr = np.array(tr, dtype=np.float64).reshape(len(tr), 6)
+        parts = self._pairs or [_pairs_from_columns([], [], [], [], [], [])]
+        s, d, n, total, first, last = (np.concatenate(c) for c in zip(*parts, strict=True))
+        order = np.lexsort((d, s))
         edges[TRANSFER] = EdgeSet(
             relation=TRANSFER,
             directed=True,
-            src=arr[:, 0].astype(np.int64),
-            dst=arr[:, 1].astype(np.int64),
-            count=arr[:, 2].astype(np.int64),
-            total_amount=arr[:, 3].copy(),
-            first_ts=arr[:, 4].copy(),
-            last_ts=arr[:, 5].copy(),
+            src=s[order],
+            dst=d[order],
+            count=n[order],
+            total_amount=total[order],
+            first_ts=first[order],
+            last_ts=last[order],
         )
         for rel in sorted(self._links):
             pairs = np.array(sorted(self._links[rel]), dtype=np.int64).reshape(-1, 2)
