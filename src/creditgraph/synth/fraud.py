@@ -1,7 +1,7 @@
 """Planted fraud: who the fraudsters are, how their rings are built and what they do.
 
-Every ring is a small Python loop over its members' arrays; there are about as many rings as
-1.5 per thousand accounts, so the per-transfer work stays vectorised.
+Rings are visited in a Python loop (about two rings per thousand accounts), but the work
+inside each ring is on arrays, so no loop runs per transfer.
 """
 
 from __future__ import annotations
