@@ -26,12 +26,17 @@ BACKENDS = [
 
 def wipe_neo4j(settings: Settings) -> None:
     """Empty the (single, Community) database between tests; the schema stays."""
-    with GraphDatabase.driver(
-        settings.neo4j_uri,
-        auth=(settings.neo4j_user, settings.neo4j_password.get_secret_value()),
-    ) as driver, driver.session(database=settings.neo4j_database) as session:
+    with (
+        GraphDatabase.driver(
+            settings.neo4j_uri,
+            auth=(settings.neo4j_user, settings.neo4j_password.get_secret_value()),
+        ) as driver,
+        driver.session(database=settings.neo4j_database) as session,
+    ):
         # CALL ... IN TRANSACTIONS needs an auto-commit transaction, hence session.run.
-        session.run("MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS").consume()
+        session.run(
+            "MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS"
+        ).consume()
 
 
 def make_settings(backend: str, tmp_path: Path) -> Settings:
@@ -63,7 +68,6 @@ def store(settings: Settings) -> Iterator[GraphStore]:
         yield st
     finally:
         st.close()
-
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
+from functools import partial
 from pathlib import Path
 from typing import Annotated, TypeVar
 
@@ -40,7 +41,9 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-neo4j_app = typer.Typer(help="A local Neo4j server for development and tests.", no_args_is_help=True)
+neo4j_app = typer.Typer(
+    help="A local Neo4j server for development and tests.", no_args_is_help=True
+)
 schema_app = typer.Typer(help="The store's schema (constraints and indexes).", no_args_is_help=True)
 app.add_typer(neo4j_app, name="neo4j")
 app.add_typer(schema_app, name="schema")
@@ -97,7 +100,8 @@ def import_(
     kind: Annotated[str, typer.Argument(help="accounts | transfers | links | labels")],
     file: Annotated[Path, typer.Argument(help="CSV file with a header row (UTF-8).")],
     create_missing_accounts: Annotated[
-        bool, typer.Option(help="Create bare accounts for ids the file references but the store lacks.")
+        bool,
+        typer.Option(help="Create bare accounts for ids the file references but the store lacks."),
     ] = False,
     batch_size: Annotated[int | None, typer.Option(help="Rows per write batch.")] = None,
 ) -> None:
@@ -194,7 +198,7 @@ def demo(
         for kind in KINDS:
             path = out / f"{kind}.csv"
             err.print(f"[bold]2/3[/] importing {path} into the {store.backend} store")
-            report = _run(lambda k=kind, p=path: import_file(store, k, p))
+            report = _run(partial(import_file, store, kind, path))
             err.print(f"    {report.rows} rows, {report.changed} changed, {report.write_s:.1f}s")
         counts = _run(store.counts)
     err.print("[bold]3/3[/] the stored graph:")

@@ -48,9 +48,7 @@ app(sys.argv[2:], prog_name="creditgraph")
 
 def write_files(tmp_path: Path) -> tuple[Path, Path, Counter[tuple[str, str]]]:
     accounts = tmp_path / "accounts.csv"
-    accounts.write_text(
-        "account_id\n" + "".join(f"K{i:04d}\n" for i in range(N_ACCOUNTS))
-    )
+    accounts.write_text("account_id\n" + "".join(f"K{i:04d}\n" for i in range(N_ACCOUNTS)))
     transfers = tmp_path / "transfers.csv"
     pairs: Counter[tuple[str, str]] = Counter()
     lines = ["transfer_id,src,dst,amount,timestamp"]
@@ -75,8 +73,17 @@ def test_sigkill_mid_import_then_rerun_is_exact(
         "CREDITGRAPH_DATA_DIR": str(settings.data_dir),
     }
     child = subprocess.Popen(
-        [sys.executable, "-c", CHILD, str(marker), "import", "transfers", str(transfers),
-         "--batch-size", str(BATCH)],
+        [
+            sys.executable,
+            "-c",
+            CHILD,
+            str(marker),
+            "import",
+            "transfers",
+            str(transfers),
+            "--batch-size",
+            str(BATCH),
+        ],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -103,7 +110,9 @@ def test_sigkill_mid_import_then_rerun_is_exact(
     assert edges.count is not None
     got = {
         (snap.account_ids[s], snap.account_ids[d]): int(n)
-        for s, d, n in zip(edges.src.tolist(), edges.dst.tolist(), edges.count.tolist(), strict=True)
+        for s, d, n in zip(
+            edges.src.tolist(), edges.dst.tolist(), edges.count.tolist(), strict=True
+        )
     }
     assert got == dict(pairs)
     assert import_file(store, "transfers", transfers).changed == 0

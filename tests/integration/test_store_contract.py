@@ -92,8 +92,9 @@ def test_account_upsert_merges_features_and_counts_changes(graph: GraphStore) ->
 
 
 def test_transfers_are_immutable_events(graph: GraphStore) -> None:
-    again = TransferColumns(["T1", "T9"], ["A", "B"], ["B", "A"], [999.0, 1.0], [0.0, 1.0],
-                            [None, None], [None, None])
+    again = TransferColumns(
+        ["T1", "T9"], ["A", "B"], ["B", "A"], [999.0, 1.0], [0.0, 1.0], [None, None], [None, None]
+    )
     assert graph.upsert_transfers(again) == 1
     edges = {(e.src, e.dst): e for e in graph.adjacent(["A"], frozenset({TRANSFER}))}
     assert edges[("A", "B")].total_amount == pytest.approx(15.5)
@@ -143,10 +144,15 @@ def test_neighbourhood_hops_and_relations(graph: GraphStore) -> None:
 
 def test_neighbourhood_caps_supernodes(store: GraphStore, tmp_path: Path) -> None:
     rows = "\n".join(f"N{i},2024-01-01" for i in range(30))
-    load(store, tmp_path, accounts=f"account_id,created_at\nHUB,2024-01-01\n{rows}\n",
-         links="src,dst,type\n" + "\n".join(f"HUB,N{i},FRIEND" for i in range(30)) + "\n",
-         transfers="transfer_id,src,dst,amount,timestamp\n"
-         + "\n".join(f"T{i},N7,HUB,{i + 1},2024-02-01" for i in range(3)) + "\n")
+    load(
+        store,
+        tmp_path,
+        accounts=f"account_id,created_at\nHUB,2024-01-01\n{rows}\n",
+        links="src,dst,type\n" + "\n".join(f"HUB,N{i},FRIEND" for i in range(30)) + "\n",
+        transfers="transfer_id,src,dst,amount,timestamp\n"
+        + "\n".join(f"T{i},N7,HUB,{i + 1},2024-02-01" for i in range(3))
+        + "\n",
+    )
     sub = store.neighbourhood("HUB", hops=1, limit=5)
     assert sub.truncated
     assert len(sub.nodes) == 6
@@ -168,10 +174,15 @@ def test_shortest_paths(graph: GraphStore) -> None:
 
 
 def test_shortest_paths_lists_every_shortest_route(store: GraphStore, tmp_path: Path) -> None:
-    load(store, tmp_path, accounts="account_id\nS\nX\nY\nZ\nT\n",
-         links="src,dst,type\nS,X,FRIEND\nS,Y,FRIEND\nX,T,FRIEND\nY,T,FRIEND\nS,Z,FRIEND\n")
+    load(
+        store,
+        tmp_path,
+        accounts="account_id\nS\nX\nY\nZ\nT\n",
+        links="src,dst,type\nS,X,FRIEND\nS,Y,FRIEND\nX,T,FRIEND\nY,T,FRIEND\nS,Z,FRIEND\n",
+    )
     assert [p.accounts for p in store.shortest_paths("S", "T")] == [
-        ["S", "X", "T"], ["S", "Y", "T"]
+        ["S", "X", "T"],
+        ["S", "Y", "T"],
     ]
     assert len(store.shortest_paths("S", "T", limit=1)) == 1
 
@@ -180,27 +191,36 @@ def test_snapshot_contents(graph: GraphStore) -> None:
     snap = graph.snapshot()
     assert snap.account_ids == list("ABCDEFGH")
     assert snap.feature_names == ["kyc_level"]
-    assert np.isnan(snap.features[2, 0]) and snap.features[3, 0] == 3.0
+    assert np.isnan(snap.features[2, 0])
+    assert snap.features[3, 0] == 3.0
     assert np.isnan(snap.created_at[4])
     assert snap.labels.tolist() == [1, -1, -1, 0, -1, -1, -1, -1]
     tr = snap.edges[TRANSFER]
     pairs = list(zip(tr.src.tolist(), tr.dst.tolist(), strict=True))
     assert pairs == [(0, 1), (1, 2), (2, 0), (3, 4), (7, 0)]
-    assert tr.count is not None and tr.count.tolist() == [2, 1, 1, 1, 1]
-    assert tr.total_amount is not None and tr.total_amount[0] == pytest.approx(15.5)
-    assert tr.first_ts is not None and tr.last_ts is not None
+    assert tr.count is not None
+    assert tr.count.tolist() == [2, 1, 1, 1, 1]
+    assert tr.total_amount is not None
+    assert tr.total_amount[0] == pytest.approx(15.5)
+    assert tr.first_ts is not None
+    assert tr.last_ts is not None
     assert tr.last_ts[0] - tr.first_ts[0] == pytest.approx(2 * 86400)
     assert sorted(snap.edges) == ["FRIEND", "SHARES_DEVICE", TRANSFER]
     friend = snap.edges["FRIEND"]
     assert list(zip(friend.src.tolist(), friend.dst.tolist(), strict=True)) == [
-        (0, 1), (1, 3), (5, 6)
+        (0, 1),
+        (1, 3),
+        (5, 6),
     ]
-    assert not friend.directed and tr.directed
+    assert not friend.directed
+    assert tr.directed
 
 
 def test_scores_round_trip(graph: GraphStore) -> None:
     scores = [
-        Score("A", 0.9, 12.0, "v1", reasons=[{"code": "RING_MEMBER", "weight": 0.4}], scored_at=5.0),
+        Score(
+            "A", 0.9, 12.0, "v1", reasons=[{"code": "RING_MEMBER", "weight": 0.4}], scored_at=5.0
+        ),
         Score("B", 0.1, 80.0, "v1"),
     ]
     assert graph.write_scores(scores) == 2
@@ -217,10 +237,14 @@ def test_rings_round_trip_replace_delete(graph: GraphStore) -> None:
     assert graph.write_rings([ring, other]) == 2
     assert [r.ring_id for r in graph.list_rings()] == ["R2", "R1"]
     got = graph.get_ring("R1")
-    assert got.members == ["A", "B", "C"] and got.evidence == ring.evidence and got.status == "new"
+    assert got.members == ["A", "B", "C"]
+    assert got.evidence == ring.evidence
+    assert got.status == "new"
     graph.write_rings([Ring("R1", "cycle", 0.7, ["A", "B"], {}, status="investigating", note="x")])
     again = graph.get_ring("R1")
-    assert again.members == ["A", "B"] and again.status == "investigating" and again.note == "x"
+    assert again.members == ["A", "B"]
+    assert again.status == "investigating"
+    assert again.note == "x"
     assert graph.delete_rings(["R1", "nope"]) == 1
     assert graph.counts().rings == 1
     with pytest.raises(NotFound):
