@@ -1,0 +1,62 @@
+"""The CLI as a user calls it: exit codes, messages, JSON output (embedded store)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from creditgraph.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("CREDITGRAPH_STORE", "embedded")
+    monkeypatch.setenv("CREDITGRAPH_DATA_DIR", str(tmp_path / "data"))
+    return tmp_path / "data"
+
+
+def test_synth_import_stats(tmp_path: Path) -> None:
+    out = tmp_path / "net"
+    result = runner.invoke(app, ["synth", "--accounts", "1000", "--seed", "3", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    for kind in ("accounts", "transfers", "links", "labels"):
+        result = runner.invoke(app, ["import", kind, str(out / f"{kind}.csv")])
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.stdout.strip().splitlines()[-1])["changed"] > 0
+    again = runner.invoke(app, ["import", "transfers", str(out / "transfers.csv")])
+    assert json.loads(again.stdout.strip().splitlines()[-1])["changed"] == 0
+    stats = json.loads(runner.invoke(app, ["stats", "--json"]).stdout)
+    assert stats["accounts"] == 1000
+    assert {"transfers", "links", "labels"} <= stats.keys()
+    assert stats["transfers"] == sum(1 for _ in (out / "transfers.csv").open()) - 1
+
+
+def test_bad_file_exits_non_zero_with_location(tmp_path: Path) -> None:
+    bad = tmp_path / "labels.csv"
+    bad.write_text("account_id,label\nA,maybe\n")
+    result = runner.invoke(app, ["import", "labels", str(bad)])
+    assert result.exit_code == 2
+    assert f"{bad}:2: column 'label'" in result.stderr
+    stats = json.loads(runner.invoke(app, ["stats", "--json"]).stdout)
+    assert stats["labels"] == 0
+
+
+def test_unknown_kind_is_rejected(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["import", "friends", str(tmp_path / "x.csv")])
+    assert result.exit_code == 2
+    assert "unknown kind" in result.stderr
+
+
+def test_demo_runs_the_main_job(data_dir: Path) -> None:
+    result = runner.invoke(app, ["demo", "--accounts", "800"])
+    assert result.exit_code == 0, result.output
+    counts = json.loads(result.stdout)
+    assert counts["accounts"] == 800
+    assert counts["transfers"] > 0
+    assert counts["labels"] > 0
+    assert (data_dir / "creditgraph.sqlite").exists()
