@@ -13,13 +13,14 @@ RUN useradd --create-home --uid 10001 creditgraph \
     && mkdir /data && chown creditgraph:creditgraph /data
 
 WORKDIR /app
-# README.md* matches nothing when the repo has no README; pyproject.toml keeps COPY valid.
-COPY pyproject.toml README.md* ./
+COPY pyproject.toml README.md ./
 COPY src ./src
+COPY graph_schema ./graph_schema
 RUN PIP_EXTRA_INDEX_URL="$PIP_EXTRA_INDEX_URL" pip install .
 
 USER creditgraph
-ENV CREDITGRAPH_DATA_DIR=/data
+ENV CREDITGRAPH_DATA_DIR=/data \
+    CREDITGRAPH_SCHEMA_DIR=/app/graph_schema
 VOLUME ["/data"]
 EXPOSE 8000
 CMD ["creditgraph", "serve", "--host", "0.0.0.0", "--port", "8000"]

@@ -285,8 +285,14 @@ class Neo4jStore(GraphStore):
 
     # -- lifecycle -------------------------------------------------------------------------------
     def apply_schema(self) -> list[str]:
+        files = sorted(self._schema_dir.glob("*.cypher"))
+        if not files:
+            # Without constraints MERGE would duplicate accounts: refuse rather than carry on.
+            raise CreditGraphError(
+                f"no schema files (*.cypher) in {self._schema_dir}; set CREDITGRAPH_SCHEMA_DIR"
+            )
         applied: list[str] = []
-        for path in sorted(self._schema_dir.glob("*.cypher")):
+        for path in files:
             text = "\n".join(
                 ln for ln in path.read_text().splitlines() if not ln.lstrip().startswith("//")
             )
