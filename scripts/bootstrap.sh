@@ -18,8 +18,9 @@ _python311() {
       echo "$py"; return 0
     fi
   done
-  echo "creditgraph needs Python 3.11 (python3.11 or python3 on PATH)" >&2
-  return 1
+  # Debian 12's own Python is 3.11; install it (with venv support) when none is on PATH.
+  _apt_install python3.11 python3.11-venv >&2
+  command -v python3.11
 }
 
 ensure_venv() {
