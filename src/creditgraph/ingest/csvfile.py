@@ -290,17 +290,27 @@ def check_unique(errs: ErrorCollector, keys: pa.Array, label: str) -> None:
     errs.add_rows(rows, label, lambda r: f"duplicate of line {errs.table.line(first_of[r])}")
 
 
+def _matching(
+    errs: ErrorCollector, column: str, pattern: str, *, required: bool, what: str
+) -> np.ndarray:
+    """Mask of values matching ``pattern``; reports empty (when required) and other values."""
+    col = errs.table.columns[column]
+    empty = _np_bool(pc.equal(pc.utf8_length(col), 0))
+    ok = _np_bool(pc.match_substring_regex(col, pattern))
+    if required:
+        errs.add_mask(empty, column, "missing value")
+    errs.add_rows(
+        np.flatnonzero(~ok & ~empty), column, lambda r: f"{what}: {col[r].as_py()[:40]!r}"
+    )
+    return ok
+
+
 def parse_numbers(
     errs: ErrorCollector, column: str, *, required: bool, non_negative: bool
 ) -> np.ndarray:
     """Finite floats (NaN where empty and optional)."""
     col = errs.table.columns[column]
-    empty = _np_bool(pc.equal(pc.utf8_length(col), 0))
-    ok = _np_bool(pc.match_substring_regex(col, NUMBER_RE))
-    if required:
-        errs.add_mask(empty, column, "missing value")
-    bad = ~ok & ~empty
-    errs.add_rows(np.flatnonzero(bad), column, lambda r: f"not a number: {col[r].as_py()[:40]!r}")
+    ok = _matching(errs, column, NUMBER_RE, required=required, what="not a number")
     values = np.full(len(col), np.nan)
     if ok.any():
         with np.errstate(over="ignore"):
@@ -314,16 +324,7 @@ def parse_numbers(
 def parse_times(errs: ErrorCollector, column: str, *, required: bool) -> np.ndarray:
     """ISO-8601 date or date-time to UNIX seconds (NaN where empty); no zone means UTC."""
     col = errs.table.columns[column]
-    empty = _np_bool(pc.equal(pc.utf8_length(col), 0))
-    ok = _np_bool(pc.match_substring_regex(col, ISO_RE))
-    if required:
-        errs.add_mask(empty, column, "missing value")
-    bad = ~ok & ~empty
-    errs.add_rows(
-        np.flatnonzero(bad),
-        column,
-        lambda r: f"not an ISO-8601 date/time: {col[r].as_py()[:40]!r}",
-    )
+    ok = _matching(errs, column, ISO_RE, required=required, what="not an ISO-8601 date/time")
     values = np.full(len(col), np.nan)
     if not ok.any():
         return values

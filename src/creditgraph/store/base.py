@@ -13,6 +13,8 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 
+import orjson
+
 from creditgraph.domain import (
     LINK_TYPE_RE,
     TRANSFER,
@@ -139,6 +141,12 @@ class GraphStore(ABC):
     def snapshot(self) -> Snapshot:
         """A consistent export of accounts, features, labels and typed edges for ML."""
 
+    # -- helpers shared by the backends ---------------------------------------------------------
+    def _require_accounts(self, account_ids: Sequence[str], what: str) -> None:
+        missing = self.missing_accounts(account_ids)
+        if missing:
+            raise NotFound(f"{what}: unknown account(s) {', '.join(missing[:5])}")
+
     # -- walks shared by all backends -----------------------------------------------------------
     def neighbourhood(
         self,
@@ -241,6 +249,19 @@ class GraphStore(ABC):
             )
             for s in sequences
         ]
+
+
+def score_row(s: Score) -> tuple[str, float, float, str, str, float]:
+    """A score as stored: reasons serialised as JSON text."""
+    reasons = orjson.dumps(s.reasons).decode()
+    return (
+        s.account_id,
+        s.fraud_probability,
+        s.social_credit,
+        s.model_version,
+        reasons,
+        s.scored_at,
+    )
 
 
 def _walk_back(parents: dict[str, list[str]], node: str) -> Iterator[list[str]]:

@@ -30,7 +30,7 @@ from creditgraph.domain import (
     TransferColumns,
 )
 from creditgraph.errors import NotFound, StoreUnavailable
-from creditgraph.store.base import GraphStore
+from creditgraph.store.base import GraphStore, score_row
 from creditgraph.store.snapshot import SnapshotBuilder
 
 SCHEMA_VERSION = 1
@@ -255,28 +255,14 @@ class EmbeddedStore(GraphStore):
             return db.executemany(UPSERT_LABEL, rows).rowcount
 
     def write_scores(self, scores: Sequence[Score]) -> int:
-        missing = self.missing_accounts([s.account_id for s in scores])
-        if missing:
-            raise NotFound(f"cannot score unknown account(s): {', '.join(missing[:5])}")
-        rows = [
-            (
-                s.account_id,
-                s.fraud_probability,
-                s.social_credit,
-                s.model_version,
-                orjson.dumps(s.reasons).decode(),
-                s.scored_at,
-            )
-            for s in scores
-        ]
+        self._require_accounts([s.account_id for s in scores], "cannot score")
+        rows = [score_row(s) for s in scores]
         with self._tx() as db:
             db.executemany(UPSERT_SCORE, rows)
         return len(rows)
 
     def write_rings(self, rings: Sequence[Ring]) -> int:
-        missing = self.missing_accounts(sorted({m for r in rings for m in r.members}))
-        if missing:
-            raise NotFound(f"ring member(s) not found: {', '.join(missing[:5])}")
+        self._require_accounts(sorted({m for r in rings for m in r.members}), "ring members")
         with self._tx() as db:
             for r in rings:
                 db.execute("DELETE FROM rings WHERE ring_id = ?", (r.ring_id,))

@@ -53,7 +53,7 @@ from creditgraph.domain import (
     TransferColumns,
 )
 from creditgraph.errors import Conflict, CreditGraphError, NotFound, StoreUnavailable
-from creditgraph.store.base import GraphStore
+from creditgraph.store.base import GraphStore, score_row
 from creditgraph.store.snapshot import SnapshotBuilder
 
 T = TypeVar("T")
@@ -363,30 +363,15 @@ class Neo4jStore(GraphStore):
         return self._stamped_write(UPSERT_LABELS, rows)
 
     def write_scores(self, scores: Sequence[Score]) -> int:
-        missing = self.missing_accounts([s.account_id for s in scores])
-        if missing:
-            raise NotFound(f"cannot score unknown account(s): {', '.join(missing[:5])}")
-        rows = [
-            [
-                s.account_id,
-                s.fraud_probability,
-                s.social_credit,
-                s.model_version,
-                orjson.dumps(s.reasons).decode(),
-                s.scored_at,
-            ]
-            for s in scores
-        ]
+        self._require_accounts([s.account_id for s in scores], "cannot score")
+        rows = [list(score_row(s)) for s in scores]
         written = 0
         for i in range(0, len(rows), 20_000):
             written += self._stamped_write(WRITE_SCORES, rows[i : i + 20_000])
         return written
 
     def write_rings(self, rings: Sequence[Ring]) -> int:
-        members = sorted({m for r in rings for m in r.members})
-        missing = self.missing_accounts(members)
-        if missing:
-            raise NotFound(f"ring member(s) not found: {', '.join(missing[:5])}")
+        self._require_accounts(sorted({m for r in rings for m in r.members}), "ring members")
         rows = [
             {
                 "ring_id": r.ring_id,
