@@ -175,6 +175,16 @@ def test_any_relation_names_and_missing_relations_work(fs: FeatureSet) -> None:
     assert torch.isfinite(out.fraud_logit).all()
 
 
+def test_sparse_adjacency_path_matches_the_edge_list_path(fs: FeatureSet) -> None:
+    st = Standardizer.fit(fs)
+    graph = _graph(fs, torch.from_numpy(st.transform(fs.x, fs.names)))
+    model = _model(fs, graph.x.shape[1])
+    with torch.no_grad():
+        edges, sparse = model(graph), model(graph.with_adjacency())
+    assert torch.allclose(edges.fraud_logit, sparse.fraud_logit, atol=1e-5)
+    assert torch.allclose(edges.social_logit, sparse.social_logit, atol=1e-5)
+
+
 def test_incoming_subgraph_reproduces_the_full_graph_output(fs: FeatureSet) -> None:
     st = Standardizer.fit(fs)
     x = torch.from_numpy(st.transform(fs.x, fs.names))

@@ -14,33 +14,57 @@ Design, and why:
   weighted mean of the neighbours' self-only encodings ``h0_j`` and ``log1p`` of the summed
   edge weight. It never sees the account's own features, nor its deeper states (``h1`` of a
   neighbour already contains the account itself, one hop back).
-- Pure torch ``index_add`` instead of ``RGCNConv``/``HeteroConv``: any list of relation
-  names works, edge weights stay differentiable for explanations, and nothing needs pyg-lib.
-  Relations absent from the input read as "no neighbours", so a subgraph may omit some.
+- Plain torch instead of ``RGCNConv``/``HeteroConv``: any list of relation names works and
+  nothing needs pyg-lib. Training and scoring aggregate with a sparse CSR mean matrix per
+  relation (``GraphInput.with_adjacency``); explanations use the edge-list path, where edge
+  weights are differentiable. Relations absent from the input read as "no neighbours", so a
+  subgraph may omit some.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import torch
 from torch import Tensor, nn
 
-from creditgraph.ml.graphops import weighted_degree, weighted_mean
+from creditgraph.ml.graphops import mean_adjacency, weighted_degree, weighted_mean
 
 
 @dataclass(frozen=True)
 class GraphInput:
-    """Standardised features and per-relation edges (see ``ml.graphops`` for the layout)."""
+    """Standardised features and per-relation edges (see ``ml.graphops`` for the layout).
+
+    ``adjacency`` optionally holds each relation's sparse mean matrix (``with_adjacency``):
+    the fast path for training and batch scoring. Without it aggregation reads the edge
+    lists, which keeps edge weights differentiable for explanations.
+    """
 
     x: Tensor
     edge_index: Mapping[str, Tensor]
     edge_weight: Mapping[str, Tensor]
+    adjacency: Mapping[str, Tensor] = field(default_factory=dict)
 
     @property
     def num_nodes(self) -> int:
         return int(self.x.shape[0])
+
+    def with_adjacency(self) -> GraphInput:
+        n = self.num_nodes
+        adjacency = {
+            rel: mean_adjacency(ei, self.edge_weight[rel], n) for rel, ei in self.edge_index.items()
+        }
+        return replace(self, adjacency=adjacency)
+
+    def neighbour_mean(self, rel: str, h: Tensor) -> Tensor | None:
+        """Weighted mean of ``h`` over each account's ``rel`` neighbours; None if ``rel`` is
+        not in this graph."""
+        if rel in self.adjacency:
+            return self.adjacency[rel] @ h
+        if rel in self.edge_index:
+            return weighted_mean(h, self.edge_index[rel], self.edge_weight[rel], self.num_nodes)
+        return None
 
 
 @dataclass(frozen=True)
@@ -64,11 +88,9 @@ class RelationalLayer(nn.Module):
 
     def forward(self, h: Tensor, graph: GraphInput) -> Tensor:
         out = self.self_lin(h)
-        n = h.shape[0]
         for rel, lin in zip(self.relations, self.rel_lins, strict=True):
-            if rel in graph.edge_index:
-                # Transform after aggregating: the mean is linear, and n*d beats E*d here.
-                agg = weighted_mean(h, graph.edge_index[rel], graph.edge_weight[rel], n)
+            agg = graph.neighbour_mean(rel, h)
+            if agg is not None:
                 out = out + lin(agg)
         return torch.relu(self.norm(out))
 
@@ -107,12 +129,12 @@ class RelationalGNN(nn.Module):
         n = h0.shape[0]
         parts: list[Tensor] = []
         for rel in self.relations:
-            if rel in graph.edge_index:
-                ei, w = graph.edge_index[rel], graph.edge_weight[rel]
-                parts.append(weighted_mean(h0, ei, w, n))
-                parts.append(torch.log1p(weighted_degree(ei, w, n)).unsqueeze(1))
-            else:
+            agg = graph.neighbour_mean(rel, h0)
+            if agg is None:
                 parts.append(h0.new_zeros(n, h0.shape[1] + 1))
+                continue
+            degree = weighted_degree(graph.edge_index[rel], graph.edge_weight[rel], n)
+            parts += [agg, torch.log1p(degree).unsqueeze(1)]
         return torch.cat(parts, dim=1)
 
     def forward(self, graph: GraphInput) -> ModelOutput:

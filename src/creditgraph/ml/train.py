@@ -126,8 +126,11 @@ def social_credit(relationship_risk: FloatArray) -> FloatArray:
 
 
 def graph_input(features: FeatureSet, standardizer: Standardizer) -> GraphInput:
+    """Standardised features and the sparse adjacency of every relation (built once)."""
     x = standardizer.transform(features.x, features.names)
-    return GraphInput(torch.from_numpy(x), features.edge_index, features.edge_weight)
+    return GraphInput(
+        torch.from_numpy(x), features.edge_index, features.edge_weight
+    ).with_adjacency()
 
 
 def stratified_split(
