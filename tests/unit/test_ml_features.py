@@ -103,6 +103,26 @@ def test_engineered_transfer_and_degree_features(fs: FeatureSet) -> None:
     assert math.isnan(col(fs, "account_age_days")[D])
 
 
+def test_a_snapshot_without_transfers_or_links_still_trains_the_model() -> None:
+    snap = tiny_snapshot()
+    empty = _ints()
+    bare = Snapshot(
+        snap.account_ids,
+        snap.feature_names,
+        snap.features,
+        snap.created_at,
+        snap.labels,
+        {TRANSFER: EdgeSet(TRANSFER, True, empty, empty, empty, _floats(), _floats(), _floats())},
+    )
+    fs = build_features(bare, set())
+    assert fs.relations == ["TRANSFER_out", "TRANSFER_in"]
+    assert (col(fs, "transfer_partners") == 0).all()
+    x = torch.from_numpy(Standardizer.fit(fs).transform(fs.x, fs.names))
+    out = _model(fs, x.shape[1])(_graph(fs, x).with_adjacency())
+    assert torch.isfinite(out.fraud_logit).all()
+    assert torch.isfinite(out.social_logit).all()
+
+
 def test_standardizer_is_finite_json_round_trips_and_matches_columns_by_name(
     fs: FeatureSet,
 ) -> None:

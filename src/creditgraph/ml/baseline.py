@@ -19,7 +19,7 @@ import torch
 
 from creditgraph.ml.calibrate import CalibrationMethod, Calibrator
 from creditgraph.ml.features import F32Array, FeatureSet, Standardizer
-from creditgraph.ml.graphops import neighbour_max, weighted_mean
+from creditgraph.ml.graphops import mean_adjacency, neighbour_max
 from creditgraph.ml.train import FloatArray, Labels, Split, evaluate
 
 
@@ -61,10 +61,10 @@ def tree_features(features: FeatureSet, standardizer: Standardizer) -> tuple[F32
     n = x.shape[0]
     blocks = [x]
     for rel in features.relations:
-        ei, w = features.edge_index[rel], features.edge_weight[rel]
-        mean1 = weighted_mean(x, ei, w, n)
-        max1 = neighbour_max(x, ei, n)
-        blocks += [mean1, max1, weighted_mean(mean1, ei, w, n), neighbour_max(max1, ei, n)]
+        ei = features.edge_index[rel]
+        mean = mean_adjacency(ei, features.edge_weight[rel], n)
+        mean1, max1 = mean @ x, neighbour_max(x, ei, n)
+        blocks += [mean1, max1, mean @ mean1, neighbour_max(max1, ei, n)]
         for stat in ("mean1", "max1", "mean2", "max2"):
             names += [f"{rel}:{stat}:{c}" for c in standardizer.output_names]
     return torch.cat(blocks, dim=1).numpy(), names
