@@ -63,7 +63,8 @@ def build_features(
 ) -> FeatureSet:
     """Features and typed edges of ``snapshot``; columns named in ``sensitive`` never appear.
 
-    ``as_of`` (UNIX seconds) anchors ages and recency; by default the last transfer seen.
+    ``as_of`` (UNIX seconds) anchors ages and recency; by default the latest transfer (or
+    account creation) in the snapshot.
     """
     n = snapshot.num_accounts
     if as_of is None:
@@ -97,7 +98,7 @@ def build_features(
         else:
             w = np.ones(2 * len(src))
             _put(edge_index, edge_weight, rel, np.r_[src, dst], np.r_[dst, src], w)
-            add(f"degree_{rel}", _sum(np.r_[src, dst], np.ones(2 * len(src)), n), log=True)
+            add(f"degree_{rel}", _sum(np.r_[src, dst], w, n), log=True)
     names = list(columns)
     x = np.empty((n, len(names)), dtype=np.float32)
     for j, name in enumerate(names):
