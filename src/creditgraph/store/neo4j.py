@@ -79,9 +79,15 @@ ON CREATE SET a.seq = $seq
 SET a.created_at = coalesce(r.created_at, a.created_at), a += r.props
 RETURN sum(CASE WHEN is_new OR properties(a) <> before THEN 1 ELSE 0 END) AS changed
 """
-INSERT_TRANSFERS = """
+EXISTING_TRANSFERS = """
+UNWIND $ids AS id
+MATCH ()-[t:TRANSFERRED {transfer_id: id}]->()
+RETURN collect(id) AS found
+"""
+# Only ids EXISTING_TRANSFERS did not find reach this query, in the same transaction: an
+# existence test here would read what CREATE writes and force an Eager (whole-batch) plan.
+CREATE_TRANSFERS = """
 UNWIND $rows AS r
-WITH r WHERE NOT EXISTS { MATCH ()-[t:TRANSFERRED {transfer_id: r[0]}]->() }
 MATCH (s:Account {account_id: r[1]})
 MATCH (d:Account {account_id: r[2]})
 CREATE (s)-[:TRANSFERRED {transfer_id: r[0], amount: r[3], ts: r[4], currency: r[5],
@@ -205,6 +211,12 @@ def _rel(link_type: str) -> str:
     return link_type
 
 
+def _new_transfers(tx: ManagedTransaction, rows: list[list[Any]]) -> list[list[Any]]:
+    """Rows whose transfer_id is not stored yet: transfers are immutable events."""
+    found = set(tx.run(EXISTING_TRANSFERS, ids=[r[0] for r in rows]).single(strict=True)[0])
+    return [r for r in rows if r[0] not in found] if found else rows
+
+
 @contextmanager
 def _translate() -> Iterator[None]:
     """Map driver errors to the store's error family, once, at the boundary."""
@@ -273,12 +285,21 @@ class Neo4jStore(GraphStore):
 
         return self._read(run)
 
-    def _stamped_write(self, query: str, rows: list[Any], **params: Any) -> int:
-        """Run ``query`` over ``rows`` in one transaction stamped with the next write seq."""
+    def _stamped_write(
+        self,
+        query: str,
+        rows: list[Any],
+        keep: Callable[[ManagedTransaction, list[Any]], list[Any]] | None = None,
+    ) -> int:
+        """Run ``query`` over ``rows`` in one transaction stamped with the next write seq;
+        ``keep`` may first drop rows inside that transaction."""
 
         def run(tx: ManagedTransaction) -> int:
             seq = tx.run(NEXT_SEQ).single(strict=True)["seq"]
-            rec = tx.run(query, {"rows": rows, "seq": seq, "null_f": _NULL_F, **params}).single()
+            todo = rows if keep is None else keep(tx, rows)
+            if not todo:
+                return 0
+            rec = tx.run(query, {"rows": todo, "seq": seq, "null_f": _NULL_F}).single()
             return int(rec[0]) if rec is not None and rec[0] is not None else 0
 
         return self._write(run) if rows else 0
@@ -342,7 +363,7 @@ class Neo4jStore(GraphStore):
                 strict=True,
             )
         ]
-        return self._stamped_write(INSERT_TRANSFERS, rows)
+        return self._stamped_write(CREATE_TRANSFERS, rows, keep=_new_transfers)
 
     def upsert_links(self, batch: LinkColumns) -> int:
         by_type: dict[str, list[list[Any]]] = {}
