@@ -1,0 +1,122 @@
+"""``TrainingConfig``: one retraining job, read from a TOML file in ``training/``.
+
+Every section refuses unknown keys, so a typo (``hiden = 64``) fails the job with the file
+and the key named instead of silently training with the default. The defaults are the job
+``training/default.toml`` describes; a test keeps the two equal.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from creditgraph.errors import InvalidInput
+
+#: Metrics the gate may compare; all are "higher is better" ranking metrics on test labels.
+GateMetric = Literal["auprc", "auroc", "recall_at_k"]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SplitConfig(_Section):
+    """Shares of the labelled accounts held out for validation and test (stratified)."""
+
+    val: float = Field(default=0.2, gt=0.0, lt=1.0)
+    test: float = Field(default=0.2, gt=0.0, lt=1.0)
+
+    @model_validator(mode="after")
+    def _leaves_training_labels(self) -> SplitConfig:
+        if self.val + self.test >= 1.0:
+            raise ValueError("val + test must be below 1 so that some labels remain for training")
+        return self
+
+
+class ModelConfig(_Section):
+    """Shape of the relational GNN."""
+
+    hidden: int = Field(default=32, ge=1, le=1024)
+    layers: int = Field(default=2, ge=1, le=6)
+    dropout: float = Field(default=0.2, ge=0.0, lt=1.0)
+    #: Weight of the relationship-only (social credit) loss next to the fraud loss.
+    social_weight: float = Field(default=0.5, ge=0.0)
+
+
+class OptimConfig(_Section):
+    """Optimiser, early stopping and calibration of the GNN."""
+
+    lr: float = Field(default=0.005, gt=0.0)
+    weight_decay: float = Field(default=1e-4, ge=0.0)
+    max_epochs: int = Field(default=300, ge=1)
+    patience: int = Field(default=30, ge=1)
+    calibration: Literal["platt", "isotonic"] = "platt"
+
+
+class BaselineSection(_Section):
+    """The gradient-boosted baseline trained on the same split, reported side by side."""
+
+    enabled: bool = True
+    learning_rate: float = Field(default=0.05, gt=0.0)
+    num_leaves: int = Field(default=15, ge=2)
+    max_rounds: int = Field(default=1000, ge=1)
+    early_stopping_rounds: int = Field(default=50, ge=1)
+
+
+class EvaluationConfig(_Section):
+    """How test metrics are computed."""
+
+    #: recall@k uses k = this share of the test accounts.
+    recall_k_fraction: float = Field(default=0.05, gt=0.0, le=1.0)
+
+
+class GateConfig(_Section):
+    """Champion/challenger gate: refuse a challenger worse than the champion on ``metric``
+    by more than ``tolerance``, both measured on the same held-out labels."""
+
+    metric: GateMetric = "auprc"
+    tolerance: float = Field(default=0.01, ge=0.0, le=1.0)
+
+
+class TrainingConfig(_Section):
+    """A retraining job. ``seed`` fixes the split, the GNN's initialisation and the trees."""
+
+    description: str = ""
+    seed: int = Field(default=0, ge=0)
+    #: Account columns the models never see (protected attributes); they stay in the store
+    #: for fairness audits only.
+    sensitive: list[str] = Field(default_factory=lambda: ["age_years"])
+    split: SplitConfig = SplitConfig()
+    model: ModelConfig = ModelConfig()
+    optim: OptimConfig = OptimConfig()
+    baseline: BaselineSection = BaselineSection()
+    evaluation: EvaluationConfig = EvaluationConfig()
+    gate: GateConfig = GateConfig()
+
+
+def load_training_config(path: Path) -> TrainingConfig:
+    """Read and validate a job file; ``InvalidInput`` names the file and each bad key."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InvalidInput(f"{path}: training config not found") from None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+        raise InvalidInput(f"{path}: not a readable TOML file: {e}") from None
+    try:
+        return TrainingConfig.model_validate(data)
+    except ValidationError as e:
+        raise InvalidInput(f"{path}: {_describe(e)}") from None
+
+
+def _describe(error: ValidationError) -> str:
+    problems = []
+    for err in error.errors():
+        key = ".".join(str(part) for part in err["loc"]) or "(top level)"
+        if err["type"] == "extra_forbidden":
+            problems.append(f"unknown key {key!r}")
+        else:
+            problems.append(f"{key!r}: {err['msg']}")
+    return "; ".join(problems)
