@@ -1,0 +1,496 @@
+"""The retraining job: snapshot → features → split → GNN + baseline → gate → registry.
+
+One call trains a challenger on a consistent snapshot of the store, measures it, the tree
+baseline and the current champion on the SAME held-out test labels, and registers the
+challenger as a new version (artifact, metrics side by side, data summary, model card and
+plots). The version becomes champion only when the gate passes, or when ``force`` is given,
+in which case the promotion reason says it was forced. A refused challenger stays registered
+for inspection (and for a deliberate ``promote_version``) but never becomes champion here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from creditgraph.domain import Snapshot
+from creditgraph.errors import ModelNotReady
+from creditgraph.ml.artifact import load_artifact, save_artifact
+from creditgraph.ml.baseline import BaselineConfig, BaselineResult, train_baseline, tree_features
+from creditgraph.ml.features import FeatureSet, build_features
+from creditgraph.ml.plots import save_plots
+from creditgraph.ml.train import (
+    FloatArray,
+    Scores,
+    Split,
+    TrainConfig,
+    TrainResult,
+    evaluate,
+    stratified_split,
+    train,
+)
+from creditgraph.registry import GateDecision, ModelRecord, ModelRegistry, gate
+from creditgraph.store.base import GraphStore
+from creditgraph.training_config import TrainingConfig
+
+EVALUATION = "evaluation.json"
+MODEL_CARD = "model_card.md"
+
+
+@dataclass(frozen=True)
+class ChampionEvaluation:
+    """The champion before this job, re-scored on the challenger's test split."""
+
+    version: str
+    metrics: dict[str, float]
+    #: Its fraud logit and calibrated probability for every account, for the plots.
+    logit: FloatArray = field(repr=False)
+    probability: FloatArray = field(repr=False)
+
+
+@dataclass(frozen=True)
+class RetrainReport:
+    """What a retraining job did; ``outcome`` is one line for a person to read."""
+
+    version: str
+    path: Path
+    promoted: bool
+    #: True when the version became champion only because ``force`` overrode the gate.
+    forced: bool
+    gate: GateDecision
+    champion_before: ChampionEvaluation | None
+    #: ``gnn`` (fraud), ``social`` (relationship-only head), ``baseline`` when trained:
+    #: test-split metrics, all on the same accounts.
+    metrics: dict[str, dict[str, float]]
+    data_summary: dict[str, Any]
+    best_epoch: int
+    timings: dict[str, float]
+    outcome: str
+
+
+def retrain(
+    store: GraphStore,
+    registry: ModelRegistry,
+    config: TrainingConfig,
+    *,
+    force: bool = False,
+) -> RetrainReport:
+    """Train a challenger, gate it against the champion, register it, promote if allowed.
+
+    ``force`` promotes even when the gate refuses, or when the champion's artifact cannot be
+    loaded to compare with (without ``force`` that raises ``ModelNotReady``). Raises
+    ``InvalidInput`` when the store has too few labels of either class to split.
+    """
+    timings: dict[str, float] = {}
+    start = clock = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[name] = round(now - clock, 3)
+        clock = now
+
+    snapshot = store.snapshot()
+    lap("snapshot_s")
+    features = build_features(snapshot, config.sensitive)
+    split = stratified_split(
+        snapshot.labels, val=config.split.val, test=config.split.test, seed=config.seed
+    )
+    lap("features_s")
+    gnn = train(features, snapshot.labels, split, _gnn_config(config))
+    lap("train_s")
+    baseline = (
+        train_baseline(features, snapshot.labels, split, _baseline_config(config))
+        if config.baseline.enabled
+        else None
+    )
+    lap("baseline_s")
+    champion, decision = _champion_and_gate(registry, snapshot, split, gnn, config, force=force)
+    lap("champion_s")
+
+    forced = force and not decision.promote
+    promoted = decision.promote or force
+    version, folder = registry.new_version()
+    outcome = _outcome(version, decision, promoted=promoted, forced=forced)
+    metrics = {"gnn": gnn.metrics["fraud"], "social": gnn.metrics["social"]}
+    if baseline is not None:
+        metrics["baseline"] = baseline.metrics["fraud"]
+    summary = _data_summary(snapshot, features, split, config.sensitive)
+
+    save_artifact(folder, gnn, config.sensitive)
+    challenger_scores = gnn.score(features)
+    curves = _curves(features, challenger_scores, baseline, champion)
+    plots = save_plots(
+        folder,
+        snapshot.labels[split.test],
+        {name: logit[split.test] for name, (logit, _) in curves.items()},
+        {name: prob[split.test] for name, (_, prob) in curves.items()},
+    )
+    fairness = _sensitive_groups(snapshot, challenger_scores, config.sensitive)
+    lap("artifacts_s")
+    timings["total_s"] = round(time.perf_counter() - start, 3)
+    evaluation = {
+        "metrics": metrics,
+        "champion": None
+        if champion is None
+        else {"version": champion.version, "metrics": champion.metrics},
+        "gate": asdict(decision),
+        "promoted": promoted,
+        "forced": forced,
+        "best_epoch": gnn.best_epoch,
+        "epochs_run": len(gnn.history),
+        "baseline_best_round": None if baseline is None else baseline.best_round,
+        "fairness": fairness,
+        "timings": timings,
+    }
+    (folder / EVALUATION).write_text(json.dumps(evaluation, indent=2), encoding="utf-8")
+    (folder / MODEL_CARD).write_text(
+        _model_card(version, config, summary, evaluation, [p.name for p in plots.values()]),
+        encoding="utf-8",
+    )
+    registry.register(
+        ModelRecord(
+            version=version,
+            created_at=time.time(),
+            metrics=_flat_metrics(metrics),
+            config=config.model_dump(mode="json"),
+            data_summary=summary,
+            notes=[f"gate: {decision.reason}", outcome],
+        )
+    )
+    if promoted:
+        reason = f"forced: gate refused ({decision.reason})" if forced else decision.reason
+        registry.promote(version, reason)
+    return RetrainReport(
+        version=version,
+        path=folder,
+        promoted=promoted,
+        forced=forced,
+        gate=decision,
+        champion_before=champion,
+        metrics=metrics,
+        data_summary=summary,
+        best_epoch=gnn.best_epoch,
+        timings=timings,
+        outcome=outcome,
+    )
+
+
+def promote_version(
+    registry: ModelRegistry, version: str, *, reason: str = "manual promotion"
+) -> ModelRecord:
+    """Make a registered version champion by hand (``models promote``), gate or not.
+
+    The artifact is loaded first, so a version that could not score never becomes champion.
+    """
+    load_artifact(registry.path(version))
+    return registry.promote(version, reason)
+
+
+def _gnn_config(config: TrainingConfig) -> TrainConfig:
+    return TrainConfig(
+        hidden=config.model.hidden,
+        layers=config.model.layers,
+        dropout=config.model.dropout,
+        lr=config.optim.lr,
+        weight_decay=config.optim.weight_decay,
+        max_epochs=config.optim.max_epochs,
+        patience=config.optim.patience,
+        social_weight=config.model.social_weight,
+        calibration=config.optim.calibration,
+        recall_k_fraction=config.evaluation.recall_k_fraction,
+        seed=config.seed,
+    )
+
+
+def _baseline_config(config: TrainingConfig) -> BaselineConfig:
+    return BaselineConfig(
+        learning_rate=config.baseline.learning_rate,
+        num_leaves=config.baseline.num_leaves,
+        max_rounds=config.baseline.max_rounds,
+        early_stopping_rounds=config.baseline.early_stopping_rounds,
+        calibration=config.optim.calibration,
+        recall_k_fraction=config.evaluation.recall_k_fraction,
+        seed=config.seed,
+    )
+
+
+def _champion_and_gate(
+    registry: ModelRegistry,
+    snapshot: Snapshot,
+    split: Split,
+    challenger: TrainResult,
+    config: TrainingConfig,
+    *,
+    force: bool,
+) -> tuple[ChampionEvaluation | None, GateDecision]:
+    """The champion on this split and the gate's verdict on the challenger."""
+    try:
+        champion = _evaluate_champion(
+            registry, snapshot, split, config.evaluation.recall_k_fraction
+        )
+    except ModelNotReady as e:
+        if not force:
+            raise ModelNotReady(f"cannot compare with the champion ({e}); use force") from e
+        # The gate cannot vouch for the challenger; only ``force`` lets it through.
+        value = challenger.metrics["fraud"][config.gate.metric]
+        reason = f"the champion could not be evaluated: {e}"
+        refused = GateDecision(
+            False, config.gate.metric, value, None, config.gate.tolerance, reason
+        )
+        return None, refused
+    decision = gate(
+        challenger.metrics["fraud"],
+        None if champion is None else champion.metrics,
+        metric=config.gate.metric,
+        tolerance=config.gate.tolerance,
+    )
+    return champion, decision
+
+
+def _evaluate_champion(
+    registry: ModelRegistry, snapshot: Snapshot, split: Split, k_fraction: float
+) -> ChampionEvaluation | None:
+    """The champion's metrics on this job's test labels, from its saved artifact.
+
+    The champion may have trained on some of these accounts (its split came from an older
+    snapshot); that can only flatter the champion, so the gate errs towards keeping it.
+    """
+    version = registry.champion_version()
+    if version is None:
+        return None
+    artifact = load_artifact(registry.path(version))
+    scores = artifact.result.score(artifact.features(snapshot))
+    metrics = evaluate(
+        snapshot.labels[split.test],
+        scores.fraud_logit[split.test],
+        artifact.result.fraud_calibrator,
+        k_fraction,
+    )
+    return ChampionEvaluation(version, metrics, scores.fraud_logit, scores.fraud_probability)
+
+
+def _curves(
+    features: FeatureSet,
+    challenger: Scores,
+    baseline: BaselineResult | None,
+    champion: ChampionEvaluation | None,
+) -> dict[str, tuple[FloatArray, FloatArray]]:
+    """Per compared model, (ranking score, calibrated probability) of every account."""
+    out = {"challenger GNN": (challenger.fraud_logit, challenger.fraud_probability)}
+    if baseline is not None:
+        x, _ = tree_features(features, baseline.standardizer)
+        raw = np.asarray(baseline.booster.predict(x, raw_score=True), dtype=np.float64)
+        out["LightGBM baseline"] = (raw, baseline.calibrator(raw))
+    if champion is not None:
+        out[f"champion {champion.version}"] = (champion.logit, champion.probability)
+    return out
+
+
+def _data_summary(
+    snapshot: Snapshot, features: FeatureSet, split: Split, sensitive: list[str]
+) -> dict[str, Any]:
+    labels = snapshot.labels
+    # Identifies the exact accounts and labels trained on, to tell "same data" apart from
+    # "same counts" when comparing versions.
+    digest = hashlib.sha256()
+    digest.update("\n".join(snapshot.account_ids).encode())
+    digest.update(labels.tobytes())
+
+    def part(idx: np.ndarray[Any, np.dtype[np.int64]]) -> dict[str, int]:
+        return {"accounts": len(idx), "fraud": int((labels[idx] == 1).sum())}
+
+    return {
+        "accounts": snapshot.num_accounts,
+        "labelled": int((labels >= 0).sum()),
+        "fraud_labels": int((labels == 1).sum()),
+        "legit_labels": int((labels == 0).sum()),
+        "edges": {rel: len(es) for rel, es in sorted(snapshot.edges.items())},
+        "features": features.names,
+        "relations": features.relations,
+        "sensitive_excluded": sorted(set(sensitive) & set(snapshot.feature_names)),
+        "split": {"train": part(split.train), "val": part(split.val), "test": part(split.test)},
+        "fingerprint": digest.hexdigest()[:16],
+    }
+
+
+def _sensitive_groups(
+    snapshot: Snapshot, scores: Scores, sensitive: list[str]
+) -> dict[str, list[dict[str, Any]]]:
+    """Per sensitive column, accounts by quartile: mean scores of all accounts and the
+    labelled fraud rate. The models never read these columns; proxies still can, and this
+    table is where a reviewer sees it."""
+    labels = snapshot.labels
+    out: dict[str, list[dict[str, Any]]] = {}
+    for name in sensitive:
+        if name not in snapshot.feature_names:
+            continue
+        values = snapshot.features[:, snapshot.feature_names.index(name)]
+        known = np.isfinite(values)
+        cuts: FloatArray = (
+            np.unique(np.quantile(values[known], [0.25, 0.5, 0.75])) if known.any() else np.empty(0)
+        )
+        # Group g holds [cuts[g - 1], cuts[g]); -1 holds the accounts without a value.
+        group = np.where(known, np.searchsorted(cuts, np.nan_to_num(values), side="right"), -1)
+        rows = []
+        for g in np.unique(group).tolist():
+            members = group == g
+            labelled = members & (labels >= 0)
+            lo = "min" if g <= 0 else f"{cuts[g - 1]:g}"
+            hi = "max" if g < 0 or g >= len(cuts) else f"{cuts[g]:g}"
+            rows.append(
+                {
+                    "group": "missing" if g < 0 else f"[{lo}, {hi})",
+                    "accounts": int(members.sum()),
+                    "mean_fraud_probability": float(scores.fraud_probability[members].mean()),
+                    "mean_social_credit": float(scores.social_credit[members].mean()),
+                    "labelled": int(labelled.sum()),
+                    "labelled_fraud_rate": float(labels[labelled].mean())
+                    if labelled.any()
+                    else None,
+                }
+            )
+        out[name] = rows
+    return out
+
+
+def _flat_metrics(metrics: dict[str, dict[str, float]]) -> dict[str, float]:
+    """The registry's flat view: GNN fraud metrics under their own names (what the gate
+    reads), the others prefixed ``social_`` / ``baseline_``."""
+    flat = dict(metrics["gnn"])
+    for name in ("social", "baseline"):
+        flat.update({f"{name}_{k}": v for k, v in metrics.get(name, {}).items()})
+    return flat
+
+
+def _outcome(version: str, decision: GateDecision, *, promoted: bool, forced: bool) -> str:
+    if forced:
+        return f"{version} promoted by force although the gate refused it: {decision.reason}"
+    if promoted:
+        return f"{version} promoted to champion: {decision.reason}"
+    return f"{version} registered but NOT promoted, the champion stays: {decision.reason}"
+
+
+def _model_card(
+    version: str,
+    config: TrainingConfig,
+    summary: dict[str, Any],
+    evaluation: dict[str, Any],
+    plots: list[str],
+) -> str:
+    metrics: dict[str, dict[str, float]] = evaluation["metrics"]
+    columns = {"challenger GNN": metrics["gnn"], "social head": metrics["social"]}
+    if "baseline" in metrics:
+        columns["LightGBM baseline"] = metrics["baseline"]
+    champion = evaluation["champion"]
+    if champion is not None:
+        columns[f"champion {champion['version']}"] = champion["metrics"]
+    names = ["auroc", "auprc", "recall_at_k", "ece", "ece_raw"]
+    table = [
+        "| metric | " + " | ".join(columns) + " |",
+        "|---" * (len(columns) + 1) + "|",
+        *(
+            f"| {m} | "
+            + " | ".join(f"{c.get(m, float('nan')):.4f}" for c in columns.values())
+            + " |"
+            for m in names
+        ),
+    ]
+    test = summary["split"]["test"]
+    gate_info = evaluation["gate"]
+    fairness = []
+    for column, rows in evaluation["fairness"].items():
+        fairness += [
+            f"`{column}` (never a model input), all accounts by quartile:",
+            "",
+            "| group | accounts | mean fraud probability | mean social credit | labelled |"
+            " labelled fraud rate |",
+            "|---|---|---|---|---|---|",
+            *(
+                f"| {r['group']} | {r['accounts']} | {r['mean_fraud_probability']:.4f} | "
+                f"{r['mean_social_credit']:.2f} | {r['labelled']} | "
+                + ("n/a" if r["labelled_fraud_rate"] is None else f"{r['labelled_fraud_rate']:.4f}")
+                + " |"
+                for r in rows
+            ),
+            "",
+        ]
+    lines = [
+        f"# Model card: creditgraph {version}",
+        "",
+        config.description or "Relation-aware GNN for fraud risk and social credit.",
+        "",
+        "## Outcome",
+        "",
+        f"- Gate ({gate_info['metric']}, tolerance {gate_info['tolerance']}): "
+        f"{gate_info['reason']}",
+        "- Promoted: "
+        + ("yes, forced" if evaluation["forced"] else "yes" if evaluation["promoted"] else "no"),
+        f"- Best epoch {evaluation['best_epoch']} of {evaluation['epochs_run']} run; "
+        f"training took {evaluation['timings']['train_s']} s, the whole job "
+        f"{evaluation['timings']['total_s']} s.",
+        "",
+        "## Data",
+        "",
+        f"- {summary['accounts']} accounts, {summary['labelled']} labelled "
+        f"({summary['fraud_labels']} fraud, {summary['legit_labels']} legit); snapshot "
+        f"fingerprint `{summary['fingerprint']}`.",
+        "- Edges: " + ", ".join(f"{rel} {n}" for rel, n in summary["edges"].items()) + ".",
+        f"- Split (seed {config.seed}): "
+        + ", ".join(
+            f"{k} {v['accounts']} ({v['fraud']} fraud)" for k, v in summary["split"].items()
+        )
+        + ".",
+        f"- Model inputs: {', '.join(summary['features'])}; relations: "
+        f"{', '.join(summary['relations'])}.",
+        "- Excluded as sensitive: "
+        + (", ".join(summary["sensitive_excluded"]) or "none present")
+        + ".",
+        "",
+        f"## Metrics (test split: {test['accounts']} accounts, {test['fraud']} fraud)",
+        "",
+        "All columns are measured on the same held-out accounts; the social head ranks fraud "
+        "from relationships only. `ece` is after calibration, `ece_raw` before.",
+        "",
+        *table,
+        "",
+        *(f"![{p.removesuffix('.png')}]({p})" for p in plots),
+        "",
+        "## Intended use",
+        "",
+        "- Rank accounts for fraud review and pre-screen transfers in the payment flow, with "
+        "reason codes an investigator can check.",
+        "- Social credit (0-100, higher = more trust) summarises the fraud risk implied by an "
+        "account's relationships alone; see docs/social_credit.md for its definition.",
+        "",
+        "## Limitations",
+        "",
+        "- Not a sole basis for an adverse decision about a person: scores are evidence for "
+        "a human review, and social credit judges people by whom they are connected to.",
+        "- Labels come from closed investigations: accounts that were never investigated are "
+        "under-represented, and the calibrated probabilities reflect the labelled base rate, "
+        "not necessarily the population's.",
+        "- With few test positives the metrics above are noisy; compare versions on the "
+        "gate's metric with its tolerance in mind.",
+        "- Transductive: scores come from the graph snapshot; accounts created later need the "
+        "inductive path or the next batch run.",
+        "- Sensitive columns are excluded from the inputs, but proxies (communities, regions, "
+        "devices) can still carry them; the table below is the check.",
+        "",
+        "## Fairness check",
+        "",
+        *(fairness or ["No sensitive column is present in the data.", ""]),
+        "## Configuration",
+        "",
+        "```json",
+        json.dumps(config.model_dump(mode="json"), indent=2),
+        "```",
+        "",
+    ]
+    return "\n".join(lines)
