@@ -18,6 +18,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 import torch
+from scipy.special import expit
 from sklearn.isotonic import IsotonicRegression
 
 CalibrationMethod = Literal["platt", "isotonic"]
@@ -50,7 +51,7 @@ class Calibrator:
         if self.method == "isotonic":
             return np.interp(z, self.params["x"], self.params["y"])
         a, b = self.params["a"][0], self.params["b"][0]
-        return 1.0 / (1.0 + np.exp(-(a * z + b)))
+        return np.asarray(expit(a * z + b), dtype=np.float64)
 
     def state(self) -> dict[str, Any]:
         return {"method": self.method, "params": self.params}
@@ -66,7 +67,10 @@ class Calibrator:
 
 def _fit_platt(z: FloatArray, y: FloatArray) -> dict[str, list[float]]:
     logits = torch.from_numpy(z)
-    target = torch.from_numpy(y)
+    # Platt's smoothed targets keep the slope finite when validation labels are separable
+    # (plain 0/1 targets let it run away and saturate probabilities at exactly 0 or 1).
+    pos, neg = float(y.sum()), float(len(y) - y.sum())
+    target = torch.from_numpy(np.where(y > 0.5, (pos + 1.0) / (pos + 2.0), 1.0 / (neg + 2.0)))
     log_a = torch.zeros(1, dtype=torch.float64, requires_grad=True)
     b = torch.zeros(1, dtype=torch.float64, requires_grad=True)
     opt = torch.optim.LBFGS([log_a, b], lr=0.5, max_iter=200, line_search_fn="strong_wolfe")
