@@ -30,6 +30,7 @@ from rich.progress import (
 from creditgraph.config import Settings
 from creditgraph.errors import CreditGraphError
 from creditgraph.ingest.csvfile import KINDS, Kind
+from creditgraph.services.bulkload import initial_load
 from creditgraph.services.ingest import import_file
 from creditgraph.store import neo4j_server
 from creditgraph.store.base import GraphStore
@@ -232,3 +233,23 @@ def neo4j_status() -> None:
     typer.echo(json.dumps(asdict(status)))
     if not status.responsive:
         raise typer.Exit(1)
+
+
+@neo4j_app.command("bulk-load")
+def neo4j_bulk_load(
+    directory: Annotated[
+        Path,
+        typer.Argument(help="accounts.csv, and transfers.csv, links.csv, labels.csv if any."),
+    ],
+    force: Annotated[bool, typer.Option(help="Replace a database that holds data.")] = False,
+) -> None:
+    """Load a whole network into an empty database with neo4j-admin (offline: the server
+    restarts, clients are cut off meanwhile)."""
+    report = _run(lambda: initial_load(Settings(), directory, force=force))
+    timings = ("validate_s", "convert_s", "import_s", "restart_s", "schema_s", "total_s")
+    typer.echo(
+        json.dumps(
+            {"rows": report.rows, "counts": asdict(report.counts)}
+            | {k: round(getattr(report, k), 3) for k in timings}
+        )
+    )
