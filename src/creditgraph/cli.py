@@ -30,12 +30,16 @@ from rich.progress import (
 from creditgraph.config import Settings
 from creditgraph.errors import CreditGraphError
 from creditgraph.ingest.csvfile import KINDS, Kind
+from creditgraph.registry import ModelRegistry
 from creditgraph.services.bulkload import initial_load
 from creditgraph.services.ingest import import_file
+from creditgraph.services.retrain import promote_version, retrain
+from creditgraph.services.scoring import score_all
 from creditgraph.store import neo4j_server
 from creditgraph.store.base import GraphStore
 from creditgraph.store.factory import open_store
 from creditgraph.synth import generate
+from creditgraph.training_config import TrainingConfig, load_training_config
 
 app = typer.Typer(
     help="Graph-based social-credit and fraud analysis.",
@@ -47,7 +51,9 @@ neo4j_app = typer.Typer(
 )
 schema_app = typer.Typer(help="The store's schema (constraints and indexes).", no_args_is_help=True)
 app.add_typer(neo4j_app, name="neo4j")
+models_app = typer.Typer(help="Registered model versions and the champion.", no_args_is_help=True)
 app.add_typer(schema_app, name="schema")
+app.add_typer(models_app, name="models")
 
 err = Console(stderr=True)
 T = TypeVar("T")
@@ -253,3 +259,86 @@ def neo4j_bulk_load(
             | {k: round(getattr(report, k), 3) for k in timings}
         )
     )
+
+
+def _registry(settings: Settings) -> ModelRegistry:
+    return ModelRegistry(settings.data_dir / "models")
+
+
+@app.command()
+def train(
+    config: Annotated[
+        Path | None, typer.Option(help="Retraining job (TOML); default: training/default.toml.")
+    ] = None,
+    force: Annotated[
+        bool, typer.Option(help="Promote even if the gate refuses (recorded as forced).")
+    ] = False,
+) -> None:
+    """Retrain: snapshot, train the GNN and the baseline, gate against the champion, register."""
+    settings = Settings()
+    job = _run(lambda: load_training_config(config)) if config else TrainingConfig()
+    with _store(settings) as store:
+        report = _run(lambda: retrain(store, _registry(settings), job, force=force))
+    err.print(report.outcome, highlight=False)
+    typer.echo(
+        json.dumps(
+            {
+                "version": report.version,
+                "promoted": report.promoted,
+                "forced": report.forced,
+                "gate": asdict(report.gate),
+                "metrics": report.metrics,
+                "timings": report.timings,
+            }
+        )
+    )
+
+
+@app.command()
+def score(
+    out: Annotated[Path | None, typer.Option(help="Also write the scores to this CSV.")] = None,
+) -> None:
+    """Score every account with the champion and write the scores back to the store."""
+    settings = Settings()
+    with _store(settings) as store:
+        report = _run(lambda: score_all(store, _registry(settings), out=out))
+    typer.echo(json.dumps(asdict(report), default=str))
+
+
+@models_app.command("list")
+def models_list() -> None:
+    """Registered model versions, oldest first; the champion is marked."""
+    registry = _registry(Settings())
+    champion = registry.champion_version()
+    for record in _run(registry.records):
+        typer.echo(
+            json.dumps(
+                {
+                    "version": record.version,
+                    "champion": record.version == champion,
+                    "created_at": record.created_at,
+                    "metrics": record.metrics,
+                }
+            )
+        )
+
+
+@models_app.command("show")
+def models_show(version: Annotated[str, typer.Argument(help="e.g. v0003")]) -> None:
+    """A version's record and its model card."""
+    registry = _registry(Settings())
+    record = _run(lambda: registry.get(version))
+    typer.echo(json.dumps(asdict(record), indent=2, default=str))
+    card = registry.path(version) / "model_card.md"
+    if card.exists():
+        typer.echo(card.read_text())
+
+
+@models_app.command("promote")
+def models_promote(
+    version: Annotated[str, typer.Argument(help="e.g. v0003")],
+    reason: Annotated[str, typer.Option(help="Why, for the promotion history.")] = "manual",
+) -> None:
+    """Make a version the champion by hand (no gate); the reason is recorded."""
+    record = _run(lambda: promote_version(_registry(Settings()), version, reason=reason))
+    typer.echo(json.dumps({"champion": record.version}))

@@ -60,3 +60,39 @@ def test_demo_runs_the_main_job(data_dir: Path) -> None:
     assert counts["transfers"] > 0
     assert counts["labels"] > 0
     assert (data_dir / "creditgraph.sqlite").exists()
+
+
+def test_train_score_models_commands(tmp_path: Path) -> None:
+    assert runner.invoke(app, ["demo", "--accounts", "1500"]).exit_code == 0
+    assert runner.invoke(app, ["score"]).exit_code == 6  # no champion yet: model not ready
+    job = tmp_path / "job.toml"
+    job.write_text(
+        "seed = 1\n[optim]\nmax_epochs = 40\npatience = 10\n[baseline]\nmax_rounds = 50\n"
+    )
+    trained = runner.invoke(app, ["train", "--config", str(job)])
+    assert trained.exit_code == 0, trained.output
+    result = json.loads(trained.stdout.strip().splitlines()[-1])
+    assert result["version"] == "v0001"
+    assert result["promoted"]
+    assert {"gnn", "baseline"} <= result["metrics"].keys()
+    out = tmp_path / "scores.csv"
+    scored = runner.invoke(app, ["score", "--out", str(out)])
+    assert scored.exit_code == 0, scored.output
+    header = out.read_text().splitlines()[0].replace('"', "").split(",")
+    assert header[:4] == ["account_id", "fraud_probability", "social_credit", "model_version"]
+    assert len(out.read_text().splitlines()) == 1501
+    listed = [
+        json.loads(line)
+        for line in runner.invoke(app, ["models", "list"]).stdout.split("\n")
+        if line
+    ]
+    assert [(m["version"], m["champion"]) for m in listed] == [("v0001", True)]
+    shown = runner.invoke(app, ["models", "show", "v0001"])
+    assert shown.exit_code == 0
+    assert "Model card" in shown.stdout or "model card" in shown.stdout.lower()
+    assert runner.invoke(app, ["models", "promote", "v0009"]).exit_code == 3
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[optim]\nmax_epoch = 3\n")
+    refused = runner.invoke(app, ["train", "--config", str(bad)])
+    assert refused.exit_code == 2
+    assert "max_epoch" in refused.stderr
