@@ -10,10 +10,12 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 from neo4j import GraphDatabase
 
 from creditgraph.config import Settings
+from creditgraph.domain import Snapshot
 from creditgraph.store.base import GraphStore
 from creditgraph.store.embedded import EmbeddedStore
 from creditgraph.store.neo4j import Neo4jStore
@@ -37,6 +39,24 @@ def wipe_neo4j(settings: Settings) -> None:
         session.run(
             "MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS"
         ).consume()
+
+
+def assert_same_snapshot(a: Snapshot, b: Snapshot) -> None:
+    """Equal ids, features, labels and edges; float totals to the last bits of order."""
+    assert a.account_ids == b.account_ids
+    assert a.feature_names == b.feature_names
+    np.testing.assert_array_equal(a.features, b.features)
+    np.testing.assert_array_equal(a.created_at, b.created_at)
+    np.testing.assert_array_equal(a.labels, b.labels)
+    assert sorted(a.edges) == sorted(b.edges)
+    for rel, ea in a.edges.items():
+        eb = b.edges[rel]
+        assert ea.directed == eb.directed
+        for field in ("src", "dst", "count", "first_ts", "last_ts"):
+            np.testing.assert_array_equal(getattr(ea, field), getattr(eb, field))
+        if ea.total_amount is not None:
+            # The same amounts summed in another order may differ in the last bit.
+            np.testing.assert_allclose(ea.total_amount, eb.total_amount, rtol=1e-12)
 
 
 def make_settings(backend: str, tmp_path: Path) -> Settings:

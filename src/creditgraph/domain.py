@@ -7,7 +7,7 @@ imports of ten million transfers spend their time in the store, not in building 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -72,6 +72,19 @@ class TransferColumns:
 
     def __len__(self) -> int:
         return len(self.transfer_id)
+
+    def rows(self) -> Iterator[tuple[str, str, str, float, float, str | None, str | None]]:
+        """One tuple per transfer, in column order."""
+        return zip(
+            self.transfer_id,
+            self.src,
+            self.dst,
+            self.amount,
+            self.timestamp,
+            self.currency,
+            self.channel,
+            strict=True,
+        )
 
     def slice(self, start: int, stop: int) -> TransferColumns:
         return TransferColumns(

@@ -13,12 +13,10 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 from neo4j import GraphDatabase
 
 from creditgraph.config import Settings
-from creditgraph.domain import Snapshot
 from creditgraph.errors import Conflict
 from creditgraph.ingest.csvfile import KINDS, ValidationFailed
 from creditgraph.services.bulkload import initial_load
@@ -27,7 +25,7 @@ from creditgraph.store import neo4j_server
 from creditgraph.store.neo4j import Neo4jStore
 from creditgraph.synth import generate
 
-from ..conftest import wipe_neo4j
+from ..conftest import assert_same_snapshot, wipe_neo4j
 
 pytestmark = pytest.mark.neo4j
 
@@ -142,23 +140,6 @@ def _dump(settings: Settings) -> dict[str, Any]:
         }
 
 
-def _assert_same_snapshot(a: Snapshot, b: Snapshot) -> None:
-    assert a.account_ids == b.account_ids
-    assert a.feature_names == b.feature_names
-    np.testing.assert_array_equal(a.features, b.features)
-    np.testing.assert_array_equal(a.created_at, b.created_at)
-    np.testing.assert_array_equal(a.labels, b.labels)
-    assert sorted(a.edges) == sorted(b.edges)
-    for rel, ea in a.edges.items():
-        eb = b.edges[rel]
-        assert ea.directed == eb.directed
-        for field in ("src", "dst", "count", "first_ts", "last_ts"):
-            np.testing.assert_array_equal(getattr(ea, field), getattr(eb, field))
-        if ea.total_amount is not None:
-            # The same amounts summed in another order may differ in the last bit.
-            np.testing.assert_allclose(ea.total_amount, eb.total_amount, rtol=1e-12)
-
-
 @pytest.mark.slow
 def test_bulk_load_equals_a_normal_import(settings: Settings, network: Path) -> None:
     store = Neo4jStore.connect(settings)
@@ -183,7 +164,7 @@ def test_bulk_load_equals_a_normal_import(settings: Settings, network: Path) -> 
     store = Neo4jStore.connect(settings)
     try:
         assert asdict(store.counts()) == asdict(counts)
-        _assert_same_snapshot(store.snapshot(), snap)
+        assert_same_snapshot(store.snapshot(), snap)
         assert {a: store.get_account(a) for a in snap.account_ids} == accounts
         assert _dump(settings) == dump
         assert accounts["Z-multi"].properties == {"region": "line one\nline two"}

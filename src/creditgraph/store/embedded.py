@@ -231,18 +231,8 @@ class EmbeddedStore(GraphStore):
             return db.executemany(UPSERT_ACCOUNT, rows).rowcount
 
     def upsert_transfers(self, batch: TransferColumns) -> int:
-        rows = zip(
-            batch.transfer_id,
-            batch.src,
-            batch.dst,
-            batch.amount,
-            batch.timestamp,
-            batch.currency,
-            batch.channel,
-            strict=True,
-        )
         with self._tx() as db:
-            return db.executemany(INSERT_TRANSFER, rows).rowcount
+            return db.executemany(INSERT_TRANSFER, batch.rows()).rowcount
 
     def upsert_links(self, batch: LinkColumns) -> int:
         rows = zip(batch.src, batch.dst, batch.type, batch.since, strict=True)

@@ -350,19 +350,7 @@ class Neo4jStore(GraphStore):
         return self._stamped_write(UPSERT_ACCOUNTS, rows)
 
     def upsert_transfers(self, batch: TransferColumns) -> int:
-        rows = [
-            list(r)
-            for r in zip(
-                batch.transfer_id,
-                batch.src,
-                batch.dst,
-                batch.amount,
-                batch.timestamp,
-                batch.currency,
-                batch.channel,
-                strict=True,
-            )
-        ]
+        rows = [list(r) for r in batch.rows()]
         return self._stamped_write(CREATE_TRANSFERS, rows, keep=_new_transfers)
 
     def upsert_links(self, batch: LinkColumns) -> int:
