@@ -16,7 +16,7 @@ Stages, each timed with its own peak RSS:
     ties: one transfer per counterparty pair, the same links), with the agreement of the
     known accounts' inductive scores with the batch scores just written. Latency is taken
     with ``--score-threads`` torch threads (default 1, as a server would run one request per
-    core) after 500 known accounts with the default thread count, for comparison.
+    core), after 500 known accounts with the retrain's thread count, for comparison.
 With ``/usr/lib/x86_64-linux-gnu/libjemalloc.so.2`` present the script re-executes itself
 under jemalloc (``LD_PRELOAD``, see PERFORMANCE-NOTES.md) unless ``--allocator glibc``.
 Prints progress and a closing JSON line; writes only under ``--work``.
