@@ -504,6 +504,11 @@ def _check_ports_free(settings: Settings) -> None:
             )
 
 
+def _launcher(java_home: Path, home: Path, verb: str) -> list[str]:
+    """Neo4j's own launcher (what bin/neo4j runs) for ``start`` or ``stop``."""
+    return [str(java_home / "bin" / "java"), "-cp", str(home / "lib" / "*"), SERVER_MAIN, verb]
+
+
 def _launch(home: Path, java_home: Path, deadline: float) -> None:
     launcher_log = home / "logs" / "launcher.log"
     with launcher_log.open("a", encoding="utf-8") as out:
@@ -514,13 +519,7 @@ def _launch(home: Path, java_home: Path, deadline: float) -> None:
             # (a pipe would stay open for the server's lifetime). A new session keeps the
             # server out of the caller's process group: Ctrl-C there does not reach it.
             proc = subprocess.run(
-                [
-                    str(java_home / "bin" / "java"),
-                    "-cp",
-                    str(home / "lib" / "*"),
-                    SERVER_MAIN,
-                    "start",
-                ],
+                _launcher(java_home, home, "start"),
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -558,13 +557,7 @@ def stop(settings: Settings, *, timeout_s: float = STOP_TIMEOUT_S) -> None:
         env["NEO4J_SHUTDOWN_TIMEOUT"] = str(max(1, int(timeout_s)))
         try:
             proc = subprocess.run(
-                [
-                    str(java_home / "bin" / "java"),
-                    "-cp",
-                    str(home / "lib" / "*"),
-                    SERVER_MAIN,
-                    "stop",
-                ],
+                _launcher(java_home, home, "stop"),
                 stdin=subprocess.DEVNULL,
                 capture_output=True,
                 text=True,
