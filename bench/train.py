@@ -104,13 +104,23 @@ def main(argv: list[str]) -> int:
     save()
 
     db = work / "store.sqlite"
-    for stale in work.glob("store.sqlite*"):
-        stale.unlink()
     shutil.rmtree(work / "models", ignore_errors=True)
-    # In a child process: the import's memory (Arrow tables of every file) must not count in
-    # the retraining job's peak, as the two never share a process in production.
-    with stage(stages, "import"), ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
-        stages["import"].update(pool.submit(_import, data, db).result())
+    if args.reuse_store and db.exists():
+        # Scores and clones of an earlier run stay; retraining reads accounts, edges, labels.
+        say(f"reusing {db} (import not run)")
+    else:
+        for stale in work.glob("store.sqlite*"):
+            stale.unlink()
+        # In a child process: the import's memory (Arrow tables of every file) must not count
+        # in the retraining job's peak, as the two never share a process in production.
+        with (
+            stage(stages, "import"),
+            ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool,
+        ):
+            stages["import"].update(pool.submit(_import, data, db).result())
+    if args.import_only:
+        save()
+        return 0
     store = EmbeddedStore(db)
     counts = store.counts()
     results["counts"] = {
@@ -242,6 +252,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--work", type=Path, default=Path("bench/out/train"), help="scratch space")
     p.add_argument("--config", type=Path, default=REPO / "training" / "default.toml")
     p.add_argument("--max-epochs", type=int, help="override the job's optim.max_epochs")
+    p.add_argument(
+        "--reuse-store", action="store_true", help="keep --work's imported store if present"
+    )
+    p.add_argument("--import-only", action="store_true", help="stop after synth and import")
     p.add_argument("--known", type=int, default=2_000, help="snapshot accounts to time")
     p.add_argument("--new", type=int, default=200, help="accounts added after the snapshot")
     p.add_argument("--fanouts", type=int, nargs="+", default=[15, 10])
