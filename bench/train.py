@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import platform
 import shutil
@@ -364,4 +365,6 @@ def say(message: str) -> None:
 
 
 if __name__ == "__main__":
+    # Training progress (one line per validated epoch) from creditgraph.ml.train.
+    logging.basicConfig(level=logging.INFO, format="[%(asctime)s] %(message)s", datefmt="%H:%M:%S")
     sys.exit(main(sys.argv[1:]))

@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import copy
+import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -38,6 +39,7 @@ from creditgraph.ml.model import GraphInput, RelationalGNN
 
 FloatArray = npt.NDArray[np.float64]
 Labels = npt.NDArray[np.int8]
+log = logging.getLogger(__name__)
 #: Fewest labelled accounts of each class per split part; below that metrics are noise.
 MIN_PER_CLASS = 2
 
@@ -215,6 +217,11 @@ def train(
                 continue
             val_auprc = float(average_precision_score(y_val, _logits(model, graph)[0][split.val]))
             history.append(EpochStats(epoch, loss.item(), val_auprc, _since(start)))
+            log.info(
+                "epoch %d: loss %.4f, validation AUPRC %.4f, %.1f s per epoch",
+                epoch, loss.item(), val_auprc,
+                sum(h.seconds for h in history) / len(history),
+            )
             if val_auprc > best[0]:
                 best = (val_auprc, epoch, copy.deepcopy(model.state_dict()))
             elif epoch - best[1] >= cfg.patience:
