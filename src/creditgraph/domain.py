@@ -9,10 +9,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 import numpy as np
 import numpy.typing as npt
+
+T = TypeVar("T")
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -176,6 +178,29 @@ class Ring:
     status: RingStatus = "new"
     note: str = ""
     detected_at: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    """One stored money transfer; ``timestamp`` is UNIX seconds (UTC)."""
+
+    transfer_id: str
+    src: str
+    dst: str
+    amount: float
+    timestamp: float
+    currency: str | None = None
+    channel: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """One page of a longer list: ``total`` counts every match, not just ``items``."""
+
+    items: list[T]
+    total: int
+    limit: int
+    offset: int
 
 
 @dataclass(frozen=True, slots=True)

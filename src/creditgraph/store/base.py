@@ -24,11 +24,15 @@ from creditgraph.domain import (
     GraphEdge,
     LabelColumns,
     LinkColumns,
+    Page,
     Path,
     Ring,
+    RingKind,
+    RingStatus,
     Score,
     Snapshot,
     Subgraph,
+    Transfer,
     TransferColumns,
 )
 from creditgraph.errors import InvalidInput, NotFound
@@ -37,6 +41,16 @@ MAX_HOPS = 3
 MAX_PATH_HOPS = 6
 #: A shortest-path search that reaches this many accounts stops: it is not an investigation.
 MAX_PATH_FRONTIER = 200_000
+#: Largest page any paginated read returns.
+MAX_PAGE = 1000
+
+
+def check_page(limit: int, offset: int) -> None:
+    """Validate pagination arguments of the paginated reads."""
+    if not 1 <= limit <= MAX_PAGE:
+        raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}, got {limit}")
+    if offset < 0:
+        raise InvalidInput(f"offset must be >= 0, got {offset}")
 
 
 def check_relations(relations: Iterable[str] | None) -> frozenset[str] | None:
@@ -136,6 +150,41 @@ class GraphStore(ABC):
 
         Link edges come in canonical order (``src < dst``); transfer edges keep direction.
         """
+
+    @abstractmethod
+    def transfers_of(
+        self,
+        account_id: str,
+        *,
+        since: float | None = None,
+        until: float | None = None,
+        counterparty: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> Page[Transfer]:
+        """The account's transfers in either direction, newest first (ties by id, descending),
+        with ``since <= timestamp <= until`` and, if given, only those with ``counterparty``.
+        ``NotFound`` if the account is absent."""
+
+    @abstractmethod
+    def transfers_among(self, account_ids: Sequence[str], *, limit: int = 200) -> list[Transfer]:
+        """Transfers whose both ends are among ``account_ids``, newest first, at most ``limit``."""
+
+    @abstractmethod
+    def find_rings(
+        self,
+        *,
+        statuses: Sequence[RingStatus] | None = None,
+        kinds: Sequence[RingKind] | None = None,
+        min_score: float | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> Page[Ring]:
+        """Rings matching the filters (None: any), highest score first (ties by id)."""
+
+    @abstractmethod
+    def ring_memberships(self, account_ids: Sequence[str]) -> dict[str, list[str]]:
+        """Ring ids (sorted) of each given account that belongs to at least one ring."""
 
     @abstractmethod
     def snapshot(self) -> Snapshot:

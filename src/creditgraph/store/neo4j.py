@@ -47,13 +47,17 @@ from creditgraph.domain import (
     GraphEdge,
     LabelColumns,
     LinkColumns,
+    Page,
     Ring,
+    RingKind,
+    RingStatus,
     Score,
     Snapshot,
+    Transfer,
     TransferColumns,
 )
 from creditgraph.errors import Conflict, CreditGraphError, NotFound, StoreUnavailable
-from creditgraph.store.base import GraphStore, score_row
+from creditgraph.store.base import GraphStore, check_page, score_row
 from creditgraph.store.snapshot import SnapshotBuilder
 
 T = TypeVar("T")
@@ -199,6 +203,39 @@ MATCH (s:Account)-[l]->(d:Account)
 WHERE NOT type(l) IN $reserved AND l.seq <= $w
 RETURN s.account_id AS s, d.account_id AS d, type(l) AS t
 """
+# DISTINCT: an undirected pattern meets a transfer to oneself twice.
+MATCH_TRANSFERS_OF = """
+MATCH (a:Account {account_id: $id})-[t:TRANSFERRED]-(b:Account)
+WHERE ($cp IS NULL OR b.account_id = $cp)
+  AND ($since IS NULL OR t.ts >= $since) AND ($until IS NULL OR t.ts <= $until)
+WITH DISTINCT t
+"""
+TRANSFER_FIELDS = """
+RETURN t.transfer_id AS id, startNode(t).account_id AS s, endNode(t).account_id AS d,
+       t.amount AS amount, t.ts AS ts, t.currency AS currency, t.channel AS channel
+ORDER BY ts DESC, id DESC
+"""
+COUNT_TRANSFERS_OF = MATCH_TRANSFERS_OF + "RETURN count(t) AS n"
+TRANSFERS_OF = MATCH_TRANSFERS_OF + TRANSFER_FIELDS + "SKIP $offset LIMIT $limit"
+MATCH_TRANSFERS_AMONG = """
+UNWIND $ids AS id
+MATCH (:Account {account_id: id})-[t:TRANSFERRED]->(d:Account)
+WHERE d.account_id IN $ids
+"""
+TRANSFERS_AMONG = MATCH_TRANSFERS_AMONG + TRANSFER_FIELDS + "LIMIT $limit"
+MATCH_RINGS = """
+MATCH (g:Ring)
+WHERE ($statuses IS NULL OR g.status IN $statuses) AND ($kinds IS NULL OR g.kind IN $kinds)
+  AND ($min_score IS NULL OR g.score >= $min_score)
+"""
+COUNT_RINGS_MATCHING = MATCH_RINGS + "RETURN count(g) AS n"
+RING_IDS_PAGE = "RETURN g.ring_id AS id ORDER BY g.score DESC, id SKIP $offset LIMIT $limit"
+FIND_RING_IDS = MATCH_RINGS + RING_IDS_PAGE
+RING_MEMBERSHIPS = """
+UNWIND $ids AS id
+MATCH (g:Ring)-[:HAS_MEMBER]->(:Account {account_id: id})
+RETURN id, g.ring_id AS ring
+"""
 AWAIT_INDEXES = "CALL db.awaitIndexes(300)"
 
 _RESERVED = sorted(RESERVED_LINK_TYPES)
@@ -209,6 +246,10 @@ def _rel(link_type: str) -> str:
     if not LINK_TYPE_RE.match(link_type) or link_type in RESERVED_LINK_TYPES:
         raise CreditGraphError(f"refusing link type {link_type!r}")
     return link_type
+
+
+def _transfer(r: Any) -> Transfer:
+    return Transfer(r["id"], r["s"], r["d"], r["amount"], r["ts"], r["currency"], r["channel"])
 
 
 def _new_transfers(tx: ManagedTransaction, rows: list[list[Any]]) -> list[list[Any]]:
@@ -528,6 +569,73 @@ class Neo4jStore(GraphStore):
                 for r in tx.run(ADJ_LINKS, ids=ids, types=types, reserved=_RESERVED):
                     edges[(r["s"], r["d"], r["t"])] = GraphEdge(r["s"], r["d"], r["t"], False)
             return [edges[k] for k in sorted(edges)]
+
+        return self._read(run)
+
+    def transfers_of(
+        self,
+        account_id: str,
+        *,
+        since: float | None = None,
+        until: float | None = None,
+        counterparty: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> Page[Transfer]:
+        check_page(limit, offset)
+        self._require_accounts([account_id], "transfers")
+        params = {"id": account_id, "cp": counterparty, "since": since, "until": until}
+
+        def run(tx: ManagedTransaction) -> Page[Transfer]:
+            total = int(tx.run(COUNT_TRANSFERS_OF, params).single(strict=True)[0])
+            items = [
+                _transfer(r)
+                for r in tx.run(TRANSFERS_OF, params | {"limit": limit, "offset": offset})
+            ]
+            return Page(items, total, limit, offset)
+
+        return self._read(run)
+
+    def transfers_among(self, account_ids: Sequence[str], *, limit: int = 200) -> list[Transfer]:
+        check_page(limit, 0)
+        ids = sorted(set(account_ids))
+
+        def run(tx: ManagedTransaction) -> list[Transfer]:
+            return [_transfer(r) for r in tx.run(TRANSFERS_AMONG, ids=ids, limit=limit)]
+
+        return self._read(run)
+
+    def find_rings(
+        self,
+        *,
+        statuses: Sequence[RingStatus] | None = None,
+        kinds: Sequence[RingKind] | None = None,
+        min_score: float | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> Page[Ring]:
+        check_page(limit, offset)
+        params = {
+            "statuses": None if statuses is None else list(statuses),
+            "kinds": None if kinds is None else list(kinds),
+            "min_score": min_score,
+        }
+
+        def run(tx: ManagedTransaction) -> tuple[int, list[str]]:
+            total = int(tx.run(COUNT_RINGS_MATCHING, params).single(strict=True)[0])
+            page = params | {"limit": limit, "offset": offset}
+            return total, [r[0] for r in tx.run(FIND_RING_IDS, page)]
+
+        total, ids = self._read(run)
+        # get_ring per id (a page is small): one place knows how a ring is read.
+        return Page([self.get_ring(i) for i in ids], total, limit, offset)
+
+    def ring_memberships(self, account_ids: Sequence[str]) -> dict[str, list[str]]:
+        def run(tx: ManagedTransaction) -> dict[str, list[str]]:
+            out: dict[str, list[str]] = {}
+            for r in tx.run(RING_MEMBERSHIPS, ids=sorted(set(account_ids))):
+                out.setdefault(r["id"], []).append(r["ring"])
+            return {a: sorted(rings) for a, rings in out.items()}
 
         return self._read(run)
 
