@@ -230,12 +230,17 @@ class GraphEdge:
 
 @dataclass(frozen=True, slots=True)
 class Subgraph:
-    """A capped neighbourhood; ``truncated`` is true when some node had more neighbours."""
+    """A capped neighbourhood; ``truncated`` is true when some node had more neighbours.
+
+    ``capped`` names those nodes with their full neighbour count (within the relation filter):
+    the view shows only the strongest ``limit`` of them.
+    """
 
     center: str
     nodes: list[str]
     edges: list[GraphEdge]
     truncated: bool
+    capped: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -215,14 +215,14 @@ class GraphStore(ABC):
             raise NotFound(f"account {account_id!r} not found")
         seen: dict[str, None] = {account_id: None}
         frontier = [account_id]
-        truncated = False
+        capped: dict[str, int] = {}
         for _ in range(hops):
             by_node = _group_by_endpoint(self.adjacent(frontier, rels), frontier)
             nxt: list[str] = []
             for node in frontier:
                 ranked = _rank_neighbours(node, by_node.get(node, []))
                 if len(ranked) > limit:
-                    truncated = True
+                    capped[node] = len(ranked)
                 for other in ranked[:limit]:
                     if other not in seen:
                         seen[other] = None
@@ -234,7 +234,13 @@ class GraphStore(ABC):
         inside = set(nodes)
         edges = [e for e in self.adjacent(nodes, rels) if e.src in inside and e.dst in inside]
         edges.sort(key=lambda e: (e.src, e.dst, e.relation))
-        return Subgraph(center=account_id, nodes=nodes, edges=_dedupe(edges), truncated=truncated)
+        return Subgraph(
+            center=account_id,
+            nodes=nodes,
+            edges=_dedupe(edges),
+            truncated=bool(capped),
+            capped=capped,
+        )
 
     def shortest_paths(
         self,
