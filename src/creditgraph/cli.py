@@ -16,7 +16,9 @@ from functools import partial
 from pathlib import Path
 from typing import Annotated, TypeVar
 
+import torch
 import typer
+import uvicorn
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -27,9 +29,12 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from creditgraph.api.app import create_app
+from creditgraph.api.keys import create_key
 from creditgraph.config import Settings
 from creditgraph.errors import CreditGraphError
 from creditgraph.ingest.csvfile import KINDS, Kind
+from creditgraph.logs import configure_json_logging
 from creditgraph.registry import ModelRegistry
 from creditgraph.services.bulkload import initial_load
 from creditgraph.services.ingest import import_file
@@ -54,6 +59,8 @@ app.add_typer(neo4j_app, name="neo4j")
 models_app = typer.Typer(help="Registered model versions and the champion.", no_args_is_help=True)
 app.add_typer(schema_app, name="schema")
 app.add_typer(models_app, name="models")
+keys_app = typer.Typer(help="API keys (only their hashes are stored).", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
 
 err = Console(stderr=True)
 T = TypeVar("T")
@@ -342,3 +349,36 @@ def models_promote(
     """Make a version the champion by hand (no gate); the reason is recorded."""
     record = _run(lambda: promote_version(_registry(Settings()), version, reason=reason))
     typer.echo(json.dumps({"champion": record.version}))
+
+
+@keys_app.command("create")
+def keys_create(
+    role: Annotated[str, typer.Option(help="payment | investigator | admin")],
+    name: Annotated[str, typer.Option(help="Who holds the key (shown in the audit log).")],
+) -> None:
+    """Create an API key and print it alone on stdout, once; only its hash is stored."""
+    typer.echo(_run(lambda: create_key(Settings(), role, name)))
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    log_level: Annotated[str, typer.Option(help="debug | info | warning")] = "info",
+) -> None:
+    """Serve the API (risk decisions, scores, ingest, admin) with uvicorn, JSON logs."""
+    _serve(Settings(), host, port, log_level)
+
+
+def _serve(settings: Settings, host: str, port: int, log_level: str = "info") -> None:
+    # One request scores one small neighbourhood: more threads only add contention.
+    torch.set_num_threads(1)
+    configure_json_logging(getattr(logging, log_level.upper(), logging.INFO))
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        log_level=log_level,
+    )

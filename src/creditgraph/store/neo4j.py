@@ -289,12 +289,18 @@ class Neo4jStore(GraphStore):
         self._owns_driver = owns_driver
 
     @classmethod
-    def connect(cls, settings: Settings) -> Neo4jStore:
-        """Build a driver from settings, check it reaches the server, and own it."""
+    def connect(cls, settings: Settings, *, fail_fast: bool = False) -> Neo4jStore:
+        """Build a driver from settings, check it reaches the server, and own it.
+
+        ``fail_fast`` (the API) gives up on an unreachable server within about two seconds
+        instead of the driver's default 30 s of retries, so degraded mode starts at once.
+        """
         driver = GraphDatabase.driver(
             settings.neo4j_uri,
             auth=(settings.neo4j_user, settings.neo4j_password.get_secret_value()),
-            connection_timeout=10.0,
+            connection_timeout=2.0 if fail_fast else 10.0,
+            connection_acquisition_timeout=2.0 if fail_fast else 60.0,
+            max_transaction_retry_time=1.0 if fail_fast else 30.0,
         )
         try:
             with _translate():

@@ -1,0 +1,173 @@
+"""``POST /v1/risk/transfer``: allow, review or block, before every transfer."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Annotated, Literal
+
+import orjson
+from fastapi import APIRouter, Depends, Header, Response
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from starlette.concurrency import run_in_threadpool
+
+from creditgraph.api.deps import Principal, StateDep, require_role
+from creditgraph.api.routes.schemas import ID, ReasonPublic, error_responses
+from creditgraph.errors import StoreUnavailable
+from creditgraph.services.risk import RiskDecision, TransferCheck
+
+router = APIRouter(tags=["risk"])
+
+PaymentKey = Annotated[Principal, Depends(require_role("payment"))]
+
+
+class TransferRiskCreate(BaseModel):
+    """A transfer about to be made."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "src": "acc_000001",
+                    "dst": "acc_000042",
+                    "amount": 120.0,
+                    "currency": "EUR",
+                    "timestamp": "2026-11-24T12:00:00Z",
+                }
+            ]
+        },
+    )
+
+    src: str = ID
+    dst: str = ID
+    amount: float = Field(ge=0, examples=[120.0])
+    currency: str | None = Field(default=None, min_length=1, max_length=8, examples=["EUR"])
+    timestamp: datetime | None = None
+
+    @field_validator("amount")
+    @classmethod
+    def _finite(cls, v: float) -> float:
+        if not math.isfinite(v):
+            raise ValueError("must be a finite number")
+        return v
+
+
+class RiskDecisionPublic(BaseModel):
+    """The decision with its reasons."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "decision": "review",
+                    "risk": 0.62,
+                    "reasons": [
+                        {
+                            "code": "RECEIVER_RISK",
+                            "message": "the receiver's fraud probability is 0.540",
+                            "evidence": {"account_id": "acc_000042", "fraud_probability": 0.54},
+                        },
+                        {
+                            "code": "ACCOUNTS_UNRELATED",
+                            "message": "no friendship, earlier transfer or "
+                            "common neighbour between the two accounts",
+                            "evidence": {},
+                        },
+                    ],
+                    "model_version": "v0001",
+                    "degraded": False,
+                }
+            ]
+        }
+    )
+
+    decision: Literal["allow", "review", "block"]
+    risk: float = Field(ge=0, le=1)
+    reasons: list[ReasonPublic]
+    model_version: str
+    degraded: bool
+
+
+def decision_payload(d: RiskDecision) -> dict[str, object]:
+    return {
+        "decision": d.decision,
+        "risk": d.risk,
+        "reasons": d.reasons,
+        "model_version": d.model_version,
+        "degraded": d.degraded,
+    }
+
+
+@router.post(
+    "/v1/risk/transfer",
+    response_model=RiskDecisionPublic,
+    summary="Decide on a transfer before it is made",
+    responses=error_responses(401, 403, 409, 422, 503),
+)
+async def check_transfer(
+    body: TransferRiskCreate,
+    principal: PaymentKey,
+    state: StateDep,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            min_length=1,
+            max_length=200,
+            description="Repeat a request with the same key to get the same answer "
+            "(kept 24 h in memory per server process)",
+            examples=["3f1c2a7e-transfer-981"],
+        ),
+    ] = None,
+) -> Response:
+    """Allow, review or block with a risk in [0, 1] and the reasons. Unknown accounts are
+    scored from their neighbourhood; with the store unreachable the answer comes from memory
+    and says ``degraded: true``."""
+    engine = state.require_engine()
+    fingerprint = b""
+    if idempotency_key is not None:
+        fingerprint = state.idempotency.fingerprint(body.model_dump_json().encode())
+        cached = state.idempotency.get(principal.key_id, idempotency_key, fingerprint)
+        if cached is not None:
+            state.audit.record(
+                principal=principal,
+                action="risk.transfer",
+                target=f"{body.src}->{body.dst}",
+                result="replayed",
+            )
+            return Response(
+                cached, media_type="application/json", headers={"Idempotent-Replayed": "true"}
+            )
+    check = TransferCheck(
+        src=body.src,
+        dst=body.dst,
+        amount=body.amount,
+        currency=body.currency,
+        timestamp=body.timestamp.timestamp() if body.timestamp else None,
+    )
+    store = state.live_store()
+    try:
+        if store is not None and not (engine.knows(body.src) and engine.knows(body.dst)):
+            state.metrics.inductive.inc(
+                int(not engine.knows(body.src)) + int(not engine.knows(body.dst))
+            )
+            decision = await run_in_threadpool(engine.decide, check, store)
+        else:
+            decision = engine.decide(check, store)
+    except StoreUnavailable as e:
+        state.health.down(e)
+        decision = engine.decide(check, None)
+    answer = orjson.dumps(decision_payload(decision))
+    if idempotency_key is not None:
+        state.idempotency.put(principal.key_id, idempotency_key, fingerprint, answer)
+    state.metrics.decisions.labels(
+        decision.decision, "true" if decision.degraded else "false"
+    ).inc()
+    state.audit.record(
+        principal=principal,
+        action="risk.transfer",
+        target=f"{body.src}->{body.dst}",
+        result=f"{decision.decision} risk={decision.risk:.4f} model={decision.model_version}"
+        + (" degraded" if decision.degraded else ""),
+    )
+    return Response(answer, media_type="application/json")
