@@ -23,6 +23,7 @@ from creditgraph.api.routes import ROUTERS
 from creditgraph.api.state import ApiState, Metrics
 from creditgraph.config import Settings
 from creditgraph.errors import CreditGraphError
+from creditgraph.web import mount_ui
 
 log = logging.getLogger("creditgraph.api")
 
@@ -113,6 +114,7 @@ def create_app(settings: Settings) -> FastAPI:
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
+    mount_ui(app)
     app.add_middleware(_MetricsFromState)
     return app
 

@@ -307,7 +307,9 @@ def evidence_edges(evidence: dict[str, Any]) -> list[dict[str, str]]:
 
     Understands ``cycles`` (account sequences; each consecutive pair, closing the cycle, is a
     transfer), and ``edges`` / ``transfers`` / ``links`` / ``shared_links`` items written as
-    ``{src|source, dst|target, relation|type}`` or ``[src, dst, relation?]``.
+    ``{src|source|a, dst|target|b, relation|type}`` or ``[src, dst, relation?]`` (the
+    detector writes ``transfers`` as ``{src, dst, ...}`` and ``shared_links`` as
+    ``{a, b, type}``).
     """
     out: dict[tuple[str, str, str], dict[str, str]] = {}
 
@@ -330,8 +332,8 @@ def evidence_edges(evidence: dict[str, Any]) -> list[dict[str, str]]:
         for item in evidence.get(key) or []:
             if isinstance(item, dict):
                 add(
-                    item.get("src", item.get("source")),
-                    item.get("dst", item.get("target")),
+                    item.get("src", item.get("source", item.get("a"))),
+                    item.get("dst", item.get("target", item.get("b"))),
                     item.get("relation", item.get("type", default)),
                 )
             elif isinstance(item, list | tuple) and len(item) >= 2:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from creditgraph.api.routes import accounts, ingest, models, ops, risk
+from creditgraph.api.routes import accounts, ingest, investigate, models, ops, risk
 
 ROUTERS: list[APIRouter] = [
     ops.router,
@@ -12,4 +12,5 @@ ROUTERS: list[APIRouter] = [
     accounts.router,
     ingest.router,
     models.router,
+    investigate.router,
 ]
