@@ -13,7 +13,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
-from creditgraph.domain import IntArray, RingKind
+from creditgraph.domain import FloatArray, IntArray, RingKind
 from creditgraph.rings.graph import RingGraph
 
 
@@ -52,7 +52,7 @@ class DetectConfig:
     seed_share: float = 0.5
     leiden_resolution: float = 1.0
     #: Rings scoring below this are not reported.
-    min_score: float = 0.5
+    min_score: float = 0.7
 
 
 @dataclass(frozen=True)
@@ -127,7 +127,8 @@ def cycles(g: RingGraph, cfg: DetectConfig) -> list[Candidate]:
         nodes = cyc[::2]
         pairs = cyc[1::2]
         means = mean[list(pairs)]
-        strength = float(means.min() / means.max()) * min(1.0, float(g.count[list(pairs)].min()) / 3)
+        repeats = min(1.0, float(g.count[list(pairs)].min()) / 3)
+        strength = float(means.min() / means.max()) * repeats
         out.append(
             Candidate(
                 np.array(sorted(nodes), dtype=np.int64),
@@ -145,9 +146,9 @@ def _walk(
     ptr: IntArray,
     nbr: IntArray,
     nbr_pair: IntArray,
-    mean: np.ndarray,  # type: ignore[type-arg]
-    first: np.ndarray,  # type: ignore[type-arg]
-    last: np.ndarray,  # type: ignore[type-arg]
+    mean: FloatArray,
+    first: FloatArray,
+    last: FloatArray,
     ratio: float,
     cfg: DetectConfig,
     found: list[tuple[int, ...]],
@@ -192,7 +193,8 @@ def _walk(
                     and mean[p0] * ratio >= mean[p]
                     and last[p0] >= first[p]
                 ):
-                    found.append(tuple(x for pair in zip(path, [*pairs, p]) for x in pair))
+                    hops = zip(path, [*pairs, p], strict=True)
+                    found.append(tuple(x for hop in hops for x in hop))
             continue
         if w in on_path or len(path) >= cfg.cycle_max_len:
             continue
@@ -202,7 +204,7 @@ def _walk(
         stack.append([w, int(ptr[w])])
 
 
-def _segment_max(values: np.ndarray, ptr: IntArray) -> np.ndarray:  # type: ignore[type-arg]
+def _segment_max(values: FloatArray, ptr: IntArray) -> FloatArray:
     """Per-account maximum over CSR segments (0 for empty ones)."""
     out = np.zeros(len(ptr) - 1)
     nonempty = np.flatnonzero(np.diff(ptr) > 0)
@@ -211,7 +213,7 @@ def _segment_max(values: np.ndarray, ptr: IntArray) -> np.ndarray:  # type: igno
     return out
 
 
-def _top_share(positions: IntArray, amount: np.ndarray, share: float) -> IntArray:  # type: ignore[type-arg]
+def _top_share(positions: IntArray, amount: FloatArray, share: float) -> IntArray:
     """The largest pairs (by amount) that together carry ``share`` of the total."""
     order = positions[np.argsort(-amount[positions], kind="stable")]
     cum = np.cumsum(amount[order])
@@ -329,7 +331,10 @@ def communities(g: RingGraph, cfg: DetectConfig) -> list[Candidate]:
     graph.es["weight"] = w.tolist()
     graph = graph.simplify(combine_edges="sum")
     parts = graph.community_leiden(
-        objective_function="modularity", weights="weight", resolution=cfg.leiden_resolution, n_iterations=2
+        objective_function="modularity",
+        weights="weight",
+        resolution=cfg.leiden_resolution,
+        n_iterations=2,
     )
     membership = np.asarray(parts.membership, dtype=np.int64)
     sizes = np.bincount(membership)

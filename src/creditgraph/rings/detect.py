@@ -26,11 +26,11 @@ DAY = 86_400.0
 #: member has a label or a stored score.
 WEIGHTS: dict[str, float] = {
     "risk": 2.0,
-    "pattern": 1.0,
-    "density": 1.0,
-    "amount": 1.0,
+    "pattern": 1.5,
+    "density": 0.5,
+    "amount": 3.0,
     "shared": 1.0,
-    "burst": 1.0,
+    "burst": 1.5,
 }
 #: Evidence lists are capped so that a ring stays a readable document.
 MAX_EVIDENCE = 200
@@ -165,8 +165,9 @@ def _features(
     # Directed pairs present among the members, against a sparse ring's 2 per member.
     density = _clip(len(pairs) / (2.0 * k)) if k else 0.0
     amount = float(g.amount[pairs].sum())
-    # 10,000 moved inside the group counts fully; 100 counts nothing (log scale).
-    amount_f = _clip((np.log10(max(amount, 1.0)) - 2.0) / 2.0)
+    # Money moved inside the group against the network's typical pair total, on a log scale:
+    # full weight at ~300 times the typical pair (currency and scale free).
+    amount_f = _clip(np.log10(max(amount, 1e-9) / g.typical_pair_amount) / 2.5)
     in_link = np.union1d(g.link_a[links], g.link_b[links])
     shared = len(in_link) / k
     created = g.created_at[members]

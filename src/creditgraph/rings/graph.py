@@ -55,10 +55,13 @@ class RingGraph:
     risk: FloatArray
     #: -1 unknown, 0 legit, 1 fraud (confirmed outcomes from the snapshot).
     labels: IntArray
+    #: Median total amount of a transfer pair (1.0 without transfers): the money scale.
+    typical_pair_amount: float
 
     @property
     def n(self) -> int:
         return len(self.account_ids)
+
 
     @classmethod
     def build(
@@ -76,7 +79,8 @@ class RingGraph:
             src, dst, cnt = empty_i, empty_i, empty_i
             amt, first, last = empty_f, empty_f, empty_f
         else:
-            assert t.total_amount is not None and t.first_ts is not None
+            assert t.total_amount is not None
+            assert t.first_ts is not None
             assert t.last_ts is not None
             order = np.lexsort((t.dst, t.src))
             src, dst, cnt = t.src[order], t.dst[order], t.count[order]
@@ -110,8 +114,8 @@ class RingGraph:
             out_ptr=_csr_pointer(src, n),
             in_order=in_order,
             in_ptr=_csr_pointer(dst[in_order], n),
-            out_total=np.bincount(src, weights=amt, minlength=n),
-            in_total=np.bincount(dst, weights=amt, minlength=n),
+            out_total=np.bincount(src, weights=amt, minlength=n).astype(np.float64),
+            in_total=np.bincount(dst, weights=amt, minlength=n).astype(np.float64),
             link_a=link_a,
             link_b=link_b,
             link_type=link_type,
@@ -121,6 +125,7 @@ class RingGraph:
             created_at=snap.created_at,
             risk=np.asarray(risk, dtype=np.float64),
             labels=snap.labels.astype(np.int64),
+            typical_pair_amount=float(np.median(amt)) if len(amt) else 1.0,
         )
 
     def out_pairs(self, v: int) -> IntArray:
@@ -140,7 +145,6 @@ class RingGraph:
         """Positions of shared-identifier links with both ends in ``members``."""
         if len(members) == 0:
             return members
-        pos = np.unique(
-            np.concatenate([self.link_pos[self.link_ptr[v] : self.link_ptr[v + 1]] for v in members])
-        )
+        ptr, at = self.link_ptr, self.link_pos
+        pos = np.unique(np.concatenate([at[ptr[v] : ptr[v + 1]] for v in members]))
         return pos[np.isin(self.link_a[pos], members) & np.isin(self.link_b[pos], members)]
