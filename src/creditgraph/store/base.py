@@ -17,6 +17,7 @@ import orjson
 
 from creditgraph.domain import (
     LINK_TYPE_RE,
+    RING_STATUSES,
     TRANSFER,
     Account,
     AccountColumns,
@@ -26,6 +27,7 @@ from creditgraph.domain import (
     LinkColumns,
     Path,
     Ring,
+    RingStatus,
     Score,
     Snapshot,
     Subgraph,
@@ -48,6 +50,14 @@ def check_relations(relations: Iterable[str] | None) -> frozenset[str] | None:
         if r != TRANSFER and not LINK_TYPE_RE.match(r):
             raise InvalidInput(f"unknown relation {r!r}: use TRANSFER or an UPPER_SNAKE link type")
     return rels
+
+
+def check_ring_status(status: str) -> RingStatus:
+    """A valid ring status, or ``InvalidInput`` naming the allowed ones."""
+    for s in RING_STATUSES:
+        if s == status:
+            return s
+    raise InvalidInput(f"unknown ring status {status!r}: use one of {', '.join(RING_STATUSES)}")
 
 
 class GraphStore(ABC):
@@ -103,6 +113,11 @@ class GraphStore(ABC):
     def delete_rings(self, ring_ids: Sequence[str]) -> int:
         """Remove rings by id; returns how many existed."""
 
+    @abstractmethod
+    def update_ring(self, ring_id: str, status: str, note: str | None = None) -> Ring:
+        """Set a ring's status (``InvalidInput`` unless one of ``RING_STATUSES``) and, when
+        ``note`` is given, its note; returns the updated ring, ``NotFound`` if absent."""
+
     # -- reads -------------------------------------------------------------------------------
     @abstractmethod
     def missing_accounts(self, account_ids: Sequence[str]) -> list[str]:
@@ -127,6 +142,11 @@ class GraphStore(ABC):
     @abstractmethod
     def get_ring(self, ring_id: str) -> Ring:
         """One ring; ``NotFound`` if absent."""
+
+    @abstractmethod
+    def rings_of(self, account_id: str) -> list[Ring]:
+        """The rings an account belongs to, highest score first; ``NotFound`` for an unknown
+        account."""
 
     @abstractmethod
     def adjacent(

@@ -30,7 +30,7 @@ from creditgraph.domain import (
     TransferColumns,
 )
 from creditgraph.errors import NotFound, StoreUnavailable
-from creditgraph.store.base import GraphStore, score_row
+from creditgraph.store.base import GraphStore, check_ring_status, score_row
 from creditgraph.store.snapshot import SnapshotBuilder
 
 SCHEMA_VERSION = 1
@@ -281,6 +281,17 @@ class EmbeddedStore(GraphStore):
                 "DELETE FROM rings WHERE ring_id = ?", [(r,) for r in ring_ids]
             ).rowcount
 
+    def update_ring(self, ring_id: str, status: str, note: str | None = None) -> Ring:
+        checked = check_ring_status(status)
+        with self._tx() as db:
+            changed = db.execute(
+                "UPDATE rings SET status = ?, note = coalesce(?, note) WHERE ring_id = ?",
+                (checked, note, ring_id),
+            ).rowcount
+        if not changed:
+            raise NotFound(f"ring {ring_id!r} not found")
+        return self.get_ring(ring_id)
+
     # -- reads -----------------------------------------------------------------------------------
     def missing_accounts(self, account_ids: Sequence[str]) -> list[str]:
         found: set[str] = set()
@@ -388,6 +399,20 @@ class EmbeddedStore(GraphStore):
             note=row[4],
             detected_at=row[6],
         )
+
+    def rings_of(self, account_id: str) -> list[Ring]:
+        if self.missing_accounts([account_id]):
+            raise NotFound(f"account {account_id!r} not found")
+        with self._lock:
+            ids = [
+                r[0]
+                for r in self._db.execute(
+                    "SELECT ring_id FROM ring_members WHERE account_id = ?", (account_id,)
+                )
+            ]
+        rings = [self.get_ring(i) for i in ids]
+        rings.sort(key=lambda r: (-r.score, r.ring_id))
+        return rings
 
     def adjacent(
         self, account_ids: Sequence[str], relations: frozenset[str] | None = None

@@ -53,7 +53,7 @@ from creditgraph.domain import (
     TransferColumns,
 )
 from creditgraph.errors import Conflict, CreditGraphError, NotFound, StoreUnavailable
-from creditgraph.store.base import GraphStore, score_row
+from creditgraph.store.base import GraphStore, check_ring_status, score_row
 from creditgraph.store.snapshot import SnapshotBuilder
 
 T = TypeVar("T")
@@ -154,6 +154,15 @@ WITH g, a ORDER BY a.account_id
 RETURN g {.*} AS ring, collect(a.account_id) AS members
 """
 LIST_RING_IDS = "MATCH (g:Ring) RETURN g.ring_id AS id"
+UPDATE_RING = """
+MATCH (g:Ring {ring_id: $id})
+SET g.status = $status, g.note = coalesce($note, g.note)
+RETURN g.ring_id AS id
+"""
+RINGS_OF = """
+MATCH (g:Ring)-[:HAS_MEMBER]->(:Account {account_id: $id})
+RETURN g.ring_id AS id
+"""
 EXISTING_ACCOUNTS = """
 UNWIND $ids AS id
 MATCH (a:Account {account_id: id})
@@ -404,6 +413,16 @@ class Neo4jStore(GraphStore):
 
         return self._write(run)
 
+    def update_ring(self, ring_id: str, status: str, note: str | None = None) -> Ring:
+        checked = check_ring_status(status)
+
+        def run(tx: ManagedTransaction) -> Any:
+            return tx.run(UPDATE_RING, id=ring_id, status=checked, note=note).single()
+
+        if self._write(run) is None:
+            raise NotFound(f"ring {ring_id!r} not found")
+        return self.get_ring(ring_id)
+
     # -- reads -----------------------------------------------------------------------------------
     def missing_accounts(self, account_ids: Sequence[str]) -> list[str]:
         found: set[str] = set()
@@ -508,6 +527,17 @@ class Neo4jStore(GraphStore):
             note=g["note"],
             detected_at=g["detected_at"],
         )
+
+    def rings_of(self, account_id: str) -> list[Ring]:
+        if self.missing_accounts([account_id]):
+            raise NotFound(f"account {account_id!r} not found")
+
+        def run(tx: ManagedTransaction) -> list[str]:
+            return [r[0] for r in tx.run(RINGS_OF, id=account_id)]
+
+        rings = [self.get_ring(i) for i in self._read(run)]
+        rings.sort(key=lambda r: (-r.score, r.ring_id))
+        return rings
 
     def adjacent(
         self, account_ids: Sequence[str], relations: frozenset[str] | None = None
