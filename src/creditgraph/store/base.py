@@ -132,6 +132,11 @@ class GraphStore(ABC):
         """One account with its label and score; ``NotFound`` if absent."""
 
     @abstractmethod
+    def get_labels(self, account_ids: Sequence[str]) -> LabelColumns:
+        """Stored labels (with source and time) of the given accounts that have one, ordered
+        by account id."""
+
+    @abstractmethod
     def get_scores(self, account_ids: Sequence[str] | None = None) -> list[Score]:
         """Stored scores (all when ``account_ids`` is None), ordered by account id."""
 

@@ -347,6 +347,20 @@ class EmbeddedStore(GraphStore):
             score=scores[0] if scores else None,
         )
 
+    def get_labels(self, account_ids: Sequence[str]) -> LabelColumns:
+        rows: list[Any] = []
+        with self._lock:
+            for chunk in _chunks(sorted(set(account_ids))):
+                rows += self._db.execute(
+                    "SELECT account_id, label, source, observed_at FROM labels"
+                    f" WHERE account_id IN ({_marks(len(chunk))})",
+                    tuple(chunk),
+                ).fetchall()
+        rows.sort()
+        return LabelColumns(
+            [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], [r[3] for r in rows]
+        )
+
     def get_scores(self, account_ids: Sequence[str] | None = None) -> list[Score]:
         sql = (
             "SELECT account_id, fraud_probability, social_credit, model_version, reasons,"

@@ -147,6 +147,13 @@ MATCH (g:Ring {ring_id: id})
 DETACH DELETE g
 RETURN count(*) AS deleted
 """
+GET_LABELS = """
+UNWIND $ids AS id
+MATCH (a:Account {account_id: id}) WHERE a.label IS NOT NULL
+RETURN a.account_id AS id, a.label AS label, a.label_source AS source,
+       a.label_observed_at AS at
+ORDER BY id
+"""
 GET_RING = """
 MATCH (g:Ring {ring_id: $id})
 OPTIONAL MATCH (g)-[:HAS_MEMBER]->(a:Account)
@@ -481,6 +488,18 @@ class Neo4jStore(GraphStore):
             properties={k[2:]: v for k, v in props.items() if k.startswith("p_")},
             label=props.get("label"),
             score=score,
+        )
+
+    def get_labels(self, account_ids: Sequence[str]) -> LabelColumns:
+        def run(tx: ManagedTransaction) -> list[Any]:
+            return list(tx.run(GET_LABELS, ids=sorted(set(account_ids))))
+
+        rows = self._read(run)
+        return LabelColumns(
+            [r["id"] for r in rows],
+            [r["label"] for r in rows],
+            [r["source"] for r in rows],
+            [r["at"] for r in rows],
         )
 
     def get_scores(self, account_ids: Sequence[str] | None = None) -> list[Score]:
