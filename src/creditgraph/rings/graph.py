@@ -62,7 +62,6 @@ class RingGraph:
     def n(self) -> int:
         return len(self.account_ids)
 
-
     @classmethod
     def build(
         cls,

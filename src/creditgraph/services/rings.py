@@ -71,9 +71,7 @@ def _jaccard(a: set[str], b: set[str]) -> float:
     return len(a & b) / len(a | b) if a or b else 0.0
 
 
-def match_previous(
-    detected: Sequence[DetectedRing], previous: Sequence[Ring]
-) -> dict[int, Ring]:
+def match_previous(detected: Sequence[DetectedRing], previous: Sequence[Ring]) -> dict[int, Ring]:
     """Detected ring index -> the stored ring it continues (Jaccard >= ``MATCH_JACCARD``),
     greedily by decreasing Jaccard; each stored ring continues at most one detected ring."""
     by_member: dict[str, list[int]] = defaultdict(list)
@@ -178,9 +176,7 @@ def verdict_labels(ring: Ring, current: LabelColumns, now: float) -> LabelColumn
     elif ring.status == "dismissed":
         by_account = dict(zip(current.account_id, current.source, strict=True))
         value = "legit"
-        who = [
-            m for m in ring.members if m not in by_account or by_account[m] == source
-        ]
+        who = [m for m in ring.members if m not in by_account or by_account[m] == source]
     else:
         return LabelColumns([], [], [], [])
     return LabelColumns(who, [value] * len(who), [source] * len(who), [now] * len(who))
