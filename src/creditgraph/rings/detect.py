@@ -213,15 +213,19 @@ def _kind(
         best = max(fans, key=lambda c: len(c.members))
         assert best.pattern is not None
         return best.pattern
-    if len(pairs):
-        # Without a generator's verdict: a member receiving from (or paying) most others
-        # is a fan; otherwise the group is a dense collusion.
-        ins = np.bincount(np.searchsorted(members, g.dst[pairs]), minlength=k)
-        outs = np.bincount(np.searchsorted(members, g.src[pairs]), minlength=k)
-        if ins.max() >= 0.6 * (k - 1):
-            return "mule_fan_in"
-        if outs.max() >= 0.6 * (k - 1):
-            return "mule_fan_out"
+    if any(c.pattern == "collusion" for c in group) or not len(pairs):
+        return "collusion"
+    # Without a generator's verdict: one member receiving from (or paying) most others while
+    # the rest do not is a fan; otherwise the group is a dense collusion.
+    ins = np.sort(np.bincount(np.searchsorted(members, g.dst[pairs]), minlength=k))
+    outs = np.sort(np.bincount(np.searchsorted(members, g.src[pairs]), minlength=k))
+    fan_kinds: tuple[tuple[IntArray, RingKind], ...] = (
+        (ins, "mule_fan_in"),
+        (outs, "mule_fan_out"),
+    )
+    for degrees, kind in fan_kinds:
+        if degrees[-1] >= 0.6 * (k - 1) and (k < 2 or degrees[-2] <= 0.3 * (k - 1)):
+            return kind
     return "collusion"
 
 
