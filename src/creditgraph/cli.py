@@ -16,6 +16,7 @@ from functools import partial
 from pathlib import Path
 from typing import Annotated, TypeVar
 
+import orjson
 import torch
 import typer
 import uvicorn
@@ -32,13 +33,16 @@ from rich.progress import (
 from creditgraph.api.app import create_app
 from creditgraph.api.keys import create_key
 from creditgraph.config import Settings
+from creditgraph.domain import Ring
 from creditgraph.errors import CreditGraphError
 from creditgraph.ingest.csvfile import KINDS, Kind
 from creditgraph.logs import configure_json_logging
 from creditgraph.registry import ModelRegistry
+from creditgraph.rings import DetectConfig
 from creditgraph.services.bulkload import initial_load
 from creditgraph.services.ingest import import_file
 from creditgraph.services.retrain import promote_version, retrain
+from creditgraph.services.rings import detect_rings, set_ring_status
 from creditgraph.services.scoring import score_all
 from creditgraph.store import neo4j_server
 from creditgraph.store.base import GraphStore
@@ -381,4 +385,80 @@ def _serve(settings: Settings, host: str, port: int, log_level: str = "info") ->
         log_config=None,
         access_log=False,
         log_level=log_level,
+    )
+
+
+# -- rings ---------------------------------------------------------------------------------------
+rings_app = typer.Typer(
+    help="Fraud rings: detection, export, the investigator workflow.", no_args_is_help=True
+)
+app.add_typer(rings_app, name="rings")
+
+
+def _ring_json(ring: Ring) -> dict[str, object]:
+    return {
+        "ring_id": ring.ring_id,
+        "score": ring.score,
+        "kind": ring.kind,
+        "status": ring.status,
+        "note": ring.note,
+        "members": ring.members,
+        "evidence": ring.evidence,
+        "detected_at": ring.detected_at,
+    }
+
+
+@rings_app.command("detect")
+def rings_detect(
+    use_scores: Annotated[
+        bool, typer.Option("--scores/--no-scores", help="Use stored fraud probabilities.")
+    ] = True,
+    min_score: Annotated[
+        float | None, typer.Option(help="Report rings scoring at least this (default 0.7).")
+    ] = None,
+) -> None:
+    """Detect rings in the stored graph and write them back (ids stable across runs)."""
+    config = DetectConfig() if min_score is None else DetectConfig(min_score=min_score)
+    with _store(Settings()) as store:
+        report = _run(lambda: detect_rings(store, config, use_scores=use_scores))
+    typer.echo(json.dumps(asdict(report)))
+
+
+@rings_app.command("export")
+def rings_export(
+    out: Annotated[Path, typer.Option(help="JSON file to write.")] = Path("rings.json"),
+) -> None:
+    """Write every stored ring (id, score, kind, members, evidence, status) as JSON."""
+    with _store(Settings()) as store:
+        rings = _run(store.list_rings)
+    out.write_bytes(orjson.dumps([_ring_json(r) for r in rings], option=orjson.OPT_INDENT_2))
+    typer.echo(json.dumps({"rings": len(rings), "out": str(out)}))
+
+
+@rings_app.command("show")
+def rings_show(ring_id: Annotated[str, typer.Argument(help="Ring id.")]) -> None:
+    """One ring with its evidence."""
+    with _store(Settings()) as store:
+        ring = _run(lambda: store.get_ring(ring_id))
+    typer.echo(orjson.dumps(_ring_json(ring), option=orjson.OPT_INDENT_2).decode())
+
+
+@rings_app.command("status")
+def rings_status(
+    ring_id: Annotated[str, typer.Argument(help="Ring id.")],
+    status: Annotated[str, typer.Option(help="new | investigating | confirmed | dismissed")],
+    note: Annotated[str | None, typer.Option(help="Investigator's note (replaces it).")] = None,
+) -> None:
+    """Set a ring's status; confirmed / dismissed verdicts become training labels."""
+    with _store(Settings()) as store:
+        change = _run(lambda: set_ring_status(store, ring_id, status, note))
+    typer.echo(
+        json.dumps(
+            {
+                "ring_id": change.ring.ring_id,
+                "status": change.ring.status,
+                "note": change.ring.note,
+                "labels_written": change.labels_written,
+            }
+        )
     )

@@ -32,6 +32,7 @@ LabelValue = Literal["fraud", "legit"]
 LABEL_VALUES: tuple[LabelValue, ...] = ("fraud", "legit")
 RingKind = Literal["cycle", "mule_fan_in", "mule_fan_out", "shared_identity", "collusion"]
 RingStatus = Literal["new", "investigating", "confirmed", "dismissed"]
+RING_STATUSES: tuple[RingStatus, ...] = ("new", "investigating", "confirmed", "dismissed")
 
 
 def canonical_pair(a: str, b: str) -> tuple[str, str]:

@@ -17,6 +17,7 @@ import orjson
 
 from creditgraph.domain import (
     LINK_TYPE_RE,
+    RING_STATUSES,
     TRANSFER,
     Account,
     AccountColumns,
@@ -62,6 +63,14 @@ def check_relations(relations: Iterable[str] | None) -> frozenset[str] | None:
         if r != TRANSFER and not LINK_TYPE_RE.match(r):
             raise InvalidInput(f"unknown relation {r!r}: use TRANSFER or an UPPER_SNAKE link type")
     return rels
+
+
+def check_ring_status(status: str) -> RingStatus:
+    """A valid ring status, or ``InvalidInput`` naming the allowed ones."""
+    for s in RING_STATUSES:
+        if s == status:
+            return s
+    raise InvalidInput(f"unknown ring status {status!r}: use one of {', '.join(RING_STATUSES)}")
 
 
 class GraphStore(ABC):
@@ -117,6 +126,11 @@ class GraphStore(ABC):
     def delete_rings(self, ring_ids: Sequence[str]) -> int:
         """Remove rings by id; returns how many existed."""
 
+    @abstractmethod
+    def update_ring(self, ring_id: str, status: str, note: str | None = None) -> Ring:
+        """Set a ring's status (``InvalidInput`` unless one of ``RING_STATUSES``) and, when
+        ``note`` is given, its note; returns the updated ring, ``NotFound`` if absent."""
+
     # -- reads -------------------------------------------------------------------------------
     @abstractmethod
     def missing_accounts(self, account_ids: Sequence[str]) -> list[str]:
@@ -131,6 +145,11 @@ class GraphStore(ABC):
         """One account with its label and score; ``NotFound`` if absent."""
 
     @abstractmethod
+    def get_labels(self, account_ids: Sequence[str]) -> LabelColumns:
+        """Stored labels (with source and time) of the given accounts that have one, ordered
+        by account id."""
+
+    @abstractmethod
     def get_scores(self, account_ids: Sequence[str] | None = None) -> list[Score]:
         """Stored scores (all when ``account_ids`` is None), ordered by account id."""
 
@@ -141,6 +160,11 @@ class GraphStore(ABC):
     @abstractmethod
     def get_ring(self, ring_id: str) -> Ring:
         """One ring; ``NotFound`` if absent."""
+
+    @abstractmethod
+    def rings_of(self, account_id: str) -> list[Ring]:
+        """The rings an account belongs to, highest score first; ``NotFound`` for an unknown
+        account."""
 
     @abstractmethod
     def adjacent(

@@ -34,7 +34,7 @@ from creditgraph.domain import (
     TransferColumns,
 )
 from creditgraph.errors import NotFound, StoreUnavailable
-from creditgraph.store.base import GraphStore, check_page, score_row
+from creditgraph.store.base import GraphStore, check_page, check_ring_status, score_row
 from creditgraph.store.snapshot import SnapshotBuilder
 
 SCHEMA_VERSION = 1
@@ -290,6 +290,17 @@ class EmbeddedStore(GraphStore):
                 "DELETE FROM rings WHERE ring_id = ?", [(r,) for r in ring_ids]
             ).rowcount
 
+    def update_ring(self, ring_id: str, status: str, note: str | None = None) -> Ring:
+        checked = check_ring_status(status)
+        with self._tx() as db:
+            changed = db.execute(
+                "UPDATE rings SET status = ?, note = coalesce(?, note) WHERE ring_id = ?",
+                (checked, note, ring_id),
+            ).rowcount
+        if not changed:
+            raise NotFound(f"ring {ring_id!r} not found")
+        return self.get_ring(ring_id)
+
     # -- reads -----------------------------------------------------------------------------------
     def missing_accounts(self, account_ids: Sequence[str]) -> list[str]:
         found: set[str] = set()
@@ -345,6 +356,20 @@ class EmbeddedStore(GraphStore):
             score=scores[0] if scores else None,
         )
 
+    def get_labels(self, account_ids: Sequence[str]) -> LabelColumns:
+        rows: list[Any] = []
+        with self._lock:
+            for chunk in _chunks(sorted(set(account_ids))):
+                rows += self._db.execute(
+                    "SELECT account_id, label, source, observed_at FROM labels"
+                    f" WHERE account_id IN ({_marks(len(chunk))})",
+                    tuple(chunk),
+                ).fetchall()
+        rows.sort()
+        return LabelColumns(
+            [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], [r[3] for r in rows]
+        )
+
     def get_scores(self, account_ids: Sequence[str] | None = None) -> list[Score]:
         sql = (
             "SELECT account_id, fraud_probability, social_credit, model_version, reasons,"
@@ -397,6 +422,20 @@ class EmbeddedStore(GraphStore):
             note=row[4],
             detected_at=row[6],
         )
+
+    def rings_of(self, account_id: str) -> list[Ring]:
+        if self.missing_accounts([account_id]):
+            raise NotFound(f"account {account_id!r} not found")
+        with self._lock:
+            ids = [
+                r[0]
+                for r in self._db.execute(
+                    "SELECT ring_id FROM ring_members WHERE account_id = ?", (account_id,)
+                )
+            ]
+        rings = [self.get_ring(i) for i in ids]
+        rings.sort(key=lambda r: (-r.score, r.ring_id))
+        return rings
 
     def adjacent(
         self, account_ids: Sequence[str], relations: frozenset[str] | None = None

@@ -57,7 +57,7 @@ from creditgraph.domain import (
     TransferColumns,
 )
 from creditgraph.errors import Conflict, CreditGraphError, NotFound, StoreUnavailable
-from creditgraph.store.base import GraphStore, check_page, score_row
+from creditgraph.store.base import GraphStore, check_page, check_ring_status, score_row
 from creditgraph.store.snapshot import SnapshotBuilder
 
 T = TypeVar("T")
@@ -151,6 +151,13 @@ MATCH (g:Ring {ring_id: id})
 DETACH DELETE g
 RETURN count(*) AS deleted
 """
+GET_LABELS = """
+UNWIND $ids AS id
+MATCH (a:Account {account_id: id}) WHERE a.label IS NOT NULL
+RETURN a.account_id AS id, a.label AS label, a.label_source AS source,
+       a.label_observed_at AS at
+ORDER BY id
+"""
 GET_RING = """
 MATCH (g:Ring {ring_id: $id})
 OPTIONAL MATCH (g)-[:HAS_MEMBER]->(a:Account)
@@ -158,6 +165,15 @@ WITH g, a ORDER BY a.account_id
 RETURN g {.*} AS ring, collect(a.account_id) AS members
 """
 LIST_RING_IDS = "MATCH (g:Ring) RETURN g.ring_id AS id"
+UPDATE_RING = """
+MATCH (g:Ring {ring_id: $id})
+SET g.status = $status, g.note = coalesce($note, g.note)
+RETURN g.ring_id AS id
+"""
+RINGS_OF = """
+MATCH (g:Ring)-[:HAS_MEMBER]->(:Account {account_id: $id})
+RETURN g.ring_id AS id
+"""
 EXISTING_ACCOUNTS = """
 UNWIND $ids AS id
 MATCH (a:Account {account_id: id})
@@ -451,6 +467,16 @@ class Neo4jStore(GraphStore):
 
         return self._write(run)
 
+    def update_ring(self, ring_id: str, status: str, note: str | None = None) -> Ring:
+        checked = check_ring_status(status)
+
+        def run(tx: ManagedTransaction) -> Any:
+            return tx.run(UPDATE_RING, id=ring_id, status=checked, note=note).single()
+
+        if self._write(run) is None:
+            raise NotFound(f"ring {ring_id!r} not found")
+        return self.get_ring(ring_id)
+
     # -- reads -----------------------------------------------------------------------------------
     def missing_accounts(self, account_ids: Sequence[str]) -> list[str]:
         found: set[str] = set()
@@ -511,6 +537,18 @@ class Neo4jStore(GraphStore):
             score=score,
         )
 
+    def get_labels(self, account_ids: Sequence[str]) -> LabelColumns:
+        def run(tx: ManagedTransaction) -> list[Any]:
+            return list(tx.run(GET_LABELS, ids=sorted(set(account_ids))))
+
+        rows = self._read(run)
+        return LabelColumns(
+            [r["id"] for r in rows],
+            [r["label"] for r in rows],
+            [r["source"] for r in rows],
+            [r["at"] for r in rows],
+        )
+
     def get_scores(self, account_ids: Sequence[str] | None = None) -> list[Score]:
         ids = None if account_ids is None else list(account_ids)
 
@@ -555,6 +593,17 @@ class Neo4jStore(GraphStore):
             note=g["note"],
             detected_at=g["detected_at"],
         )
+
+    def rings_of(self, account_id: str) -> list[Ring]:
+        if self.missing_accounts([account_id]):
+            raise NotFound(f"account {account_id!r} not found")
+
+        def run(tx: ManagedTransaction) -> list[str]:
+            return [r[0] for r in tx.run(RINGS_OF, id=account_id)]
+
+        rings = [self.get_ring(i) for i in self._read(run)]
+        rings.sort(key=lambda r: (-r.score, r.ring_id))
+        return rings
 
     def adjacent(
         self, account_ids: Sequence[str], relations: frozenset[str] | None = None
