@@ -319,3 +319,84 @@ def test_openapi_documents_the_endpoints(api: ApiClient) -> None:
         op = spec["paths"][path]["get"]
         assert "X-Purpose" in {p["name"] for p in op["parameters"]}, path
         assert {"400", "401", "403"} <= set(op["responses"]), path
+        assert spec["paths"][path]["get"]["responses"]["200"]["content"]
+    patch_op = spec["paths"]["/v1/rings/{ring_id}"]["patch"]
+    assert "X-Purpose" in {p["name"] for p in patch_op["parameters"]}
+    assert patch_op["requestBody"]["content"]["application/json"]["schema"]
+
+
+@pytest.fixture
+def fresh_api(tmp_path: Path) -> Iterator[ApiClient]:
+    """Its own graph: verdicts change labels and statuses."""
+    settings = Settings(data_dir=tmp_path / "data")
+    build_graph(settings, tmp_path)
+    with api_client(settings) as client:
+        yield client
+
+
+def patch(
+    api: ApiClient, ring_id: str, body: Any, role: str = "investigator", **headers: str
+) -> Any:
+    h = {**api.as_role(role), "X-Purpose": PURPOSE, **headers}
+    return api.client.patch(f"/v1/rings/{ring_id}", json=body, headers=h)
+
+
+def test_verdicts_feed_labels_and_are_audited(fresh_api: ApiClient) -> None:
+    api = fresh_api
+    r = patch(api, "R1", {"status": "confirmed", "note": "round-tripping, case 117"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert (body["status"], body["note"], body["labels_written"]) == (
+        "confirmed",
+        "round-tripping, case 117",
+        3,
+    )
+    assert get(api, "/v1/accounts/B").json()["label"] == "fraud"
+    ring = get(api, "/v1/rings/R1").json()
+    assert (ring["status"], ring["note"]) == ("confirmed", "round-tripping, case 117")
+    assert [r["ring_id"] for r in get(api, "/v1/rings", status="confirmed").json()["items"]] == [
+        "R1"
+    ]
+    # Dismissed: E (unlabelled) becomes legit; C keeps the fraud label R1's verdict wrote.
+    r = patch(api, "R2", {"status": "dismissed"})
+    assert r.json()["labels_written"] == 1
+    assert r.json()["note"] == ""
+    assert get(api, "/v1/accounts/E").json()["label"] == "legit"
+    assert get(api, "/v1/accounts/C").json()["label"] == "fraud"
+    # A status without a verdict keeps the note when none is sent.
+    patch(api, "R3", {"status": "investigating", "note": "looking"})
+    r = patch(api, "R3", {"status": "new"})
+    assert (r.json()["status"], r.json()["note"], r.json()["labels_written"]) == (
+        "new",
+        "looking",
+        0,
+    )
+    entries = [e for e in audit_lines(api.settings) if e["action"] == "investigate.ring.status"]
+    assert [(e["target"], e["result"]) for e in entries] == [
+        ("R1", "status=confirmed labels_written=3"),
+        ("R2", "status=dismissed labels_written=1"),
+        ("R3", "status=investigating labels_written=0"),
+        ("R3", "status=new labels_written=0"),
+    ]
+    assert {e["purpose"] for e in entries} == {PURPOSE}
+
+
+def test_verdict_refusals(fresh_api: ApiClient) -> None:
+    api = fresh_api
+    assert patch(api, "R1", {"status": "confirmed"}, role="payment").status_code == 403
+    no_key = api.client.patch(
+        "/v1/rings/R1", json={"status": "confirmed"}, headers={"X-Purpose": PURPOSE}
+    )
+    assert no_key.status_code == 401
+    no_purpose = api.client.patch(
+        "/v1/rings/R1", json={"status": "confirmed"}, headers=api.as_role("investigator")
+    )
+    assert no_purpose.status_code == 400
+    bad = patch(api, "R1", {"status": "closed"})
+    assert bad.status_code == 422
+    assert bad.json()["error"]["fields"][0]["loc"] == ["body", "status"]
+    assert patch(api, "R1", {"status": "new", "extra": 1}).status_code == 422
+    assert patch(api, "R1", {"status": "new", "note": "x" * 2001}).status_code == 422
+    assert patch(api, "nope", {"status": "confirmed"}).status_code == 404
+    assert get(api, "/v1/rings/R1").json()["status"] == "new"
+    assert get(api, "/v1/accounts/B").json()["label"] is None

@@ -27,6 +27,7 @@ from creditgraph.domain import (
     Score,
     Transfer,
 )
+from creditgraph.services.rings import set_ring_status
 from creditgraph.store.base import GraphStore
 
 #: Lower bounds of the risk bands on the fraud probability, highest first. The colours of
@@ -165,8 +166,7 @@ def account_view(store: GraphStore, account_id: str) -> dict[str, Any]:
     """Attributes, scores, reasons (fraud and social), the social-credit explanation, the
     rings the account belongs to and how many transfers it has. ``NotFound`` if absent."""
     account = store.get_account(account_id)
-    ring_ids = store.ring_memberships([account_id]).get(account_id, [])
-    rings = [store.get_ring(r) for r in ring_ids]
+    rings = store.rings_of(account_id)
     fraud_reasons, social_reasons = _split_reasons(
         [] if account.score is None else account.score.reasons
     )
@@ -179,7 +179,7 @@ def account_view(store: GraphStore, account_id: str) -> dict[str, Any]:
         "score": _score_json(account.score),
         "reasons": fraud_reasons,
         "social_credit_explanation": social_credit_explanation(account.score, social_reasons),
-        "rings": [_ring_summary(r) for r in sorted(rings, key=lambda r: (-r.score, r.ring_id))],
+        "rings": [_ring_summary(r) for r in rings],
         "transfers": store.transfers_of(account_id, limit=1).total,
     }
 
@@ -373,6 +373,16 @@ def ring_detail(store: GraphStore, ring_id: str) -> dict[str, Any]:
         "edges": edges,
         "timeline": [transfer_json(t) for t in timeline],
     }
+
+
+def set_verdict(
+    store: GraphStore, ring_id: str, status: str, note: str | None = None
+) -> dict[str, Any]:
+    """Set a ring's status (and note, when given) through the rings service, so confirmed
+    and dismissed verdicts become training labels; returns the ring's summary and how many
+    labels were written."""
+    change = set_ring_status(store, ring_id, status, note)
+    return _ring_summary(change.ring) | {"labels_written": change.labels_written}
 
 
 # -- transfers ------------------------------------------------------------------------------------

@@ -434,8 +434,36 @@ class RingUpdate(BaseModel):
         },
     )
 
-    status: RingStatus
-    note: str = Field(default="", max_length=2000)
+    status: RingStatus = Field(
+        description="confirmed: members labelled fraud; dismissed: unlabelled members "
+        "labelled legit; new / investigating: no labels (docs/rings.md)"
+    )
+    note: str | None = Field(
+        default=None, max_length=2000, description="Replaces the note; kept when absent"
+    )
+
+
+class RingUpdated(RingSummaryPublic):
+    """The ring after the change, and how many member labels the verdict wrote."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "ring_id": "ring_3f2a9c",
+                    "kind": "cycle",
+                    "score": 0.91,
+                    "status": "confirmed",
+                    "note": "round-tripping confirmed, case 117",
+                    "size": 5,
+                    "detected_at": 1732400000.0,
+                    "labels_written": 5,
+                }
+            ]
+        }
+    )
+
+    labels_written: int
 
 
 class TransfersPublic(BaseModel):
@@ -567,6 +595,22 @@ def get_ring(ring_id: RingId, store: StoreDep, lookup: LookupDep) -> Response:
         ring_id,
         lambda: investigate.ring_detail(store, ring_id),
         lambda v: f"members={len(v['members'])} status={v['status']}",
+    )
+    return json_response(out)
+
+
+@router.patch(
+    "/v1/rings/{ring_id}",
+    response_model=RingUpdated,
+    summary="Set a ring's status and note; verdicts become training labels",
+    responses=ERRORS,
+)
+def patch_ring(ring_id: RingId, update: RingUpdate, store: StoreDep, lookup: LookupDep) -> Response:
+    out = lookup.run(
+        "investigate.ring.status",
+        ring_id,
+        lambda: investigate.set_verdict(store, ring_id, update.status, update.note),
+        lambda v: f"status={v['status']} labels_written={v['labels_written']}",
     )
     return json_response(out)
 
