@@ -287,7 +287,11 @@
           const edge = cy.add({ group: "edges", data: edgeData(e) });
           if (e.evidence) edge.addClass("evidence");
         }
-        state.relations.add(e.relation);
+        if (!state.relations.has(e.relation)) {
+          // A relation seen for the first time is shown until the investigator hides it.
+          state.relations.add(e.relation);
+          state.enabled.add(e.relation);
+        }
       }
     });
     renderRelationFilter();
