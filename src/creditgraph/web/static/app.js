@@ -646,7 +646,8 @@
     for (const e of res.edges) cy.$id(e.id).addClass("path");
     if (state.ring) highlightRing(state.ring);
     await layout(fresh.length > 0);
-    fitView(cy.elements(".path"));
+    // A small drawing stays whole; in a large one, zoom to the paths.
+    fitView(cy.nodes().length > 80 ? cy.elements(".path") : undefined);
     $("graph-title").textContent = `Paths ${from} → ${to}`;
     setStatus(`${res.paths.length} shortest path(s) of ${res.length} hop(s), highlighted in teal.`);
     out.replaceChildren(
