@@ -53,7 +53,9 @@ def test_health_ready_and_metrics(api: ApiClient) -> None:
     ready = api.get("/readyz")
     assert ready.status_code == 200
     body = ready.json()
-    assert body["model_loaded"] and body["store_reachable"] and not body["degraded"]
+    assert body["model_loaded"]
+    assert body["store_reachable"]
+    assert not body["degraded"]
     assert body["model_version"] == "v0001"
     api.post(RISK, "payment", json={"src": KNOWN_A, "dst": KNOWN_B, "amount": 10})
     text = api.get("/metrics").text
@@ -75,9 +77,11 @@ def test_risk_known_accounts(api: ApiClient) -> None:
     assert body["model_version"] == "v0001"
     assert body["degraded"] is False
     codes = [x["code"] for x in body["reasons"]]
-    assert "RECEIVER_RISK" in codes and "SENDER_RISK" in codes
+    assert "RECEIVER_RISK" in codes
+    assert "SENDER_RISK" in codes
     for reason in body["reasons"]:
-        assert reason["message"] and isinstance(reason["evidence"], dict)
+        assert reason["message"]
+        assert isinstance(reason["evidence"], dict)
     receiver = next(x for x in body["reasons"] if x["code"] == "RECEIVER_RISK")
     assert receiver["evidence"]["source"] == "table"
 
@@ -174,7 +178,8 @@ def test_account_score(api: ApiClient) -> None:
     assert body["account_id"] == KNOWN_A
     assert 0 <= body["fraud_probability"] <= 1
     assert body["model_version"] == "v0001"
-    assert body["reasons"] and body["source"] == "table"
+    assert body["reasons"]
+    assert body["source"] == "table"
     assert api.get("/v1/accounts/nobody/score", "investigator").status_code == 404
     actions = [x["action"] for x in audit_lines(api.settings)]
     assert actions.count("account.score") == 2
@@ -186,7 +191,8 @@ def test_audit_log_records_who_what_result_and_never_keys(api: ApiClient) -> Non
     lines = audit_lines(api.settings)
     decision = next(x for x in lines if x["action"] == "risk.transfer")
     assert decision["target"] == f"{KNOWN_A}->{KNOWN_B}"
-    assert decision["role"] == "payment" and decision["key_id"]
+    assert decision["role"] == "payment"
+    assert decision["key_id"]
     assert str(decision["result"]).split()[0] in ("allow", "review", "block")
     assert isinstance(decision["ts"], float)
     raw = api.settings.audit_log_path.read_text()
@@ -212,7 +218,8 @@ def test_new_transfer_changes_the_next_decision(api: ApiClient) -> None:
     }
     r = api.post("/v1/transfers", "payment", json={"items": [item]})
     assert r.status_code == 200, r.text
-    assert r.json()["changed"] == 1 and r.json()["rescored"] == 2
+    assert r.json()["changed"] == 1
+    assert r.json()["rescored"] == 2
     after = api.post(RISK, "payment", json={"src": a, "dst": b, "amount": 10}).json()
     related = next(x for x in after["reasons"] if x["code"] == "ACCOUNTS_RELATED")
     assert "earlier transfers" in related["evidence"]["relations"]
@@ -248,7 +255,8 @@ def test_links_accounts_labels(api: ApiClient) -> None:
         },
     )
     assert r.status_code == 200, r.text
-    assert r.json()["changed"] == 2 and r.json()["rescored"] == 3
+    assert r.json()["changed"] == 2
+    assert r.json()["rescored"] == 3
     friends = api.post(RISK, "payment", json={"src": KNOWN_A, "dst": "N1", "amount": 5}).json()
     related = next(x for x in friends["reasons"] if x["code"] == "ACCOUNTS_RELATED")
     assert "friends" in related["evidence"]["relations"]
@@ -358,16 +366,18 @@ def test_bad_risk_requests(api: ApiClient, body: dict[str, object], loc: str) ->
 def test_models_promote_and_reload(api: ApiClient) -> None:
     models = api.get("/v1/models", "admin").json()
     assert [m["version"] for m in models] == ["v0001"]
-    assert models[0]["champion"] and models[0]["serving"]
+    assert models[0]["champion"]
+    assert models[0]["serving"]
     assert api.post("/v1/models/v0099/promote", "admin").status_code == 404
     r = api.post("/v1/models/v0001/promote", "admin", json={"reason": "test"})
-    assert r.status_code == 200 and r.json()["model_version"] == "v0001"
+    assert r.status_code == 200
+    assert r.json()["model_version"] == "v0001"
     r = api.post("/v1/admin/reload", "admin")
     assert r.status_code == 200
     assert r.json()["accounts"] == len(engine_of(api).account_ids)
 
 
-# -- keys and secrets --------------------------------------------------------------------------------
+# -- keys and secrets -----------------------------------------------------------------------
 
 
 def test_keys_are_stored_hashed(api: ApiClient) -> None:
