@@ -240,10 +240,10 @@ def demo(
         f"[bold]5/5[/] demo API key (admin, shown once): [bold]{key}[/]\n"
         f"  export KEY={key}\n"
         f"  curl -s {base}/readyz\n"
-        f"  curl -s -X POST {base}/v1/risk/transfer -H \"Authorization: Bearer $KEY\" "
+        f'  curl -s -X POST {base}/v1/risk/transfer -H "Authorization: Bearer $KEY" '
         "-H 'Content-Type: application/json' -H 'Idempotency-Key: demo-1' "
-        "-d '{\"src\": \"A0000001\", \"dst\": \"A0000002\", \"amount\": 120}'\n"
-        f"  curl -s {base}/v1/accounts/A0000001/score -H \"Authorization: Bearer $KEY\"\n"
+        '-d \'{"src": "A0000001", "dst": "A0000002", "amount": 120}\'\n'
+        f'  curl -s {base}/v1/accounts/A0000001/score -H "Authorization: Bearer $KEY"\n'
         f"  open {base}/docs for every endpoint",
         highlight=False,
         markup=True,
