@@ -7,10 +7,12 @@ import threading
 from collections import Counter
 
 import httpx
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from creditgraph.client import CreditGraphAPIError, CreditGraphClient
 from creditgraph.config import Settings
 from creditgraph.registry import ModelRegistry
 from creditgraph.services.retrain import retrain
@@ -99,3 +101,35 @@ def test_fuzz_openapi_finds_no_server_error(api_settings: Settings) -> None:
     assert sum(seen.values()) >= 200, seen
     assert seen[200] > 0, seen
     assert seen[422] > 0, seen
+
+
+def test_typed_client(api_settings: Settings) -> None:
+    keys = keys_for(api_settings)
+    with running_server(api_settings) as url, CreditGraphClient(url, keys["payment"]) as cg:
+        first = cg.check_transfer(A, B, 12.5, currency="EUR", idempotency_key="c-1")
+        assert first.decision in ("allow", "review", "block")
+        assert first.reasons[0].code == "RECEIVER_RISK"
+        again = cg.check_transfer(A, B, 12.5, currency="EUR", idempotency_key="c-1")
+        assert again.replayed
+        assert again.risk == first.risk
+        score = cg.account_score(A)
+        assert score.account_id == A
+        assert score.source == "table"
+        done = cg.add_links(
+            [{"src": "C1", "dst": A, "type": "FRIEND"}], create_missing_accounts=True
+        )
+        assert done.changed == 1
+        assert done.created_accounts == 1
+        with pytest.raises(CreditGraphAPIError) as bad:
+            cg.add_transfers(
+                [{"transfer_id": "x", "src": A, "dst": B, "amount": -1, "timestamp": "2026-01-01"}]
+            )
+        assert bad.value.status == 422
+        assert bad.value.fields[0]["loc"] == ["body", "items", 0, "amount"]
+        with pytest.raises(CreditGraphAPIError) as missing:
+            cg.account_score("nobody/../x")
+        assert missing.value.status == 404
+    with running_server(api_settings) as url, CreditGraphClient(url, "cg_bad_key") as cg:
+        with pytest.raises(CreditGraphAPIError) as denied:
+            cg.check_transfer(A, B, 1)
+        assert denied.value.status == 401
