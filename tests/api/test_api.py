@@ -260,6 +260,10 @@ def test_links_accounts_labels(api: ApiClient) -> None:
     friends = api.post(RISK, "payment", json={"src": KNOWN_A, "dst": "N1", "amount": 5}).json()
     related = next(x for x in friends["reasons"] if x["code"] == "ACCOUNTS_RELATED")
     assert "friends" in related["evidence"]["relations"]
+    device = api.post(RISK, "payment", json={"src": "N2", "dst": "N1", "amount": 5}).json()
+    codes = [x["code"] for x in device["reasons"]]
+    assert "SHARED_IDENTITY" in codes
+    assert "ACCOUNTS_RELATED" not in codes  # a shared device is no sign of trust
     r = api.post(
         "/v1/labels",
         "investigator",
