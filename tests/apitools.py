@@ -7,6 +7,8 @@ wraps a ``TestClient`` of ``create_app`` with one key per role.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -14,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import uvicorn
 from fastapi.testclient import TestClient
 
 from creditgraph.api.app import create_app
@@ -98,3 +101,24 @@ def api_client(settings: Settings) -> Iterator[ApiClient]:
     keys = keys_for(settings)
     with TestClient(create_app(settings)) as client:
         yield ApiClient(client, keys, settings)
+
+
+@contextmanager
+def running_server(settings: Settings) -> Iterator[str]:
+    """``create_app(settings)`` under a real uvicorn on a free loopback port; yields its URL."""
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings), host="127.0.0.1", port=0, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.02)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)

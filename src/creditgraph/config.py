@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     risk_amount_weight: float = Field(default=0.2, ge=0, le=1)
     #: Risk taken off when the two accounts are already related (friends, earlier transfers).
     risk_related_discount: float = Field(default=0.15, ge=0, le=1)
+    #: Added risk when the two share identity links (SHARES_DEVICE, SHARES_ADDRESS, ...).
+    risk_identity_weight: float = Field(default=0.1, ge=0, le=1)
     #: Decision for an account the in-memory table lacks while the store is unreachable.
     risk_unknown_policy: Literal["allow", "review", "block"] = "review"
     #: Idempotency-Key answers kept in memory (per process), for this long and at most this many.

@@ -93,11 +93,19 @@ class KeyRing:
         self.path = path
         self._lock = threading.Lock()
         self._keys: dict[str, _StoredKey] = {}
-        self._loaded_at = 0.0
+        self._loaded_stamp: tuple[int, int] = (0, 0)
         self.reload()
+
+    def _stamp(self) -> tuple[int, int]:
+        try:
+            st = self.path.stat()
+        except OSError:
+            return (0, 0)
+        return (st.st_mtime_ns, st.st_size)
 
     def reload(self) -> None:
         """Read every key from the file again."""
+        stamp = self._stamp()
         db = _connect(self.path)
         try:
             rows = db.execute(
@@ -111,7 +119,7 @@ class KeyRing:
         }
         with self._lock:
             self._keys = keys
-            self._loaded_at = time.monotonic()
+            self._loaded_stamp = stamp
 
     def verify(self, presented: str) -> Principal | None:
         """The principal of a valid, unrevoked key; None otherwise."""
@@ -120,8 +128,8 @@ class KeyRing:
             return None
         key_id, secret = parts[1], parts[2]
         stored = self._keys.get(key_id)
-        # An unknown id may be a key created since: re-read, at most once a second.
-        if stored is None and time.monotonic() - self._loaded_at > 1.0:
+        # An unknown id may be a key created since: re-read when the file changed.
+        if stored is None and self._stamp() != self._loaded_stamp:
             self.reload()
             stored = self._keys.get(key_id)
         if stored is None or stored.revoked:

@@ -5,9 +5,9 @@ the hot path reads, so a decision for two known accounts touches neither the sto
 
 - the champion's calibrated fraud probability and social credit of every snapshot account
   (one full-graph forward at load);
-- an undirected adjacency (CSR, every relation) for "do the two share a neighbour?", sorted
-  pair keys for friendships and earlier transfers, and each sender's transfer history
-  (count and mean amount);
+- an undirected adjacency (CSR of friendships and transfers) for "do the two share a
+  neighbour?", sorted pair keys for friendships, earlier transfers and identity links
+  (SHARES_DEVICE and the like), and each sender's transfer history (count and mean amount);
 - which detected rings each account belongs to (``store.list_rings`` at load).
 
 Accounts the snapshot lacks are scored by the ``InductiveScorer`` from the store's current
@@ -18,8 +18,9 @@ engine from a new snapshot, which already holds what the overlays held.
 
 The decision (all weights and thresholds in ``Settings``, ``risk_*``): a noisy-or of the
 receiver's fraud probability, the sender's (weighted), the receiver's best ring score
-(weighted) and an unusual amount (weighted); a relation between the two (friends, earlier
-transfers, a common neighbour) takes a share off. ``block`` at or above the block threshold,
+(weighted), an unusual amount (weighted) and identity links between the two (weighted); a
+social relation between them (friends, earlier transfers, a common friend or partner) takes a
+share off. ``block`` at or above the block threshold,
 ``review`` at or above the review threshold, else ``allow``. When the store is unreachable and
 an account is not in memory, the configured policy decides (never less severe than the rest).
 """
@@ -38,7 +39,7 @@ import scipy.sparse as sp
 
 from creditgraph.config import Settings
 from creditgraph.domain import FRIEND, TRANSFER, Ring, Snapshot
-from creditgraph.errors import ModelNotReady, StoreUnavailable
+from creditgraph.errors import ModelNotReady
 from creditgraph.ml.artifact import load_artifact
 from creditgraph.registry import ModelRegistry
 from creditgraph.services.inductive import InductiveScore, InductiveScorer
@@ -55,7 +56,7 @@ AMOUNT_USUAL = "AMOUNT_USUAL"
 SENDER_NO_HISTORY = "SENDER_NO_HISTORY"
 RELATED = "ACCOUNTS_RELATED"
 UNRELATED = "ACCOUNTS_UNRELATED"
-SCORED_INDUCTIVELY = "SCORED_INDUCTIVELY"
+SHARED_IDENTITY = "SHARED_IDENTITY"
 STORE_UNAVAILABLE = "STORE_UNAVAILABLE"
 UNKNOWN_ACCOUNT_POLICY = "UNKNOWN_ACCOUNT_POLICY"
 SAME_ACCOUNT = "SAME_ACCOUNT"
@@ -113,6 +114,7 @@ class RiskPolicy:
     amount_multiple: float = 5.0
     amount_weight: float = 0.2
     related_discount: float = 0.15
+    identity_weight: float = 0.1
     unknown_policy: Decision = "review"
 
     @classmethod
@@ -125,6 +127,7 @@ class RiskPolicy:
             amount_multiple=s.risk_amount_multiple,
             amount_weight=s.risk_amount_weight,
             related_discount=s.risk_related_discount,
+            identity_weight=s.risk_identity_weight,
             unknown_policy=s.risk_unknown_policy,
         )
 
@@ -150,6 +153,7 @@ class _Overlay:
 
     scores: dict[str, InductiveScore] = field(default_factory=dict)
     friends: set[tuple[str, str]] = field(default_factory=set)
+    identity: dict[tuple[str, str], set[str]] = field(default_factory=lambda: defaultdict(set))
     transfers: set[tuple[str, str]] = field(default_factory=set)
     neighbours: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     sent: dict[str, tuple[float, int]] = field(default_factory=dict)
@@ -179,7 +183,15 @@ class RiskEngine:
         self._n = np.int64(n)
         rows: list[np.ndarray[Any, np.dtype[np.int64]]] = []
         cols: list[np.ndarray[Any, np.dtype[np.int64]]] = []
-        for es in snapshot.edges.values():
+        # Common neighbours count over social ties only: a shared device is no sign of trust.
+        self._identity_keys: dict[str, np.ndarray[Any, np.dtype[np.int64]]] = {}
+        for rel, es in snapshot.edges.items():
+            if rel not in (FRIEND, TRANSFER):
+                if len(es):
+                    self._identity_keys[rel] = np.unique(
+                        np.concatenate([es.src * n + es.dst, es.dst * n + es.src])
+                    )
+                continue
             rows += [es.src, es.dst]
             cols += [es.dst, es.src]
         r = np.concatenate(rows) if rows else np.zeros(0, np.int64)
@@ -197,9 +209,7 @@ class RiskEngine:
         tr = snapshot.edges.get(TRANSFER)
         if tr is not None and len(tr) and tr.count is not None and tr.total_amount is not None:
             self._transfer_keys = np.unique(tr.src * n + tr.dst)
-            self._sent_total = np.bincount(tr.src, tr.total_amount, minlength=n).astype(
-                np.float64
-            )
+            self._sent_total = np.bincount(tr.src, tr.total_amount, minlength=n).astype(np.float64)
             self._sent_count = np.bincount(tr.src, tr.count, minlength=n).astype(np.int64)
         else:
             self._transfer_keys = np.zeros(0, np.int64)
@@ -271,8 +281,8 @@ class RiskEngine:
         """Decide on ``check``; ``store`` None means degraded (answer from memory only)."""
         p = self.policy
         degraded = store is None
-        sender = self._party(check.src, store)
-        receiver = self._party(check.dst, store)
+        sender = self.account_risk(check.src, store)
+        receiver = self.account_risk(check.dst, store)
         degraded = degraded or "unavailable" in (sender.source, receiver.source)
         reasons: list[dict[str, Any]] = []
         keep = 1.0  # running product of (1 - contribution): risk = 1 - keep
@@ -337,6 +347,17 @@ class RiskEngine:
                 )
             )
 
+        shared = self.shared_identity(check.src, check.dst)
+        if shared:
+            keep *= 1.0 - p.identity_weight
+            reasons.append(
+                _reason(
+                    SHARED_IDENTITY,
+                    "the two accounts share identity attributes: " + ", ".join(shared),
+                    {"links": shared},
+                )
+            )
+
         risk = 1.0 - keep
         if check.src == check.dst:
             reasons.append(_reason(SAME_ACCOUNT, "sender and receiver are the same account", {}))
@@ -393,9 +414,6 @@ class RiskEngine:
             receiver=receiver,
         )
 
-    def _party(self, account_id: str, store: GraphStore | None) -> AccountRisk:
-        return self.account_risk(account_id, store)
-
     def _history(self, account_id: str) -> tuple[int, float]:
         """(transfers sent, mean amount) from the snapshot plus live ingest."""
         i = self.index.get(account_id)
@@ -408,8 +426,17 @@ class RiskEngine:
             count += extra[1]
         return count, (total / count if count else 0.0)
 
+    def shared_identity(self, a: str, b: str) -> list[str]:
+        """Link types other than FRIEND joining ``a`` and ``b`` (shared device, address...)."""
+        out = set(self._overlay.identity.get((min(a, b), max(a, b)), ()))
+        i, j = self.index.get(a), self.index.get(b)
+        if i is not None and j is not None:
+            out.update(r for r, keys in self._identity_keys.items() if _has(keys, i * self._n + j))
+        return sorted(out)
+
     def relation(self, a: str, b: str) -> list[str]:
-        """How ``a`` and ``b`` are related: friends, earlier transfers, common neighbour."""
+        """How ``a`` and ``b`` are socially related: friends, earlier transfers, a common
+        friend or transfer partner."""
         out: list[str] = []
         ov = self._overlay
         i, j = self.index.get(a), self.index.get(b)
@@ -430,12 +457,8 @@ class RiskEngine:
             )
         ):
             out.append("earlier transfers")
-        if (i is not None and j is not None and self._adjacent(i, j)) or b in ov.neighbours.get(
-            a, ()
-        ):
-            if not out:
-                out.append("linked")
-        elif self._common_neighbour(a, b, i, j):
+        # A direct tie is one of the two above; otherwise, a friend or partner in common.
+        if not out and self._common_neighbour(a, b, i, j):
             out.append("common neighbour")
         return out
 
@@ -444,11 +467,6 @@ class RiskEngine:
             self._indptr[i] : self._indptr[i + 1]
         ]
         return row[:NEIGHBOUR_CAP]
-
-    def _adjacent(self, i: int, j: int) -> bool:
-        row = self._indices[self._indptr[i] : self._indptr[i + 1]]
-        k = int(np.searchsorted(row, j))
-        return k < len(row) and int(row[k]) == j
 
     def _common_neighbour(self, a: str, b: str, i: int | None, j: int | None) -> bool:
         ov = self._overlay
@@ -487,8 +505,10 @@ class RiskEngine:
                 ov.neighbours[src].add(dst)
                 ov.neighbours[dst].add(src)
             for a, b, kind in links:
-                if kind == FRIEND:
-                    ov.friends.add((min(a, b), max(a, b)))
+                if kind != FRIEND:
+                    ov.identity[(min(a, b), max(a, b))].add(kind)
+                    continue
+                ov.friends.add((min(a, b), max(a, b)))
                 ov.neighbours[a].add(b)
                 ov.neighbours[b].add(a)
 
@@ -549,14 +569,3 @@ def _party_reason(code: str, role: str, a: AccountRisk, version: str) -> dict[st
 def check_store(store: GraphStore) -> None:
     """A cheap round trip; ``StoreUnavailable`` when the store does not answer."""
     store.missing_accounts(["__creditgraph_probe__"])
-
-
-__all__ = [
-    "AccountRisk",
-    "RiskDecision",
-    "RiskEngine",
-    "RiskPolicy",
-    "StoreUnavailable",
-    "TransferCheck",
-    "check_store",
-]
