@@ -114,3 +114,41 @@ def test_train_score_models_commands(tmp_path: Path) -> None:
     refused = runner.invoke(app, ["train", "--config", str(bad)])
     assert refused.exit_code == 2
     assert "max_epoch" in refused.stderr
+
+
+def test_rings_detect_export_show_status(tmp_path: Path) -> None:
+    from tests.ringnet import CYCLE, planted
+
+    files = planted().write_csv(tmp_path / "net")
+    for kind in ("accounts", "transfers", "links"):
+        assert runner.invoke(app, ["import", kind, str(files[kind])]).exit_code == 0
+    detected = runner.invoke(app, ["rings", "detect", "--no-scores"])
+    assert detected.exit_code == 0, detected.output
+    assert json.loads(detected.stdout)["detected"] == 5
+    out = tmp_path / "rings.json"
+    exported = runner.invoke(app, ["rings", "export", "--out", str(out)])
+    assert exported.exit_code == 0, exported.output
+    rings = json.loads(out.read_text())
+    assert len(rings) == 5
+    assert {"ring_id", "score", "kind", "members", "evidence", "status"} <= rings[0].keys()
+    cycle = next(r for r in rings if r["kind"] == "cycle")
+    assert cycle["members"] == CYCLE
+    shown = runner.invoke(app, ["rings", "show", cycle["ring_id"]])
+    assert shown.exit_code == 0
+    assert json.loads(shown.stdout)["evidence"]["cycles"] == [CYCLE]
+    confirmed = runner.invoke(
+        app, ["rings", "status", cycle["ring_id"], "--status", "confirmed", "--note", "seen"]
+    )
+    assert confirmed.exit_code == 0, confirmed.output
+    assert json.loads(confirmed.stdout) == {
+        "ring_id": cycle["ring_id"],
+        "status": "confirmed",
+        "note": "seen",
+        "labels_written": 4,
+    }
+    bad = runner.invoke(app, ["rings", "status", cycle["ring_id"], "--status", "closed"])
+    assert bad.exit_code == 2
+    assert "unknown ring status" in bad.stderr
+    missing = runner.invoke(app, ["rings", "show", "ring-nope"])
+    assert missing.exit_code == 3
+    assert "not found" in missing.stderr

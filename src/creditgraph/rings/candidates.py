@@ -54,7 +54,7 @@ class DetectConfig:
     #: this (modularity would split one dense group and merge small ones around hubs).
     leiden_resolution: float = 0.1
     #: Rings scoring below this are not reported.
-    min_score: float = 0.7
+    min_score: float = 0.8
 
 
 @dataclass(frozen=True)
@@ -224,10 +224,13 @@ def _top_share(positions: IntArray, amount: FloatArray, share: float) -> IntArra
 
 
 def mule_fan_in(g: RingGraph, cfg: DetectConfig) -> list[Candidate]:
-    """Collectors: many senders, most of the money passed on to one or two accounts.
+    """Collectors: repeat senders feed an account that passes most of the money on to one or
+    two accounts.
 
-    The ring is the collector, the senders carrying ``flow_share`` of its inflow and the
-    receivers carrying ``flow_share`` of its outflow.
+    The ring is the collector, the senders among those carrying ``flow_share`` of its inflow
+    that paid it more than once (mules are fed repeatedly; a scam victim pays once), and the
+    receivers carrying ``flow_share`` of its outflow, unless a receiver is a hub with more
+    payers than a ring holds (a merchant where the money leaves the network).
     """
     if len(g.src) == 0:
         return []
@@ -245,9 +248,11 @@ def mule_fan_in(g: RingGraph, cfg: DetectConfig) -> list[Candidate]:
     out = []
     for v in hubs.tolist():
         senders = _top_share(g.in_pairs(v), g.amount, cfg.flow_share)
+        senders = senders[g.count[senders] >= 2]
         receivers = _top_share(g.out_pairs(v), g.amount, cfg.flow_share)
         if len(senders) < cfg.fan_min - 1 or len(receivers) > 3:
             continue
+        receivers = receivers[in_deg[g.dst[receivers]] <= cfg.max_members]
         members = np.unique(np.concatenate([[v], g.src[senders], g.dst[receivers]]))
         if not cfg.min_members <= len(members) <= cfg.max_members:
             continue

@@ -1,8 +1,11 @@
 """From candidates to rings: merge overlapping candidates, measure, score, type, and gather
 the evidence an investigator sees.
 
-Score: a weighted mean of features in [0, 1] (``WEIGHTS``); member risk joins only when some
-member has a label or a score, so the detector works on a store that was never scored.
+Score: a weighted mean ``core`` of features in [0, 1] (``WEIGHTS``), raised towards 1 by
+shared identifiers: ``core + (1 - core) * SHARED_BONUS * shared``. Shared identifiers are
+evidence when present but not required (money cycles rarely share a phone). Member risk joins
+only when some member has a label or a score, so the detector works on a store that was never
+scored.
 """
 
 from __future__ import annotations
@@ -29,9 +32,9 @@ WEIGHTS: dict[str, float] = {
     "pattern": 1.5,
     "density": 0.5,
     "amount": 3.0,
-    "shared": 1.0,
-    "burst": 1.5,
+    "burst": 1.0,
 }
+SHARED_BONUS = 0.5
 #: Evidence lists are capped so that a ring stays a readable document.
 MAX_EVIDENCE = 200
 GENERATORS: dict[str, Callable[[RingGraph, DetectConfig], list[Candidate]]] = {
@@ -140,7 +143,8 @@ def assess(g: RingGraph, group: Sequence[Candidate], cfg: DetectConfig) -> Detec
     links = g.internal_links(members)
     features = _features(g, members, pairs, links, group)
     weights = {f: w for f, w in WEIGHTS.items() if not np.isnan(features[f])}
-    score = sum(w * features[f] for f, w in weights.items()) / sum(weights.values())
+    core = sum(w * features[f] for f, w in weights.items()) / sum(weights.values())
+    score = core + (1.0 - core) * SHARED_BONUS * features["shared"]
     kind = _kind(g, members, pairs, links, group)
     return DetectedRing(
         members=[g.account_ids[i] for i in members.tolist()],
@@ -175,7 +179,8 @@ def _features(
     burst_created = (
         float(np.mean(np.abs(created - np.median(created)) <= 15 * DAY)) if len(created) else 0.0
     )
-    if len(pairs):
+    if len(pairs) >= 3:
+        # Fewer pairs say nothing about a burst: one payment is always "sudden".
         span = float(g.last_ts[pairs].max() - g.first_ts[pairs].min())
         burst_tx = _clip(1.0 - span / (180 * DAY))
     else:
@@ -203,6 +208,8 @@ def _kind(
     """The pattern with the clearest evidence: a cycle covering most members, then shared
     identifiers covering most members, then a fan hub, then the structure itself."""
     k = len(members)
+    if any(c.pattern == "collusion" for c in group) or _dense_and_mutual(g, members, pairs):
+        return "collusion"
     cyc = [c for c in group if c.pattern == "cycle"]
     if cyc and max(len(c.members) for c in cyc) >= 0.5 * k:
         return "cycle"
@@ -213,7 +220,7 @@ def _kind(
         best = max(fans, key=lambda c: len(c.members))
         assert best.pattern is not None
         return best.pattern
-    if any(c.pattern == "collusion" for c in group) or not len(pairs):
+    if not len(pairs):
         return "collusion"
     # Without a generator's verdict: one member receiving from (or paying) most others while
     # the rest do not is a fan; otherwise the group is a dense collusion.
@@ -227,6 +234,17 @@ def _kind(
         if degrees[-1] >= 0.6 * (k - 1) and (k < 2 or degrees[-2] <= 0.3 * (k - 1)):
             return kind
     return "collusion"
+
+
+def _dense_and_mutual(g: RingGraph, members: IntArray, pairs: IntArray) -> bool:
+    """Most ordered member pairs carry money and most of those are paid back: collusion, not
+    a cycle (where money goes one way round)."""
+    k = len(members)
+    if k < 3 or not len(pairs):
+        return False
+    key = g.src[pairs] * g.n + g.dst[pairs]
+    back = np.isin(g.dst[pairs] * g.n + g.src[pairs], key)
+    return len(pairs) >= 0.4 * k * (k - 1) and float(back.mean()) >= 0.5
 
 
 def _evidence(
