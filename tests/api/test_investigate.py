@@ -257,6 +257,7 @@ def test_ring_queue_filters_and_pages(api: ApiClient) -> None:
     assert get(api, "/v1/rings", status="closed").status_code == 422
     assert get(api, "/v1/rings", limit=0).status_code == 422
     assert get(api, "/v1/rings", offset=-1).status_code == 422
+    assert get(api, "/v1/rings", offset=2**63).status_code == 422
 
 
 def test_ring_detail(api: ApiClient) -> None:

@@ -66,6 +66,10 @@ def test_transfers_of_refuses_bad_input(graph: GraphStore) -> None:
         graph.transfers_of("A", limit=0)
     with pytest.raises(InvalidInput):
         graph.transfers_of("A", offset=-1)
+    with pytest.raises(InvalidInput):
+        graph.transfers_of("A", offset=2**63)
+    with pytest.raises(InvalidInput):
+        graph.find_rings(offset=2**63)
 
 
 def test_transfers_among(graph: GraphStore) -> None:

@@ -42,16 +42,17 @@ MAX_HOPS = 3
 MAX_PATH_HOPS = 6
 #: A shortest-path search that reaches this many accounts stops: it is not an investigation.
 MAX_PATH_FRONTIER = 200_000
-#: Largest page any paginated read returns.
+#: Largest page any paginated read returns, and the largest offset (stores take 64-bit ints).
 MAX_PAGE = 1000
+MAX_OFFSET = 1_000_000_000
 
 
 def check_page(limit: int, offset: int) -> None:
     """Validate pagination arguments of the paginated reads."""
     if not 1 <= limit <= MAX_PAGE:
         raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}, got {limit}")
-    if offset < 0:
-        raise InvalidInput(f"offset must be >= 0, got {offset}")
+    if not 0 <= offset <= MAX_OFFSET:
+        raise InvalidInput(f"offset must be between 0 and {MAX_OFFSET}, got {offset}")
 
 
 def check_relations(relations: Iterable[str] | None) -> frozenset[str] | None:

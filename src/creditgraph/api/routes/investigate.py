@@ -23,7 +23,7 @@ from creditgraph.api.routes.schemas import ReasonPublic, error_responses
 from creditgraph.domain import RingKind, RingStatus
 from creditgraph.errors import CreditGraphError, InvalidInput, NotFound
 from creditgraph.services import investigate
-from creditgraph.store.base import MAX_HOPS, MAX_PAGE, MAX_PATH_HOPS
+from creditgraph.store.base import MAX_HOPS, MAX_OFFSET, MAX_PAGE, MAX_PATH_HOPS
 
 router = APIRouter(tags=["investigators"])
 T = TypeVar("T")
@@ -569,7 +569,7 @@ def get_rings(
     kind: Annotated[list[RingKind] | None, Query(description="Repeat for several")] = None,
     min_score: Annotated[float | None, Query(ge=0, le=1)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> Response:
     filters = f"status={status or '*'} kind={kind or '*'} min_score={min_score}"
     out = lookup.run(
@@ -631,7 +631,7 @@ def get_transfers(
     until: Annotated[datetime | None, Query(description="Inclusive")] = None,
     counterparty: Annotated[str | None, Query(min_length=1, max_length=128)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> Response:
     out = lookup.run(
         "investigate.transfers",
