@@ -248,7 +248,8 @@ def demo(
         "-H 'Content-Type: application/json' -H 'Idempotency-Key: demo-1' "
         '-d \'{"src": "A0000001", "dst": "A0000002", "amount": 120}\'\n'
         f'  curl -s {base}/v1/accounts/A0000001/score -H "Authorization: Bearer $KEY"\n'
-        f"  open {base}/docs for every endpoint",
+        f"  open {base}/docs for every endpoint\n"
+        f"  investigator page: {base}/ui/ (sign in with the key and a purpose)",
         highlight=False,
         markup=True,
         soft_wrap=True,
