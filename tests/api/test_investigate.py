@@ -11,7 +11,7 @@ import pytest
 
 from creditgraph.config import Settings
 from creditgraph.domain import AccountColumns, Ring, Score, TransferColumns
-from creditgraph.store.embedded import EmbeddedStore
+from creditgraph.store.factory import open_store
 from tests.apitools import ApiClient, api_client, bearer
 from tests.integration.test_store_contract import ACCOUNTS, LABELS, LINKS, TRANSFERS, load
 
@@ -51,8 +51,10 @@ def _scores() -> list[Score]:
 
 
 def build_graph(settings: Settings, tmp_path: Path) -> None:
-    store = EmbeddedStore(settings.embedded_path)
+    """The contract graph, a hub paying 30 spokes, scores for a few accounts, three rings."""
+    store = open_store(settings)
     try:
+        store.apply_schema()
         load(store, tmp_path, accounts=ACCOUNTS, transfers=TRANSFERS, links=LINKS, labels=LABELS)
         ids = ["HUB", *SPOKES]
         store.upsert_accounts(
