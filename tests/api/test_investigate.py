@@ -149,6 +149,7 @@ def test_account_view(api: ApiClient) -> None:
     assert body["score"]["fraud_probability"] == pytest.approx(0.91)
     assert body["score"]["risk"] == "high"
     assert [r["code"] for r in body["reasons"]] == ["FEATURE_RAISES_RISK"]
+    assert body["ties"] == []  # no model is loaded over this hand-made graph
     social = body["social_credit_explanation"]
     assert [r["code"] for r in social["reasons"]] == ["RELATION_RAISES_RISK"]
     assert "9.0 of 100" in social["summary"]

@@ -98,6 +98,9 @@ def test_investigator_walkthrough(page: Page, server: Server) -> None:
     click_node(page, member)
     expect(page.get_by_test_id("account-id")).to_have_text(member)
     expect(page.get_by_test_id("social-explanation")).to_contain_text("of 100")
+    ties = api(server, f"/v1/accounts/{member}")["ties"]
+    assert ties, "the serving model attributes the member's risk to some of its ties"
+    expect(page.get_by_test_id("ties").locator("li")).to_have_count(len(ties))
     expected = len({n["id"] for n in neighbours["nodes"]} | {m["id"] for m in ring["members"]})
     page.wait_for_function(f"() => window.cy.nodes().length === {expected}")
     assert expected > before

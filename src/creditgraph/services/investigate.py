@@ -27,6 +27,9 @@ from creditgraph.domain import (
     Score,
     Transfer,
 )
+from creditgraph.errors import NotFound
+from creditgraph.ml.explain import NEIGHBOUR_LOWERS, NEIGHBOUR_RAISES
+from creditgraph.services.inductive import InductiveScorer
 from creditgraph.services.rings import set_ring_status
 from creditgraph.store.base import GraphStore
 
@@ -162,9 +165,25 @@ def social_credit_explanation(
     }
 
 
-def account_view(store: GraphStore, account_id: str) -> dict[str, Any]:
-    """Attributes, scores, reasons (fraud and social), the social-credit explanation, the
-    rings the account belongs to and how many transfers it has. ``NotFound`` if absent."""
+def tie_reasons(scorer: InductiveScorer | None, account_id: str) -> list[dict[str, Any]]:
+    """The direct ties that raise or lower the account's fraud risk most, as the serving
+    model attributes them on the account's capped neighbourhood (batch reasons stop at
+    relations). Empty without a loaded model or for an account its snapshot lacks."""
+    if scorer is None:
+        return []
+    try:
+        reasons = scorer.score(account_id).reasons
+    except NotFound:
+        return []
+    return [r for r in reasons if r["code"] in (NEIGHBOUR_RAISES, NEIGHBOUR_LOWERS)]
+
+
+def account_view(
+    store: GraphStore, account_id: str, scorer: InductiveScorer | None = None
+) -> dict[str, Any]:
+    """Attributes, scores, reasons (fraud and social), the ties behind the fraud risk (with
+    ``scorer``, the serving model), the social-credit explanation, the rings the account
+    belongs to and how many transfers it has. ``NotFound`` if absent."""
     account = store.get_account(account_id)
     rings = store.rings_of(account_id)
     fraud_reasons, social_reasons = _split_reasons(
@@ -178,6 +197,7 @@ def account_view(store: GraphStore, account_id: str) -> dict[str, Any]:
         "label": account.label,
         "score": _score_json(account.score),
         "reasons": fraud_reasons,
+        "ties": tie_reasons(scorer, account_id),
         "social_credit_explanation": social_credit_explanation(account.score, social_reasons),
         "rings": [_ring_summary(r) for r in rings],
         "transfers": store.transfers_of(account_id, limit=1).total,

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Resp
 from pydantic import BaseModel, ConfigDict, Field
 
 from creditgraph.api.audit import AuditLog
-from creditgraph.api.deps import AuditDep, Principal, StoreDep, require_role
+from creditgraph.api.deps import AuditDep, Principal, StateDep, StoreDep, require_role
 from creditgraph.api.errors import json_response
 from creditgraph.api.routes.schemas import ReasonPublic, error_responses
 from creditgraph.domain import RingKind, RingStatus
@@ -245,6 +245,17 @@ class AccountPublic(BaseModel):
                             "evidence": {"target": "fraud", "feature": "account_age_days"},
                         }
                     ],
+                    "ties": [
+                        {
+                            "code": "NEIGHBOUR_RAISES_RISK",
+                            "message": "tie to acc_000977 (TRANSFER_out) raises the fraud risk",
+                            "weight": 0.6,
+                            "evidence": {
+                                "account_id": "acc_000977",
+                                "relations": ["TRANSFER_out"],
+                            },
+                        }
+                    ],
                     "social_credit_explanation": {
                         "summary": "Social credit 41.2 of 100 (low trust from relationships "
                         "alone). ...",
@@ -275,6 +286,10 @@ class AccountPublic(BaseModel):
     label: str | None
     score: ScorePublic | None
     reasons: list[ReasonPublic] = Field(description="Why the fraud probability is what it is")
+    ties: list[ReasonPublic] = Field(
+        description="The direct ties raising or lowering the fraud risk most, attributed by "
+        "the serving model (empty while no model is loaded)"
+    )
     social_credit_explanation: SocialCreditExplanation
     rings: list[RingSummaryPublic]
     transfers: int = Field(description="How many transfers the account sent or received")
@@ -483,11 +498,15 @@ class TransfersPublic(BaseModel):
     summary="An account: attributes, scores, reasons, social credit explained, rings",
     responses=ERRORS,
 )
-def get_account(account_id: AccountId, store: StoreDep, lookup: LookupDep) -> Response:
+def get_account(
+    account_id: AccountId, store: StoreDep, state: StateDep, lookup: LookupDep
+) -> Response:
+    engine = state.engine
+    scorer = None if engine is None else engine.scorer
     out = lookup.run(
         "investigate.account",
         account_id,
-        lambda: investigate.account_view(store, account_id),
+        lambda: investigate.account_view(store, account_id, scorer),
         lambda v: f"rings={len(v['rings'])}",
     )
     return json_response(out)

@@ -578,6 +578,9 @@
         el("button", { type: "button", onclick: () => { $("path-to").value = a.account_id; selectTab("paths"); } }, "Path to here")),
       el("h3", {}, "Why this fraud probability"),
       reasonsList(a.reasons, "No stored reasons (the account has not been scored in batch yet)."),
+      a.ties.length ? el("h3", {}, "Ties that drive it") : null,
+      a.ties.length ? reasonsList(a.ties, null, "ties") : null,
+      a.ties.length ? el("div", { class: "hint" }, "The serving model's attribution to direct ties; click one to open that account.") : null,
       el("h3", {}, "Social credit, explained"),
       el("div", { class: "explain", "data-testid": "social-explanation" }, a.social_credit_explanation.summary),
       reasonsList(a.social_credit_explanation.reasons, null),
@@ -599,13 +602,17 @@
 
   function creditColour(c) { return c >= 90 ? RISK_COLOURS.low : c >= 60 ? RISK_COLOURS.elevated : RISK_COLOURS.high; }
 
-  function reasonsList(reasons, emptyText) {
+  function reasonsList(reasons, emptyText, testid = "reasons") {
     if (!reasons.length) return emptyText ? el("p", { class: "muted" }, emptyText) : null;
     const top = Math.max(...reasons.map((r) => Math.abs(r.weight || 0)), 1e-9);
-    return el("ul", { class: "reasons", "data-testid": "reasons" }, reasons.map((r) => {
+    return el("ul", { class: "reasons", "data-testid": testid }, reasons.map((r) => {
       const w = r.weight || 0;
       const pct = Math.round(50 * Math.abs(w) / top);
-      return el("li", { class: "reason", title: `${r.code} · weight ${w.toFixed(3)} (logit units)` },
+      const other = r.evidence && r.evidence.account_id;
+      return el("li", {
+        class: "reason" + (other ? " clickable" : ""), title: `${r.code} · weight ${w.toFixed(3)} (logit units)`,
+        onclick: other ? () => { focusNode(other); showAccount(other); } : null,
+      },
         el("span", {}, r.message),
         el("span", { class: "reason-bar" }, w ? el("span", { class: w > 0 ? "up" : "down", style: `width:${pct}%` }) : null));
     }));
