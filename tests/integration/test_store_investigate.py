@@ -110,3 +110,16 @@ def test_ring_memberships(graph: GraphStore) -> None:
         "C": ["R1", "R2"],
     }
     assert graph.ring_memberships([]) == {}
+
+
+def test_neighbourhood_stops_at_max_nodes(graph: GraphStore) -> None:
+    # A's strongest tie is B (two transfers and a friendship), then C and H (one transfer
+    # each; A's transfer to itself counts too). The budget is spent after C: H, and B's and
+    # C's other neighbours (D, E) stay out, and those three accounts say so.
+    sub = graph.neighbourhood("A", hops=2, limit=25, max_nodes=3)
+    assert sub.nodes == ["A", "B", "C"]
+    assert (sub.truncated, sub.capped) == (True, {"A": 4, "B": 3, "C": 3})
+    assert {(e.src, e.dst) for e in sub.edges} == {("A", "B"), ("B", "C"), ("C", "A")}
+    whole = graph.neighbourhood("A", hops=2, limit=25)
+    assert (whole.truncated, whole.capped) == (False, {})
+    assert set(whole.nodes) == {"A", "B", "C", "D", "E", "H"}

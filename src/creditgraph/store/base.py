@@ -40,6 +40,8 @@ from creditgraph.errors import InvalidInput, NotFound
 
 MAX_HOPS = 3
 MAX_PATH_HOPS = 6
+#: A neighbourhood view stops growing at this many accounts (hops 3 x limit 1000 is a lot).
+MAX_NEIGHBOURHOOD_NODES = 5000
 #: A shortest-path search that reaches this many accounts stops: it is not an investigation.
 MAX_PATH_FRONTIER = 200_000
 #: Largest page any paginated read returns, and the largest offset (stores take 64-bit ints).
@@ -228,9 +230,12 @@ class GraphStore(ABC):
         hops: int = 1,
         limit: int = 25,
         relations: Iterable[str] | None = None,
+        max_nodes: int = MAX_NEIGHBOURHOOD_NODES,
     ) -> Subgraph:
         """Accounts within ``hops`` of ``account_id``; each expanded account contributes at
-        most ``limit`` neighbours, strongest ties first (most connecting edges, then id)."""
+        most ``limit`` neighbours, strongest ties first (most connecting edges, then id), and
+        the whole view stops growing at ``max_nodes`` accounts. An account that could not
+        contribute all its neighbours is in ``capped`` with its full neighbour count."""
         if not 1 <= hops <= MAX_HOPS:
             raise InvalidInput(f"hops must be between 1 and {MAX_HOPS}, got {hops}")
         if not 1 <= limit <= 1000:
@@ -249,9 +254,13 @@ class GraphStore(ABC):
                 if len(ranked) > limit:
                     capped[node] = len(ranked)
                 for other in ranked[:limit]:
-                    if other not in seen:
-                        seen[other] = None
-                        nxt.append(other)
+                    if other in seen:
+                        continue
+                    if len(seen) >= max_nodes:
+                        capped[node] = len(ranked)
+                        break
+                    seen[other] = None
+                    nxt.append(other)
             frontier = nxt
             if not frontier:
                 break
