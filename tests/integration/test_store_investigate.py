@@ -119,7 +119,7 @@ def test_neighbourhood_stops_at_max_nodes(graph: GraphStore) -> None:
     sub = graph.neighbourhood("A", hops=2, limit=25, max_nodes=3)
     assert sub.nodes == ["A", "B", "C"]
     assert (sub.truncated, sub.capped) == (True, {"A": 4, "B": 3, "C": 3})
-    assert {(e.src, e.dst) for e in sub.edges} == {("A", "B"), ("B", "C"), ("C", "A")}
+    assert {(e.src, e.dst) for e in sub.edges} == {("A", "A"), ("A", "B"), ("B", "C"), ("C", "A")}
     whole = graph.neighbourhood("A", hops=2, limit=25)
     assert (whole.truncated, whole.capped) == (False, {})
     assert set(whole.nodes) == {"A", "B", "C", "D", "E", "H"}
