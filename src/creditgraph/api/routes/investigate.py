@@ -432,6 +432,61 @@ class EvidenceEdgePublic(BaseModel):
 class RingPublic(RingSummaryPublic):
     """A ring with its members, evidence and timeline."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "ring_id": "ring_3f2a9c",
+                    "kind": "cycle",
+                    "score": 0.91,
+                    "status": "investigating",
+                    "note": "asked the bank for KYC files",
+                    "size": 3,
+                    "detected_at": 1732400000.0,
+                    "members": [
+                        {
+                            "id": "acc_000042",
+                            "fraud_probability": 0.83,
+                            "social_credit": 41.2,
+                            "risk": "high",
+                            "rings": ["ring_3f2a9c"],
+                        }
+                    ],
+                    "evidence": {
+                        "patterns": ["cycles"],
+                        "cycles": [["acc_000042", "acc_000043", "acc_000044"]],
+                    },
+                    "evidence_edges": [
+                        {"source": "acc_000042", "target": "acc_000043", "relation": "TRANSFER"}
+                    ],
+                    "edges": [
+                        {
+                            "id": "acc_000042|acc_000043|TRANSFER",
+                            "source": "acc_000042",
+                            "target": "acc_000043",
+                            "relation": "TRANSFER",
+                            "directed": True,
+                            "count": 4,
+                            "total_amount": 9800.0,
+                            "evidence": True,
+                        }
+                    ],
+                    "timeline": [
+                        {
+                            "transfer_id": "t_91",
+                            "src": "acc_000042",
+                            "dst": "acc_000043",
+                            "amount": 2450.0,
+                            "timestamp": 1717200000.0,
+                            "currency": "EUR",
+                            "channel": "app",
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+
     members: list[NodePublic]
     evidence: dict[str, Any] = Field(description="As the detector wrote it")
     evidence_edges: list[EvidenceEdgePublic] = Field(description="Pairs the evidence names")
@@ -483,6 +538,30 @@ class RingUpdated(RingSummaryPublic):
 
 class TransfersPublic(BaseModel):
     """One page of an account's transfers, newest first."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "account_id": "acc_000042",
+                    "items": [
+                        {
+                            "transfer_id": "t_91",
+                            "src": "acc_000042",
+                            "dst": "acc_000043",
+                            "amount": 2450.0,
+                            "timestamp": 1717200000.0,
+                            "currency": "EUR",
+                            "channel": "app",
+                        }
+                    ],
+                    "total": 57,
+                    "limit": 50,
+                    "offset": 0,
+                }
+            ]
+        }
+    )
 
     account_id: str
     items: list[TransferPublic]
