@@ -1,12 +1,15 @@
 """Dependency shortcuts for routes: ``Annotated[..., Depends()]`` in one place.
 
+They are ``async def`` on purpose: they do no blocking I/O, and FastAPI would run a plain
+``def`` dependency in the thread pool (a thread hop per dependency per request).
+
 Roles: ``payment``, ``investigator``, ``admin``. ``require_role("investigator")`` accepts an
 investigator key or an admin key (admin is allowed everywhere); the README has the matrix.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
@@ -30,7 +33,7 @@ __all__ = [
 _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer cg_...`")
 
 
-def get_state(request: Request) -> ApiState:
+async def get_state(request: Request) -> ApiState:
     state: ApiState = request.app.state.api
     return state
 
@@ -38,17 +41,17 @@ def get_state(request: Request) -> ApiState:
 StateDep = Annotated[ApiState, Depends(get_state)]
 
 
-def get_store(state: StateDep) -> GraphStore:
+async def get_store(state: StateDep) -> GraphStore:
     """The open store; 503 (``StoreUnavailable``) while the store is unreachable."""
     return state.store
 
 
-def get_engine(state: StateDep) -> RiskEngine:
+async def get_engine(state: StateDep) -> RiskEngine:
     """The serving engine (champion + tables); 503 (``ModelNotReady``) before it is loaded."""
     return state.require_engine()
 
 
-def get_audit(state: StateDep) -> AuditLog:
+async def get_audit(state: StateDep) -> AuditLog:
     return state.audit
 
 
@@ -57,7 +60,7 @@ EngineDep = Annotated[RiskEngine, Depends(get_engine)]
 AuditDep = Annotated[AuditLog, Depends(get_audit)]
 
 
-def require_role(*roles: str) -> Callable[..., Principal]:
+def require_role(*roles: str) -> Callable[..., Awaitable[Principal]]:
     """A dependency admitting keys of ``roles`` (and admin); 401 without a valid key, 403
     for a valid key of another role."""
     unknown = [r for r in roles if r not in ROLES]
@@ -65,7 +68,7 @@ def require_role(*roles: str) -> Callable[..., Principal]:
         raise ValueError(f"unknown role(s) {unknown}")
     allowed = frozenset(roles) | {"admin"}
 
-    def dependency(
+    async def dependency(
         state: StateDep,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> Principal:
