@@ -60,33 +60,46 @@ EngineDep = Annotated[RiskEngine, Depends(get_engine)]
 AuditDep = Annotated[AuditLog, Depends(get_audit)]
 
 
-def require_role(*roles: str) -> Callable[..., Awaitable[Principal]]:
-    """A dependency admitting keys of ``roles`` (and admin); 401 without a valid key, 403
-    for a valid key of another role."""
+def allowed_roles(*roles: str) -> frozenset[str]:
+    """``roles`` plus admin; ``ValueError`` for an unknown role (a programming error)."""
     unknown = [r for r in roles if r not in ROLES]
     if unknown:
         raise ValueError(f"unknown role(s) {unknown}")
-    allowed = frozenset(roles) | {"admin"}
+    return frozenset(roles) | {"admin"}
+
+
+def authenticate(state: ApiState, authorization: str | None, allowed: frozenset[str]) -> Principal:
+    """The caller of an ``Authorization`` header value: 401 without a valid key, 403 for a
+    valid key of a role not in ``allowed``."""
+    scheme, _, key = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not key:
+        raise HTTPException(
+            401,
+            "missing API key: send Authorization: Bearer <key>",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    principal = state.keys.verify(key.strip())
+    if principal is None:
+        raise HTTPException(
+            401, "invalid or revoked API key", headers={"WWW-Authenticate": "Bearer"}
+        )
+    if principal.role not in allowed:
+        raise HTTPException(
+            403, f"role {principal.role!r} may not do this (needs {', '.join(sorted(allowed))})"
+        )
+    return principal
+
+
+def require_role(*roles: str) -> Callable[..., Awaitable[Principal]]:
+    """A dependency admitting keys of ``roles`` (and admin); 401 without a valid key, 403
+    for a valid key of another role."""
+    allowed = allowed_roles(*roles)
 
     async def dependency(
         state: StateDep,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> Principal:
-        if credentials is None or credentials.scheme.lower() != "bearer":
-            raise HTTPException(
-                401,
-                "missing API key: send Authorization: Bearer <key>",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-        principal = state.keys.verify(credentials.credentials)
-        if principal is None:
-            raise HTTPException(
-                401, "invalid or revoked API key", headers={"WWW-Authenticate": "Bearer"}
-            )
-        if principal.role not in allowed:
-            raise HTTPException(
-                403, f"role {principal.role!r} may not do this (needs {', '.join(sorted(allowed))})"
-            )
-        return principal
+        header = None if credentials is None else f"{credentials.scheme} {credentials.credentials}"
+        return authenticate(state, header, allowed)
 
     return dependency
