@@ -131,12 +131,13 @@ def add_new_accounts(settings: Settings, pool: list[str], n: int, seed: int) -> 
     """Copies of random accounts (attributes and outgoing/incoming transfers), written
     straight to the store so the running API's snapshot lacks them."""
     rng = random.Random(seed)
+    run = int(time.time())  # fresh ids per run: a reused store keeps earlier runs' copies
     store = EmbeddedStore(settings.embedded_path)
     try:
         ids: list[str] = []
         for k in range(n):
             original = store.get_account(rng.choice(pool))
-            new_id = f"NEW{k:06d}"
+            new_id = f"NEW{run}_{k:06d}"
             store.upsert_accounts(
                 AccountColumns([new_id], [original.created_at], [original.features], [{}])
             )
@@ -145,7 +146,7 @@ def add_new_accounts(settings: Settings, pool: list[str], n: int, seed: int) -> 
             for j, e in enumerate(edges):
                 src = new_id if e.src == original.account_id else e.src
                 dst = new_id if e.dst == original.account_id else e.dst
-                rows.append((f"NEWT{k:06d}_{j}", src, dst, e.total_amount / max(e.count, 1)))
+                rows.append((f"NEWT{run}_{k:06d}_{j}", src, dst, e.total_amount / max(e.count, 1)))
             if rows:
                 store.upsert_transfers(
                     TransferColumns(
@@ -188,6 +189,12 @@ end
 """
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def wrk(
     url: str,
     path: str,
@@ -198,6 +205,7 @@ def wrk(
     connections: int,
     delay_ms: int | None,
     work: Path,
+    pid: int | None = None,
 ) -> dict[str, Any]:
     lua = (
         LUA.replace("{BODIES}", "{" + ",".join(json.dumps(b) for b in bodies) + "}")
@@ -207,6 +215,7 @@ def wrk(
     )
     script = work / "bench.lua"
     script.write_text(lua)
+    cpu0 = cpu_seconds(pid) if pid else 0.0
     out = subprocess.run(
         [
             "wrk",
@@ -226,6 +235,9 @@ def wrk(
     line = next(x for x in out.splitlines() if x.startswith("CGJSON "))
     r: dict[str, Any] = json.loads(line[len("CGJSON ") :])
     r["rps"] = round(r["requests"] / (r["duration_us"] / 1e6), 1)
+    if pid:
+        # Server CPU per request: unlike latency, barely moved by other jobs on the machine.
+        r["server_cpu_us_per_req"] = round((cpu_seconds(pid) - cpu0) / r["requests"] * 1e6, 1)
     for k in ("p50_us", "p90_us", "p99_us", "p999_us", "max_us"):
         r[k.replace("_us", "_ms")] = round(r.pop(k) / 1000, 3)
     r["mean_ms"] = round(r.pop("mean_us") / 1000, 3)
@@ -302,7 +314,10 @@ def main() -> None:
     ]
     cmd_floor = [sys.executable, __file__, "--serve-floor", "--port", str(args.port + 1)]
     t0 = time.perf_counter()
-    with server(cmd_api, env, api_url, "/readyz"), server(cmd_floor, env, floor_url, "/docs"):
+    with (
+        server(cmd_api, env, api_url, "/readyz") as api_pid,
+        server(cmd_floor, env, floor_url, "/docs") as floor_pid,
+    ):
         log(f"servers ready in {time.perf_counter() - t0:.1f}s")
         new_ids = add_new_accounts(settings, pairs_from, args.new, args.seed)
         inductive = [
@@ -323,17 +338,12 @@ def main() -> None:
             work=args.work,
         )
         wrk(api_url, RISK, known, key, duration=3, connections=4, delay_ms=None, work=args.work)
+        pid = {floor_url: floor_pid, api_url: api_pid}
+        inductive_pace = 1000 * args.connections // args.inductive_rate
         runs = [
             ("floor_paced", floor_url, FLOOR, floor_bodies, args.connections, pace),
             ("risk_known_paced", api_url, RISK, known, args.connections, pace),
-            (
-                "risk_inductive_paced",
-                api_url,
-                RISK,
-                inductive,
-                args.connections,
-                1000 * args.connections // args.inductive_rate,
-            ),
+            ("risk_inductive_paced", api_url, RISK, inductive, args.connections, inductive_pace),
             ("floor_saturation", floor_url, FLOOR, floor_bodies, args.sat_connections, None),
             ("risk_saturation", api_url, RISK, known, args.sat_connections, None),
         ]
@@ -347,8 +357,14 @@ def main() -> None:
                 connections=conns,
                 delay_ms=delay,
                 work=args.work,
+                pid=pid[url],
             )
             log(f"{name}: {results[name]}")
+    results["cpu_per_request_floor_vs_risk"] = round(
+        results["floor_saturation"]["server_cpu_us_per_req"]
+        / results["risk_saturation"]["server_cpu_us_per_req"],
+        3,
+    )
     results["saturation_vs_floor"] = round(
         results["risk_saturation"]["rps"] / results["floor_saturation"]["rps"], 3
     )
