@@ -67,7 +67,6 @@ class Settings(BaseSettings):
     store_probe_interval_s: float = Field(default=2.0, gt=0)
     #: HTTP ingest: accounts rescored synchronously per batch (the rest at the next reload).
     rescore_limit: int = Field(default=2_000, ge=0)
-    ingest_max_items: int = Field(default=10_000, ge=1)
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Settings:

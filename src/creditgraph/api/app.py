@@ -40,6 +40,8 @@ class MetricsMiddleware:
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
         self.metrics = metrics
+        # labels() costs a lock and a tuple build per call: keep each child once.
+        self._children: dict[tuple[str, str, int], Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -59,9 +61,13 @@ class MetricsMiddleware:
         finally:
             route = scope.get("route")
             path = getattr(route, "path", "unmatched")
-            self.metrics.latency.labels(scope["method"], path, str(status)).observe(
-                time.perf_counter() - start
-            )
+            key = (scope["method"], path, status)
+            child = self._children.get(key)
+            if child is None:
+                child = self._children[key] = self.metrics.latency.labels(
+                    scope["method"], path, str(status)
+                )
+            child.observe(time.perf_counter() - start)
             if log.isEnabledFor(logging.DEBUG):
                 log.debug(
                     "request",

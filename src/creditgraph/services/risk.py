@@ -474,12 +474,14 @@ class RiskEngine:
         nb = ov.neighbours.get(b, set())
         if na & nb:
             return True
-        if (
-            i is not None
-            and j is not None
-            and len(np.intersect1d(self._row(i), self._row(j), assume_unique=True))
-        ):
-            return True
+        if i is not None and j is not None:
+            ri, rj = self._row(i), self._row(j)
+            # Typical rows are a few dozen ids: Python sets beat intersect1d's sort there.
+            if len(ri) + len(rj) < 256:
+                if not set(ri.tolist()).isdisjoint(rj.tolist()):
+                    return True
+            elif len(np.intersect1d(ri, rj, assume_unique=True)):
+                return True
         # A live tie of one side to a snapshot neighbour of the other.
         for mine, other in ((na, j), (nb, i)):
             if other is not None and mine:
@@ -527,7 +529,7 @@ class RiskEngine:
 
 
 def _has(keys: np.ndarray[Any, np.dtype[np.int64]], key: np.int64 | int) -> bool:
-    k = int(np.searchsorted(keys, key))
+    k = int(keys.searchsorted(key))
     return k < len(keys) and int(keys[k]) == int(key)
 
 
