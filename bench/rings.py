@@ -41,7 +41,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
-from creditgraph.domain import TRANSFER, Snapshot
+from creditgraph.domain import TRANSFER, IntArray, Snapshot
 from creditgraph.ingest.csvfile import KINDS
 from creditgraph.rings import DetectConfig, detect
 from creditgraph.services.ingest import import_file
@@ -179,7 +179,7 @@ def _by_threshold(rings: Sequence[Any], planted: Sequence[tuple[str, frozenset[s
     return out
 
 
-def _groups(labels: np.ndarray, ids: list[str]) -> list[frozenset[str]]:  # type: ignore[type-arg]
+def _groups(labels: IntArray, ids: list[str]) -> list[frozenset[str]]:
     sizes = np.bincount(labels)
     keep = (sizes >= MIN_MEMBERS) & (sizes <= MAX_MEMBERS)
     idx = np.flatnonzero(keep[labels])
