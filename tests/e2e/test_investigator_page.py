@@ -91,8 +91,8 @@ def test_investigator_walkthrough(page: Page, server: Server) -> None:
     expect(page.get_by_test_id("evidence")).to_be_visible()
     shot(page, "02-ring")
 
-    # 3. Click a member: its account view opens and its neighbours join the graph.
-    member = ring["members"][0]["id"]
+    # 3. Click the riskiest member: its account view opens and its neighbours join the graph.
+    member = max(ring["members"], key=lambda m: (m["fraud_probability"] or 0, m["id"]))["id"]
     neighbours = api(server, f"/v1/accounts/{member}/neighbourhood", limit=15)
     before = graph(page, "cy.nodes().length")
     click_node(page, member)
@@ -108,15 +108,19 @@ def test_investigator_walkthrough(page: Page, server: Server) -> None:
     expect(page.get_by_test_id("graph-status")).to_contain_text(f"{member}:")
     shot(page, "03-expanded")
 
-    # 4. Path finder: from the member to a neighbour of one of its neighbours.
-    outside = [n["id"] for n in neighbours["nodes"] if n["id"] != member]
+    # 4. Path finder: from the member to an account two hops away, found through a neighbour
+    # outside the ring.
+    inside = {m["id"] for m in ring["members"]}
+    outside = [n["id"] for n in neighbours["nodes"] if n["id"] not in inside]
     two_hops = api(server, f"/v1/accounts/{outside[0]}/neighbourhood", limit=15)
-    target = next(
-        n["id"]
-        for n in two_hops["nodes"]
-        if n["id"] not in {member, *outside, *(m["id"] for m in ring["members"])}
-    )
-    paths = api(server, "/v1/paths", **{"from": member, "to": target, "max_hops": 4})
+    shown = {n["id"] for n in neighbours["nodes"]} | inside
+    for candidate in (n["id"] for n in two_hops["nodes"] if n["id"] not in shown):
+        paths = api(server, "/v1/paths", **{"from": member, "to": candidate, "max_hops": 4})
+        if paths["length"] == 2:
+            target = candidate
+            break
+    else:
+        pytest.fail(f"no account two hops from {member} through {outside[0]}")
     page.get_by_test_id("tab-paths").click()
     page.get_by_test_id("path-from").fill(member)
     page.get_by_test_id("path-to").fill(target)
