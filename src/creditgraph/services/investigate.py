@@ -5,9 +5,10 @@ the API serialises them with orjson as they are: neighbourhoods run to hundreds 
 per-field validation would cost more than the store reads (PERFORMANCE-NOTES.md).
 
 Graph JSON, shared by the neighbourhood, path and ring views:
-- node ``{id, fraud_probability, social_credit, risk, label, rings, center?, capped?}``;
-  ``risk`` is a band (``RISK_BANDS``), ``unscored`` without a stored score; ``capped`` is the
-  node's full neighbour count when the view shows only the strongest ``limit`` of them.
+- node ``{id, fraud_probability, social_credit, risk, rings, center?, capped?}``; ``risk`` is
+  a band (``RISK_BANDS``), ``unscored`` without a stored score; ``capped`` is the node's full
+  neighbour count when the view shows fewer of them (the per-account ``limit`` or the view's
+  node budget).
 - edge ``{id, source, target, relation, directed, count, total_amount, evidence?}``; transfers
   between an ordered pair are one edge (``count`` transfers, ``total_amount`` summed).
 """
