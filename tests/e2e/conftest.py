@@ -117,7 +117,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Browser]:
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium_path(), headless=True)
+        # Containers often have a small /dev/shm; Chromium then uses /tmp instead.
+        b = p.chromium.launch(
+            executable_path=chromium_path(), headless=True, args=["--disable-dev-shm-usage"]
+        )
         try:
             yield b
         finally:
