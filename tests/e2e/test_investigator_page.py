@@ -108,6 +108,16 @@ def test_investigator_walkthrough(page: Page, server: Server) -> None:
     expect(page.get_by_test_id("graph-status")).to_contain_text(f"{member}:")
     shot(page, "03-expanded")
 
+    # The account's transfers, filtered by a counterparty.
+    latest = api(server, f"/v1/accounts/{member}/transfers", limit=1)["items"][0]
+    other = latest["dst"] if latest["src"] == member else latest["src"]
+    with_other = api(server, f"/v1/accounts/{member}/transfers", counterparty=other, limit=10)
+    page.get_by_test_id("transfers-counterparty").fill(other)
+    page.get_by_test_id("transfers-counterparty").press("Enter")
+    rows = page.get_by_test_id("transfers").locator("tbody tr")
+    expect(rows).to_have_count(len(with_other["items"]))
+    expect(page.get_by_test_id("transfers")).to_contain_text(f"of {with_other['total']}")
+
     # 4. Path finder: from the member to an account two hops away, found through a neighbour
     # outside the ring.
     inside = {m["id"] for m in ring["members"]}

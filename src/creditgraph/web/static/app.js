@@ -333,7 +333,8 @@
     const fresh = addGraph(g, { near: id });
     cy.$id(id).addClass("expanded");
     await layout(cy.nodes().length < 40 || fresh.length > 10);
-    const parts = [`${id}: ${g.nodes.length - 1} neighbours shown, ${fresh.length} new.`];
+    const added = fresh.filter((n) => n.id() !== id).length;
+    const parts = [`${id}: ${g.nodes.length - 1} neighbours shown, ${added} new.`];
     const capped = Object.entries(g.capped || {});
     if (g.truncated) {
       parts.push(" ", el("span", { class: "warn", "data-testid": "truncated" },
@@ -543,16 +544,21 @@
   }
 
   // -- account view -------------------------------------------------------------------------------
-  async function showAccount(id, { transfersOffset = 0, counterparty = "" } = {}) {
+  async function showAccount(id, { transfersOffset = 0, counterparty = "", since = "", until = "" } = {}) {
     let account, transfers;
     try {
       [account, transfers] = await Promise.all([
         api(`/v1/accounts/${encodeURIComponent(id)}`),
-        api(`/v1/accounts/${encodeURIComponent(id)}/transfers`, { params: { limit: 10, offset: transfersOffset, counterparty } }),
+        api(`/v1/accounts/${encodeURIComponent(id)}/transfers`, {
+          params: {
+            limit: 10, offset: transfersOffset, counterparty,
+            since: since ? since + "T00:00:00Z" : "", until: until ? until + "T23:59:59Z" : "",
+          },
+        }),
       ]);
     } catch (err) { failed(err); return; }
     state.accountId = id;
-    state.transfers = { offset: transfersOffset, counterparty };
+    state.transfers = { offset: transfersOffset, counterparty, since, until };
     renderAccount(account, transfers);
     selectTab("account");
   }
@@ -619,13 +625,21 @@
   }
 
   function transfersBlock(id, page) {
-    const filter = el("input", { type: "search", placeholder: "counterparty id", value: state.transfers.counterparty, style: "width:150px" });
-    const reload = (offset) => showAccount(id, { transfersOffset: offset, counterparty: filter.value.trim() });
-    filter.addEventListener("change", () => reload(0));
+    const t = state.transfers;
+    const filter = el("input", {
+      type: "search", placeholder: "counterparty id", value: t.counterparty || "",
+      "data-testid": "transfers-counterparty",
+    });
+    const since = el("input", { type: "date", value: t.since || "", title: "from (UTC day)", "aria-label": "from" });
+    const until = el("input", { type: "date", value: t.until || "", title: "until (UTC day, inclusive)", "aria-label": "until" });
+    const reload = (offset) => showAccount(id, {
+      transfersOffset: offset, counterparty: filter.value.trim(), since: since.value, until: until.value,
+    });
+    for (const input of [filter, since, until]) input.addEventListener("change", () => reload(0));
     const end = page.offset + page.items.length;
     return el("div", { "data-testid": "transfers" },
-      el("div", { style: "display:flex;justify-content:space-between;align-items:center;margin-bottom:6px" },
-        filter,
+      el("div", { class: "transfer-filters" }, filter, since, "–", until),
+      el("div", { style: "display:flex;justify-content:flex-end;align-items:center;margin-bottom:6px" },
         el("span", { class: "muted", style: "font-size:12px" }, `${page.total ? page.offset + 1 : 0}–${end} of ${page.total}`,
           el("button", { type: "button", class: "ghost", disabled: page.offset === 0, onclick: () => reload(Math.max(0, page.offset - page.limit)) }, "‹"),
           el("button", { type: "button", class: "ghost", disabled: end >= page.total, onclick: () => reload(end) }, "›"))),
