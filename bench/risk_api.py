@@ -258,6 +258,12 @@ def main() -> None:
     ap.add_argument("--sat-connections", type=int, default=32)
     ap.add_argument("--duration", type=int, default=30)
     ap.add_argument("--port", type=int, default=18080)
+    ap.add_argument(
+        "--runs",
+        default="floor_paced,risk_known_paced,risk_inductive_paced,floor_saturation,"
+        "risk_saturation",
+        help="comma-separated subset of the runs",
+    )
     ap.add_argument("--serve-floor", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.serve_floor:
@@ -347,7 +353,10 @@ def main() -> None:
             ("floor_saturation", floor_url, FLOOR, floor_bodies, args.sat_connections, None),
             ("risk_saturation", api_url, RISK, known, args.sat_connections, None),
         ]
+        wanted = set(args.runs.split(","))
         for name, url, path, bodies, conns, delay in runs:
+            if name not in wanted:
+                continue
             results[name] = wrk(
                 url,
                 path,
@@ -360,14 +369,12 @@ def main() -> None:
                 pid=pid[url],
             )
             log(f"{name}: {results[name]}")
-    results["cpu_per_request_floor_vs_risk"] = round(
-        results["floor_saturation"]["server_cpu_us_per_req"]
-        / results["risk_saturation"]["server_cpu_us_per_req"],
-        3,
-    )
-    results["saturation_vs_floor"] = round(
-        results["risk_saturation"]["rps"] / results["floor_saturation"]["rps"], 3
-    )
+    if {"floor_saturation", "risk_saturation"} <= results.keys():
+        floor, risk = results["floor_saturation"], results["risk_saturation"]
+        results["cpu_per_request_floor_vs_risk"] = round(
+            floor["server_cpu_us_per_req"] / risk["server_cpu_us_per_req"], 3
+        )
+        results["saturation_vs_floor"] = round(risk["rps"] / floor["rps"], 3)
     results["data"] = {
         "accounts": counts.accounts,
         "transfers": counts.transfers,

@@ -394,8 +394,12 @@ def test_keys_are_stored_hashed(api: ApiClient) -> None:
         assert key.split("_", 2)[2].encode() not in raw
 
 
-def test_default_secrets_refused_outside_development() -> None:
-    with pytest.raises(ValueError, match="development default"):
-        Settings(env="production", store="neo4j")
+def test_default_secrets_refused_outside_development(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The suite's own Neo4j password may be in the environment: test the default itself.
+    monkeypatch.delenv("CREDITGRAPH_NEO4J_PASSWORD", raising=False)
+    for env in ("production", "test"):
+        with pytest.raises(ValueError, match="development default"):
+            Settings(env=env, store="neo4j")  # type: ignore[arg-type]
     Settings(env="production", store="neo4j", neo4j_password="a-real-secret")  # type: ignore[arg-type]
+    Settings(env="production", store="embedded")
     Settings(env="development", store="neo4j")

@@ -93,9 +93,11 @@ async def _probe_loop(state: ApiState) -> None:
 def create_app(settings: Settings) -> FastAPI:
     """The API over ``settings``' store and model registry."""
 
+    metrics = Metrics()  # no I/O: built here so the middleware can hold it from the start
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        state = ApiState(settings)
+        state = ApiState(settings, metrics)
         app.state.api = state
         if await run_in_threadpool(state.probe):
             try:
@@ -121,23 +123,5 @@ def create_app(settings: Settings) -> FastAPI:
     for router in ROUTERS:
         app.include_router(router)
     mount_ui(app)
-    app.add_middleware(_MetricsFromState)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app
-
-
-class _MetricsFromState:
-    """``MetricsMiddleware`` bound to the app's state once the lifespan built it."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-        self._inner: MetricsMiddleware | None = None
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self._inner is None:
-            application: Any = scope.get("app")
-            api = getattr(getattr(application, "state", None), "api", None)
-            if api is None:
-                await self.app(scope, receive, send)
-                return
-            self._inner = MetricsMiddleware(self.app, api.metrics)
-        await self._inner(scope, receive, send)

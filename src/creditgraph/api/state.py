@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
+from anyio import CapacityLimiter
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
 from creditgraph.api.audit import AuditLog
@@ -128,9 +130,9 @@ class StoreHealth:
 class ApiState:
     """Everything the routes share; one per app, built by the lifespan."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, metrics: Metrics | None = None) -> None:
         self.settings = settings
-        self.metrics = Metrics()
+        self.metrics = metrics or Metrics()
         self.health = StoreHealth(metrics=self.metrics)
         self.registry = ModelRegistry(settings.models_dir)
         self.keys = KeyRing(settings.api_keys_path)
@@ -143,6 +145,9 @@ class ApiState:
         self.engine: RiskEngine | None = None
         self.load_error: str | None = None
         self._reload_lock = threading.Lock()
+        # Inductive scoring is CPU work (torch, one thread): more of it at once than there are
+        # cores only adds GIL and cache contention, so requests queue here instead.
+        self.scoring_limiter = CapacityLimiter(max(1, (os.cpu_count() or 2) - 1))
         self._store_lock = threading.Lock()
 
     # -- the store -------------------------------------------------------------------------------

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
+from anyio import to_thread
 from fastapi import APIRouter, Depends, Path
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.concurrency import run_in_threadpool
 
 from creditgraph.api.deps import Principal, StateDep, require_role
 from creditgraph.api.routes.schemas import ReasonPublic, error_responses
@@ -115,7 +115,7 @@ async def account_score(
     """The champion's scores; accounts added since the last snapshot are scored from their
     neighbourhood. Every look-up is audited."""
     try:
-        out = await run_in_threadpool(_score, state, account_id)
+        out = await to_thread.run_sync(_score, state, account_id, limiter=state.scoring_limiter)
     except NotFound:
         state.audit.record(
             principal=principal, action="account.score", target=account_id, result="not_found"

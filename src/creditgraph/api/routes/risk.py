@@ -7,10 +7,10 @@ from datetime import datetime
 from typing import Any, Literal
 
 import orjson
+from anyio import to_thread
 from fastapi import APIRouter, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from starlette.concurrency import run_in_threadpool
 
 from creditgraph.api.deps import allowed_roles, authenticate
 from creditgraph.api.routes.schemas import ID, ReasonPublic, error_responses
@@ -188,7 +188,9 @@ async def check_transfer(request: Request) -> Response:
             state.metrics.inductive.inc(
                 int(not engine.knows(body.src)) + int(not engine.knows(body.dst))
             )
-            decision = await run_in_threadpool(engine.decide, check, store)
+            decision = await to_thread.run_sync(
+                engine.decide, check, store, limiter=state.scoring_limiter
+            )
         else:
             decision = engine.decide(check, store)
     except StoreUnavailable as e:
