@@ -95,7 +95,7 @@ def main(argv: list[str]) -> int:
                 "candidates": found.candidates,
                 **evaluate(rings, planted),
             }
-            out[name]["by_threshold"] = _by_threshold(found.rings, planted)
+            out[name]["by_threshold"] = _by_threshold(found.rings, planted, cfg.min_score)
             _say(name, out[name])
         for name, fn in (
             ("baseline_device_components", _device_components),
@@ -169,10 +169,12 @@ def evaluate(
     }
 
 
-def _by_threshold(rings: Sequence[Any], planted: Sequence[tuple[str, frozenset[str]]]) -> Any:
+def _by_threshold(
+    rings: Sequence[Any], planted: Sequence[tuple[str, frozenset[str]]], floor: float
+) -> Any:
     """Ring precision / recall if the reporting threshold were higher (the trade-off)."""
     out = {}
-    for thr in (0.7, 0.75, 0.8, 0.85):
+    for thr in (t for t in (0.7, 0.75, 0.8, 0.85, 0.9) if t >= floor):
         sel = [(r.kind, frozenset(r.members)) for r in rings if r.score >= thr]
         e = evaluate(sel, planted)
         out[str(thr)] = {k: e[k] for k in ("detected_rings", "ring_precision", "ring_recall")}
