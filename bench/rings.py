@@ -97,10 +97,15 @@ def main(argv: list[str]) -> int:
             }
             out[name]["by_threshold"] = _by_threshold(found.rings, planted, cfg.min_score)
             _say(name, out[name])
-        for name, fn in (
-            ("baseline_device_components", _device_components),
-            ("baseline_leiden_whole_graph", _leiden_whole),
-        ):
+        baselines = (
+            ()
+            if args.no_baselines
+            else (
+                ("baseline_device_components", _device_components),
+                ("baseline_leiden_whole_graph", _leiden_whole),
+            )
+        )
+        for name, fn in baselines:
             t = time.perf_counter()
             groups = fn(snap)
             took = time.perf_counter() - t
@@ -231,6 +236,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--work", type=Path, default=Path("out/bench-rings"))
     p.add_argument("--min-score", type=float, default=DetectConfig().min_score)
     p.add_argument("--skip-service", action="store_true", help="Skip the end-to-end run.")
+    p.add_argument("--no-baselines", action="store_true", help="Skip the two baselines.")
     return p
 
 

@@ -54,7 +54,7 @@ class DetectConfig:
     #: this (modularity would split one dense group and merge small ones around hubs).
     leiden_resolution: float = 0.1
     #: Rings scoring below this are not reported.
-    min_score: float = 0.8
+    min_score: float = 0.82
 
 
 @dataclass(frozen=True)
