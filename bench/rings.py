@@ -152,6 +152,7 @@ def evaluate(
             matched_planted.setdefault(best, kind)
     det_members = frozenset().union(*(m for _, m in detected)) if detected else frozenset()
     ring_members = frozenset().union(*(m for _, m in planted))
+    has_kinds = any(kind is not None for kind, _ in detected)
     per_kind: dict[str, dict[str, Any]] = {}
     for kind in sorted({k for k, _ in planted}):
         idx = [i for i, (k, _) in enumerate(planted) if k == kind]
@@ -160,7 +161,7 @@ def evaluate(
         per_kind[kind] = {
             "planted": len(idx),
             "recall": round(len(hit) / len(idx), 3),
-            "typed_right": None if detected and detected[0][0] is None else len(typed),
+            "typed_right": len(typed) if has_kinds else None,
         }
     return {
         "detected_rings": len(detected),
