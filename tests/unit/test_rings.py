@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from creditgraph.domain import LabelColumns, Ring
-from creditgraph.rings import DetectConfig, detect
+from creditgraph.rings import DetectConfig, DetectedRing, detect
 from creditgraph.rings import candidates as cand
 from creditgraph.rings.graph import RingGraph
 from creditgraph.services.rings import match_previous, ring_id_for, verdict_labels
@@ -163,8 +163,6 @@ def test_new_ring_ids_come_from_members() -> None:
 
 
 def test_matching_previous_rings_by_jaccard_each_used_once() -> None:
-    from creditgraph.rings import DetectedRing
-
     old = [
         Ring("old-1", "cycle", 0.8, ["A", "B", "C", "D"], {}),
         Ring("old-2", "collusion", 0.8, ["P", "Q", "R"], {}),

@@ -7,8 +7,9 @@ Each generator works on whole-graph arrays (``RingGraph``) and returns ``Candida
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
+import igraph as ig
 import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
@@ -54,7 +55,7 @@ class DetectConfig:
     #: this (modularity would split one dense group and merge small ones around hubs).
     leiden_resolution: float = 0.1
     #: Rings scoring below this are not reported.
-    min_score: float = 0.8
+    min_score: float = 0.82
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,6 @@ class Candidate:
     strength: float
     cycles: tuple[tuple[int, ...], ...] = ()
     hub: int = -1
-    extra: dict[str, float] = field(default_factory=dict)
 
 
 def _groups(labels: IntArray, keep: IntArray) -> list[IntArray]:
@@ -91,9 +91,7 @@ def shared_identity(g: RingGraph, cfg: DetectConfig) -> list[Candidate]:
     for members in _groups(labels, keep):
         links = g.internal_links(members)
         k = len(members)
-        out.append(
-            Candidate(members, "shared_identity", "shared_links", min(1.0, 2 * len(links) / k / 2))
-        )
+        out.append(Candidate(members, "shared_identity", "shared_links", min(1.0, len(links) / k)))
     return out
 
 
@@ -322,8 +320,6 @@ def collusion(g: RingGraph, cfg: DetectConfig) -> list[Candidate]:
 def communities(g: RingGraph, cfg: DetectConfig) -> list[Candidate]:
     """Leiden communities of the suspicious subgraph: accounts with a high fraud probability
     or a fraud label (seeds) and their transfer and shared-link neighbours."""
-    import igraph as ig
-
     seeds = (g.risk >= cfg.seed_risk) | (g.labels == 1)
     if not seeds.any() or len(g.src) == 0:
         return []

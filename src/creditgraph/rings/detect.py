@@ -2,8 +2,9 @@
 the evidence an investigator sees.
 
 Score: a weighted mean ``core`` of features in [0, 1] (``WEIGHTS``), raised towards 1 by
-shared identifiers: ``core + (1 - core) * SHARED_BONUS * shared``. Shared identifiers are
-evidence when present but not required (money cycles rarely share a phone). Member risk joins
+specific evidence, shared identifiers or a verified money cycle:
+``core + (1 - core) * SPECIFIC_BONUS * max(shared, cycle)``. Such evidence is hard to explain
+innocently when present but is not required (money cycles rarely share a phone). Member risk joins
 only when some member has a label or a score, so the detector works on a store that was never
 scored.
 """
@@ -34,7 +35,7 @@ WEIGHTS: dict[str, float] = {
     "amount": 3.0,
     "burst": 1.0,
 }
-SHARED_BONUS = 0.5
+SPECIFIC_BONUS = 0.5
 #: Evidence lists are capped so that a ring stays a readable document.
 MAX_EVIDENCE = 200
 GENERATORS: dict[str, Callable[[RingGraph, DetectConfig], list[Candidate]]] = {
@@ -144,7 +145,8 @@ def assess(g: RingGraph, group: Sequence[Candidate], cfg: DetectConfig) -> Detec
     features = _features(g, members, pairs, links, group)
     weights = {f: w for f, w in WEIGHTS.items() if not np.isnan(features[f])}
     core = sum(w * features[f] for f, w in weights.items()) / sum(weights.values())
-    score = core + (1.0 - core) * SHARED_BONUS * features["shared"]
+    specific = max(features["shared"], features["cycle"])
+    score = core + (1.0 - core) * SPECIFIC_BONUS * specific
     kind = _kind(g, members, pairs, links, group)
     return DetectedRing(
         members=[g.account_ids[i] for i in members.tolist()],
@@ -185,8 +187,11 @@ def _features(
         burst_tx = _clip(1.0 - span / (180 * DAY))
     else:
         burst_tx = 0.0
+    on_cycle = {v for c in group for cyc_ in c.cycles for v in cyc_}
+    cycle_strength = max((c.strength for c in group if c.cycles), default=0.0)
     return {
         "risk": risk,
+        "cycle": len(on_cycle) / k * cycle_strength,
         "pattern": max(c.strength for c in group),
         "density": density,
         "amount": amount_f,
