@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sourced by the other scripts: makes .venv with the project installed (re-installs only when
-# pyproject.toml changed) and, with `need_java`, a Java 17/21 and Maven for the local Neo4j.
+# pyproject.toml changed) and, with `need_java`, a Java 17/21 and Maven for the local Neo4j;
+# `need_chromium` installs the system's Chromium for the browser tests (tests/e2e).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -43,4 +44,9 @@ need_java() {
   done
   [ -n "$ok" ] || _apt_install openjdk-17-jre-headless
   command -v mvn >/dev/null || _apt_install maven
+}
+
+# The browser tests drive Debian's Chromium through Playwright's library (no browser download).
+need_chromium() {
+  [ -x /usr/lib/chromium/chromium ] || command -v chromium >/dev/null || _apt_install chromium
 }

@@ -7,6 +7,7 @@ source "$(dirname "$0")/bootstrap.sh"
 cd "$ROOT"
 ensure_venv
 need_java
+need_chromium
 
 export CREDITGRAPH_NEO4J_HOME="${CREDITGRAPH_NEO4J_HOME:-$HOME/.cache/creditgraph/neo4j-test}"
 export CREDITGRAPH_NEO4J_BOLT_PORT="${CREDITGRAPH_NEO4J_BOLT_PORT:-7688}"

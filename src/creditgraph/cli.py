@@ -16,7 +16,10 @@ from functools import partial
 from pathlib import Path
 from typing import Annotated, TypeVar
 
+import orjson
+import torch
 import typer
+import uvicorn
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -27,13 +30,19 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from creditgraph.api.app import create_app
+from creditgraph.api.keys import create_key
 from creditgraph.config import Settings
+from creditgraph.domain import Ring
 from creditgraph.errors import CreditGraphError
 from creditgraph.ingest.csvfile import KINDS, Kind
+from creditgraph.logs import configure_json_logging
 from creditgraph.registry import ModelRegistry
+from creditgraph.rings import DetectConfig
 from creditgraph.services.bulkload import initial_load
 from creditgraph.services.ingest import import_file
 from creditgraph.services.retrain import promote_version, retrain
+from creditgraph.services.rings import detect_rings, set_ring_status
 from creditgraph.services.scoring import score_all
 from creditgraph.store import neo4j_server
 from creditgraph.store.base import GraphStore
@@ -54,6 +63,8 @@ app.add_typer(neo4j_app, name="neo4j")
 models_app = typer.Typer(help="Registered model versions and the champion.", no_args_is_help=True)
 app.add_typer(schema_app, name="schema")
 app.add_typer(models_app, name="models")
+keys_app = typer.Typer(help="API keys (only their hashes are stored).", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
 
 err = Console(stderr=True)
 T = TypeVar("T")
@@ -191,25 +202,60 @@ def schema_apply() -> None:
             typer.echo(f"applied {name}")
 
 
+#: The retraining job the demo runs (short training, no baseline).
+DEMO_CONFIG = Path(__file__).resolve().parents[2] / "training" / "demo.toml"
+
+
 @app.command()
 def demo(
     accounts: Annotated[int, typer.Option(help="Size of the synthetic network.")] = 20_000,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
+    host: Annotated[str, typer.Option(help="Interface the API binds.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port the API listens on.")] = 8000,
+    serve_api: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="Serve the API at the end.")
+    ] = True,
 ) -> None:
-    """The main job on the embedded store: synthesise a network, import it, show the counts."""
+    """The main job on the embedded store: synthesise, import, train, score, then serve the
+    API with a demo key and example calls."""
     settings = Settings()
     out = settings.data_dir / "demo-input"
-    err.print(f"[bold]1/3[/] synthesising {accounts} accounts into {out}")
+    err.print(f"[bold]1/5[/] synthesising {accounts} accounts into {out}")
     _run(lambda: generate(accounts, seed, out))
     with _store(settings) as store:
         for kind in KINDS:
             path = out / f"{kind}.csv"
-            err.print(f"[bold]2/3[/] importing {path} into the {store.backend} store")
+            err.print(f"[bold]2/5[/] importing {path} into the {store.backend} store")
             report = _run(partial(import_file, store, kind, path))
             err.print(f"    {report.rows} rows, {report.changed} changed, {report.write_s:.1f}s")
+        err.print(f"[bold]3/5[/] training ({DEMO_CONFIG.name})")
+        job = _run(lambda: load_training_config(DEMO_CONFIG))
+        trained = _run(lambda: retrain(store, _registry(settings), job, force=True))
+        err.print(f"    {trained.outcome}", highlight=False)
+        err.print("[bold]4/5[/] scoring every account")
+        scored = _run(lambda: score_all(store, _registry(settings)))
+        err.print(f"    {scored.written} scores written ({scored.model_version})")
+        # RINGS: the lead wires `rings detect` in here (after scoring, before serving).
         counts = _run(store.counts)
-    err.print("[bold]3/3[/] the stored graph:")
-    typer.echo(json.dumps(asdict(counts), indent=2))
+    typer.echo(json.dumps(asdict(counts) | {"model_version": scored.model_version}))
+    key = _run(lambda: create_key(settings, "admin", "demo"))
+    base = f"http://{host}:{port}"
+    err.print(
+        f"[bold]5/5[/] demo API key (admin, shown once): [bold]{key}[/]\n"
+        f"  export KEY={key}\n"
+        f"  curl -s {base}/readyz\n"
+        f'  curl -s -X POST {base}/v1/risk/transfer -H "Authorization: Bearer $KEY" '
+        "-H 'Content-Type: application/json' -H 'Idempotency-Key: demo-1' "
+        '-d \'{"src": "A0000001", "dst": "A0000002", "amount": 120}\'\n'
+        f'  curl -s {base}/v1/accounts/A0000001/score -H "Authorization: Bearer $KEY"\n'
+        f"  open {base}/docs for every endpoint\n"
+        f"  investigator page: {base}/ui/ (sign in with the key and a purpose)",
+        highlight=False,
+        markup=True,
+        soft_wrap=True,
+    )
+    if serve_api:
+        _serve(settings, host, port)
 
 
 @neo4j_app.command("fetch")
@@ -342,3 +388,112 @@ def models_promote(
     """Make a version the champion by hand (no gate); the reason is recorded."""
     record = _run(lambda: promote_version(_registry(Settings()), version, reason=reason))
     typer.echo(json.dumps({"champion": record.version}))
+
+
+@keys_app.command("create")
+def keys_create(
+    role: Annotated[str, typer.Option(help="payment | investigator | admin")],
+    name: Annotated[str, typer.Option(help="Who holds the key (shown in the audit log).")],
+) -> None:
+    """Create an API key and print it alone on stdout, once; only its hash is stored."""
+    typer.echo(_run(lambda: create_key(Settings(), role, name)))
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    log_level: Annotated[str, typer.Option(help="debug | info | warning")] = "info",
+) -> None:
+    """Serve the API (risk decisions, scores, ingest, admin) with uvicorn, JSON logs."""
+    _serve(Settings(), host, port, log_level)
+
+
+def _serve(settings: Settings, host: str, port: int, log_level: str = "info") -> None:
+    # One request scores one small neighbourhood: more threads only add contention.
+    torch.set_num_threads(1)
+    configure_json_logging(getattr(logging, log_level.upper(), logging.INFO))
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        log_level=log_level,
+    )
+
+
+# -- rings ---------------------------------------------------------------------------------------
+rings_app = typer.Typer(
+    help="Fraud rings: detection, export, the investigator workflow.", no_args_is_help=True
+)
+app.add_typer(rings_app, name="rings")
+
+
+def _ring_json(ring: Ring) -> dict[str, object]:
+    return {
+        "ring_id": ring.ring_id,
+        "score": ring.score,
+        "kind": ring.kind,
+        "status": ring.status,
+        "note": ring.note,
+        "members": ring.members,
+        "evidence": ring.evidence,
+        "detected_at": ring.detected_at,
+    }
+
+
+@rings_app.command("detect")
+def rings_detect(
+    use_scores: Annotated[
+        bool, typer.Option("--scores/--no-scores", help="Use stored fraud probabilities.")
+    ] = True,
+    min_score: Annotated[
+        float | None, typer.Option(help="Report rings scoring at least this (default 0.82).")
+    ] = None,
+) -> None:
+    """Detect rings in the stored graph and write them back (ids stable across runs)."""
+    config = DetectConfig() if min_score is None else DetectConfig(min_score=min_score)
+    with _store(Settings()) as store:
+        report = _run(lambda: detect_rings(store, config, use_scores=use_scores))
+    typer.echo(json.dumps(asdict(report)))
+
+
+@rings_app.command("export")
+def rings_export(
+    out: Annotated[Path, typer.Option(help="JSON file to write.")] = Path("rings.json"),
+) -> None:
+    """Write every stored ring (id, score, kind, members, evidence, status) as JSON."""
+    with _store(Settings()) as store:
+        rings = _run(store.list_rings)
+    out.write_bytes(orjson.dumps([_ring_json(r) for r in rings], option=orjson.OPT_INDENT_2))
+    typer.echo(json.dumps({"rings": len(rings), "out": str(out)}))
+
+
+@rings_app.command("show")
+def rings_show(ring_id: Annotated[str, typer.Argument(help="Ring id.")]) -> None:
+    """One ring with its evidence."""
+    with _store(Settings()) as store:
+        ring = _run(lambda: store.get_ring(ring_id))
+    typer.echo(orjson.dumps(_ring_json(ring), option=orjson.OPT_INDENT_2).decode())
+
+
+@rings_app.command("status")
+def rings_status(
+    ring_id: Annotated[str, typer.Argument(help="Ring id.")],
+    status: Annotated[str, typer.Option(help="new | investigating | confirmed | dismissed")],
+    note: Annotated[str | None, typer.Option(help="Investigator's note (replaces it).")] = None,
+) -> None:
+    """Set a ring's status; confirmed / dismissed verdicts become training labels."""
+    with _store(Settings()) as store:
+        change = _run(lambda: set_ring_status(store, ring_id, status, note))
+    typer.echo(
+        json.dumps(
+            {
+                "ring_id": change.ring.ring_id,
+                "status": change.ring.status,
+                "note": change.ring.note,
+                "labels_written": change.labels_written,
+            }
+        )
+    )

@@ -5,8 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: Refused outside ``env=development`` when the Neo4j store is used.
+DEFAULT_NEO4J_PASSWORD = "creditgraph-dev"
 
 
 def default_cache_dir() -> Path:
@@ -25,7 +28,7 @@ class Settings(BaseSettings):
 
     neo4j_uri: str = "bolt://127.0.0.1:7687"
     neo4j_user: str = "neo4j"
-    neo4j_password: SecretStr = SecretStr("creditgraph-dev")
+    neo4j_password: SecretStr = SecretStr(DEFAULT_NEO4J_PASSWORD)
     neo4j_database: str = "neo4j"
     neo4j_home: Path = Field(default_factory=lambda: default_cache_dir() / "neo4j-home")
     neo4j_version: str = "5.26.30"
@@ -40,6 +43,58 @@ class Settings(BaseSettings):
         description="Numbered Cypher files applied to Neo4j before every import",
     )
     import_batch_size: int = Field(default=20_000, ge=1, le=1_000_000)
+
+    # -- risk decisions (services/risk.py) -------------------------------------------------
+    risk_review_threshold: float = Field(default=0.5, ge=0, le=1)
+    risk_block_threshold: float = Field(default=0.85, ge=0, le=1)
+    #: Weight of the sender's fraud probability beside the receiver's (the receiver gets 1).
+    risk_sender_weight: float = Field(default=0.6, ge=0, le=1)
+    #: Added risk per unit of ring score when the receiver belongs to a detected ring.
+    risk_ring_weight: float = Field(default=0.5, ge=0, le=1)
+    #: An amount above this multiple of the sender's largest earlier transfer is unusual.
+    risk_amount_multiple: float = Field(default=5.0, gt=1)
+    risk_amount_weight: float = Field(default=0.2, ge=0, le=1)
+    #: Risk taken off when the two accounts are already related (friends, earlier transfers).
+    risk_related_discount: float = Field(default=0.15, ge=0, le=1)
+    #: Added risk when the two share identity links (SHARES_DEVICE, SHARES_ADDRESS, ...).
+    risk_identity_weight: float = Field(default=0.1, ge=0, le=1)
+    #: Decision for an account the in-memory table lacks while the store is unreachable.
+    risk_unknown_policy: Literal["allow", "review", "block"] = "review"
+    #: Idempotency-Key answers kept in memory (per process), for this long and at most this many.
+    idempotency_ttl_s: float = Field(default=24 * 3600, gt=0)
+    idempotency_max_entries: int = Field(default=100_000, ge=1)
+    #: How often the API probes an unreachable store (degraded mode) to recover by itself.
+    store_probe_interval_s: float = Field(default=2.0, gt=0)
+    #: HTTP ingest: accounts rescored synchronously per batch (the rest at the next reload).
+    rescore_limit: int = Field(default=2_000, ge=0)
+
+    @model_validator(mode="after")
+    def _refuse_default_secrets(self) -> Settings:
+        if (
+            self.env != "development"
+            and self.store == "neo4j"
+            and self.neo4j_password.get_secret_value() == DEFAULT_NEO4J_PASSWORD
+        ):
+            raise ValueError(
+                "CREDITGRAPH_NEO4J_PASSWORD is the development default; set a real secret "
+                f"(env={self.env})"
+            )
+        return self
+
+    @property
+    def api_keys_path(self) -> Path:
+        """SQLite file of the API keys (hashes only)."""
+        return self.data_dir / "api_keys.sqlite"
+
+    @property
+    def audit_log_path(self) -> Path:
+        """Append-only JSON-lines audit log of decisions and look-ups."""
+        return self.data_dir / "audit" / "audit.jsonl"
+
+    @property
+    def models_dir(self) -> Path:
+        """The model registry."""
+        return self.data_dir / "models"
 
     @property
     def embedded_path(self) -> Path:

@@ -9,10 +9,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 import numpy as np
 import numpy.typing as npt
+
+T = TypeVar("T")
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -30,6 +32,7 @@ LabelValue = Literal["fraud", "legit"]
 LABEL_VALUES: tuple[LabelValue, ...] = ("fraud", "legit")
 RingKind = Literal["cycle", "mule_fan_in", "mule_fan_out", "shared_identity", "collusion"]
 RingStatus = Literal["new", "investigating", "confirmed", "dismissed"]
+RING_STATUSES: tuple[RingStatus, ...] = ("new", "investigating", "confirmed", "dismissed")
 
 
 def canonical_pair(a: str, b: str) -> tuple[str, str]:
@@ -179,6 +182,29 @@ class Ring:
 
 
 @dataclass(frozen=True, slots=True)
+class Transfer:
+    """One stored money transfer; ``timestamp`` is UNIX seconds (UTC)."""
+
+    transfer_id: str
+    src: str
+    dst: str
+    amount: float
+    timestamp: float
+    currency: str | None = None
+    channel: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """One page of a longer list: ``total`` counts every match, not just ``items``."""
+
+    items: list[T]
+    total: int
+    limit: int
+    offset: int
+
+
+@dataclass(frozen=True, slots=True)
 class Counts:
     """Sizes of the stored graph."""
 
@@ -205,12 +231,17 @@ class GraphEdge:
 
 @dataclass(frozen=True, slots=True)
 class Subgraph:
-    """A capped neighbourhood; ``truncated`` is true when some node had more neighbours."""
+    """A capped neighbourhood; ``truncated`` is true when some node had more neighbours.
+
+    ``capped`` names those nodes with their full neighbour count (within the relation filter):
+    the view shows only the strongest ``limit`` of them.
+    """
 
     center: str
     nodes: list[str]
     edges: list[GraphEdge]
     truncated: bool
+    capped: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -53,17 +53,35 @@ def test_unknown_kind_is_rejected(tmp_path: Path) -> None:
 
 
 def test_demo_runs_the_main_job(data_dir: Path) -> None:
-    result = runner.invoke(app, ["demo", "--accounts", "800"])
+    result = runner.invoke(app, ["demo", "--accounts", "800", "--no-serve"])
     assert result.exit_code == 0, result.output
     counts = json.loads(result.stdout)
     assert counts["accounts"] == 800
     assert counts["transfers"] > 0
     assert counts["labels"] > 0
+    assert counts["scores"] == 800
+    assert counts["model_version"] == "v0001"
     assert (data_dir / "creditgraph.sqlite").exists()
+    assert "demo API key" in result.stderr
+    assert "curl -s -X POST http://127.0.0.1:8000/v1/risk/transfer" in result.stderr
+
+
+def test_keys_create_prints_the_key_alone(data_dir: Path) -> None:
+    result = runner.invoke(app, ["keys", "create", "--role", "payment", "--name", "psp"])
+    assert result.exit_code == 0, result.output
+    key = result.stdout.strip()
+    assert key.startswith("cg_")
+    assert result.stdout == key + "\n"
+    assert key.split("_", 2)[2].encode() not in (data_dir / "api_keys.sqlite").read_bytes()
+    bad = runner.invoke(app, ["keys", "create", "--role", "root", "--name", "x"])
+    assert bad.exit_code == 2
 
 
 def test_train_score_models_commands(tmp_path: Path) -> None:
-    assert runner.invoke(app, ["demo", "--accounts", "1500"]).exit_code == 0
+    net = tmp_path / "net"
+    assert runner.invoke(app, ["synth", "--accounts", "1500", "--out", str(net)]).exit_code == 0
+    for kind in ("accounts", "transfers", "links", "labels"):
+        assert runner.invoke(app, ["import", kind, str(net / f"{kind}.csv")]).exit_code == 0
     assert runner.invoke(app, ["score"]).exit_code == 6  # no champion yet: model not ready
     job = tmp_path / "job.toml"
     job.write_text(
@@ -96,3 +114,41 @@ def test_train_score_models_commands(tmp_path: Path) -> None:
     refused = runner.invoke(app, ["train", "--config", str(bad)])
     assert refused.exit_code == 2
     assert "max_epoch" in refused.stderr
+
+
+def test_rings_detect_export_show_status(tmp_path: Path) -> None:
+    from tests.ringnet import CYCLE, planted
+
+    files = planted().write_csv(tmp_path / "net")
+    for kind in ("accounts", "transfers", "links"):
+        assert runner.invoke(app, ["import", kind, str(files[kind])]).exit_code == 0
+    detected = runner.invoke(app, ["rings", "detect", "--no-scores"])
+    assert detected.exit_code == 0, detected.output
+    assert json.loads(detected.stdout)["detected"] == 5
+    out = tmp_path / "rings.json"
+    exported = runner.invoke(app, ["rings", "export", "--out", str(out)])
+    assert exported.exit_code == 0, exported.output
+    rings = json.loads(out.read_text())
+    assert len(rings) == 5
+    assert {"ring_id", "score", "kind", "members", "evidence", "status"} <= rings[0].keys()
+    cycle = next(r for r in rings if r["kind"] == "cycle")
+    assert cycle["members"] == CYCLE
+    shown = runner.invoke(app, ["rings", "show", cycle["ring_id"]])
+    assert shown.exit_code == 0
+    assert json.loads(shown.stdout)["evidence"]["cycles"] == [CYCLE]
+    confirmed = runner.invoke(
+        app, ["rings", "status", cycle["ring_id"], "--status", "confirmed", "--note", "seen"]
+    )
+    assert confirmed.exit_code == 0, confirmed.output
+    assert json.loads(confirmed.stdout) == {
+        "ring_id": cycle["ring_id"],
+        "status": "confirmed",
+        "note": "seen",
+        "labels_written": 4,
+    }
+    bad = runner.invoke(app, ["rings", "status", cycle["ring_id"], "--status", "closed"])
+    assert bad.exit_code == 2
+    assert "unknown ring status" in bad.stderr
+    missing = runner.invoke(app, ["rings", "show", "ring-nope"])
+    assert missing.exit_code == 3
+    assert "not found" in missing.stderr

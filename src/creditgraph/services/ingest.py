@@ -1,17 +1,20 @@
-"""Import one contract CSV file into a store: validate everything, then write in batches."""
+"""Import contract rows into a store (a CSV file, or an HTTP batch with the same checks):
+validate everything, then write in batches."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from creditgraph.domain import AccountColumns, LinkColumns, TransferColumns
-from creditgraph.ingest.csvfile import ErrorCollector, Kind, read_table
+from creditgraph.domain import COLUMN_NAME_RE, AccountColumns, LinkColumns, TransferColumns
+from creditgraph.errors import InvalidInput
+from creditgraph.ingest.csvfile import REQUIRED, ErrorCollector, Kind, Table, read_table
 from creditgraph.ingest.records import Batch, dangling_rows, parse
 from creditgraph.store.base import GraphStore
 
@@ -48,6 +51,74 @@ def import_file(
     """
     t0 = time.perf_counter()
     table = read_table(path, kind)
+    report, _ = _import_table(
+        store,
+        table,
+        t0,
+        create_missing_accounts=create_missing_accounts,
+        batch_size=batch_size,
+        progress=progress,
+    )
+    return report
+
+
+@dataclass(frozen=True)
+class RecordsImport:
+    """What ``import_records`` did, with the validated batch it wrote."""
+
+    report: ImportReport
+    batch: Batch
+
+
+def import_records(
+    store: GraphStore,
+    kind: Kind,
+    records: Sequence[Mapping[str, str | None]],
+    *,
+    create_missing_accounts: bool = False,
+    source: str = "items",
+) -> RecordsImport:
+    """Import rows given as values (an HTTP batch) with exactly the CSV file's checks.
+
+    Each record maps column names to text as it would appear in the CSV file (None or ""
+    means missing). Errors name the record's index in ``line`` and the file ``source``.
+    Everything is validated before anything is written, in one ``import_scope``.
+    """
+    t0 = time.perf_counter()
+    if not records:
+        raise InvalidInput("no items: send at least one")
+    names: dict[str, None] = dict.fromkeys(REQUIRED[kind])
+    for r in records:
+        names.update(dict.fromkeys(r))
+    for name in names:
+        if not COLUMN_NAME_RE.match(name):
+            raise InvalidInput(f"{name!r}: field names must be identifiers (letters, digits, _)")
+    columns = {
+        name: pc.utf8_trim_whitespace(pa.array([(r.get(name) or "") for r in records], pa.string()))
+        for name in names
+    }
+    table = Table(
+        path=Path(source),
+        kind=kind,
+        columns=columns,
+        lines=np.arange(len(records), dtype=np.int64),
+        num_rows=len(records),
+    )
+    report, batch = _import_table(
+        store, table, t0, create_missing_accounts=create_missing_accounts, batch_size=len(records)
+    )
+    return RecordsImport(report, batch)
+
+
+def _import_table(
+    store: GraphStore,
+    table: Table,
+    t0: float,
+    *,
+    create_missing_accounts: bool,
+    batch_size: int,
+    progress: Progress | None = None,
+) -> tuple[ImportReport, Batch]:
     parsed = parse(table)
     store.apply_schema()
     stubs: list[str] = []
@@ -65,7 +136,7 @@ def import_file(
     batch = parsed.batch
     total = len(batch)
     changed = 0
-    with store.import_scope(kind, total):
+    with store.import_scope(table.kind, total):
         if stubs:
             store.upsert_accounts(
                 AccountColumns(stubs, [None] * len(stubs), [{}] * len(stubs), [{}] * len(stubs))
@@ -74,15 +145,16 @@ def import_file(
             changed += _write(store, batch.slice(start, start + batch_size))
             if progress is not None:
                 progress(min(start + batch_size, total), total)
-    return ImportReport(
-        kind=kind,
-        path=path,
+    report = ImportReport(
+        kind=table.kind,
+        path=table.path,
         rows=total,
         changed=changed,
         created_accounts=len(stubs),
         validate_s=t1 - t0,
         write_s=time.perf_counter() - t1,
     )
+    return report, batch
 
 
 def _write(store: GraphStore, batch: Batch) -> int:

@@ -17,6 +17,7 @@ import orjson
 
 from creditgraph.domain import (
     LINK_TYPE_RE,
+    RING_STATUSES,
     TRANSFER,
     Account,
     AccountColumns,
@@ -24,19 +25,36 @@ from creditgraph.domain import (
     GraphEdge,
     LabelColumns,
     LinkColumns,
+    Page,
     Path,
     Ring,
+    RingKind,
+    RingStatus,
     Score,
     Snapshot,
     Subgraph,
+    Transfer,
     TransferColumns,
 )
 from creditgraph.errors import InvalidInput, NotFound
 
 MAX_HOPS = 3
 MAX_PATH_HOPS = 6
+#: A neighbourhood view stops growing at this many accounts (hops 3 x limit 1000 is a lot).
+MAX_NEIGHBOURHOOD_NODES = 5000
 #: A shortest-path search that reaches this many accounts stops: it is not an investigation.
 MAX_PATH_FRONTIER = 200_000
+#: Largest page any paginated read returns, and the largest offset (stores take 64-bit ints).
+MAX_PAGE = 1000
+MAX_OFFSET = 1_000_000_000
+
+
+def check_page(limit: int, offset: int) -> None:
+    """Validate pagination arguments of the paginated reads."""
+    if not 1 <= limit <= MAX_PAGE:
+        raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}, got {limit}")
+    if not 0 <= offset <= MAX_OFFSET:
+        raise InvalidInput(f"offset must be between 0 and {MAX_OFFSET}, got {offset}")
 
 
 def check_relations(relations: Iterable[str] | None) -> frozenset[str] | None:
@@ -48,6 +66,14 @@ def check_relations(relations: Iterable[str] | None) -> frozenset[str] | None:
         if r != TRANSFER and not LINK_TYPE_RE.match(r):
             raise InvalidInput(f"unknown relation {r!r}: use TRANSFER or an UPPER_SNAKE link type")
     return rels
+
+
+def check_ring_status(status: str) -> RingStatus:
+    """A valid ring status, or ``InvalidInput`` naming the allowed ones."""
+    for s in RING_STATUSES:
+        if s == status:
+            return s
+    raise InvalidInput(f"unknown ring status {status!r}: use one of {', '.join(RING_STATUSES)}")
 
 
 class GraphStore(ABC):
@@ -103,6 +129,11 @@ class GraphStore(ABC):
     def delete_rings(self, ring_ids: Sequence[str]) -> int:
         """Remove rings by id; returns how many existed."""
 
+    @abstractmethod
+    def update_ring(self, ring_id: str, status: str, note: str | None = None) -> Ring:
+        """Set a ring's status (``InvalidInput`` unless one of ``RING_STATUSES``) and, when
+        ``note`` is given, its note; returns the updated ring, ``NotFound`` if absent."""
+
     # -- reads -------------------------------------------------------------------------------
     @abstractmethod
     def missing_accounts(self, account_ids: Sequence[str]) -> list[str]:
@@ -117,6 +148,11 @@ class GraphStore(ABC):
         """One account with its label and score; ``NotFound`` if absent."""
 
     @abstractmethod
+    def get_labels(self, account_ids: Sequence[str]) -> LabelColumns:
+        """Stored labels (with source and time) of the given accounts that have one, ordered
+        by account id."""
+
+    @abstractmethod
     def get_scores(self, account_ids: Sequence[str] | None = None) -> list[Score]:
         """Stored scores (all when ``account_ids`` is None), ordered by account id."""
 
@@ -129,6 +165,11 @@ class GraphStore(ABC):
         """One ring; ``NotFound`` if absent."""
 
     @abstractmethod
+    def rings_of(self, account_id: str) -> list[Ring]:
+        """The rings an account belongs to, highest score first; ``NotFound`` for an unknown
+        account."""
+
+    @abstractmethod
     def adjacent(
         self, account_ids: Sequence[str], relations: frozenset[str] | None = None
     ) -> list[GraphEdge]:
@@ -136,6 +177,41 @@ class GraphStore(ABC):
 
         Link edges come in canonical order (``src < dst``); transfer edges keep direction.
         """
+
+    @abstractmethod
+    def transfers_of(
+        self,
+        account_id: str,
+        *,
+        since: float | None = None,
+        until: float | None = None,
+        counterparty: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> Page[Transfer]:
+        """The account's transfers in either direction, newest first (ties by id, descending),
+        with ``since <= timestamp <= until`` and, if given, only those with ``counterparty``.
+        ``NotFound`` if the account is absent."""
+
+    @abstractmethod
+    def transfers_among(self, account_ids: Sequence[str], *, limit: int = 200) -> list[Transfer]:
+        """Transfers whose both ends are among ``account_ids``, newest first, at most ``limit``."""
+
+    @abstractmethod
+    def find_rings(
+        self,
+        *,
+        statuses: Sequence[RingStatus] | None = None,
+        kinds: Sequence[RingKind] | None = None,
+        min_score: float | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> Page[Ring]:
+        """Rings matching the filters (None: any), highest score first (ties by id)."""
+
+    @abstractmethod
+    def ring_memberships(self, account_ids: Sequence[str]) -> dict[str, list[str]]:
+        """Ring ids (sorted) of each given account that belongs to at least one ring."""
 
     @abstractmethod
     def snapshot(self) -> Snapshot:
@@ -154,9 +230,12 @@ class GraphStore(ABC):
         hops: int = 1,
         limit: int = 25,
         relations: Iterable[str] | None = None,
+        max_nodes: int = MAX_NEIGHBOURHOOD_NODES,
     ) -> Subgraph:
         """Accounts within ``hops`` of ``account_id``; each expanded account contributes at
-        most ``limit`` neighbours, strongest ties first (most connecting edges, then id)."""
+        most ``limit`` neighbours, strongest ties first (most connecting edges, then id), and
+        the whole view stops growing at ``max_nodes`` accounts. An account that could not
+        contribute all its neighbours is in ``capped`` with its full neighbour count."""
         if not 1 <= hops <= MAX_HOPS:
             raise InvalidInput(f"hops must be between 1 and {MAX_HOPS}, got {hops}")
         if not 1 <= limit <= 1000:
@@ -166,18 +245,22 @@ class GraphStore(ABC):
             raise NotFound(f"account {account_id!r} not found")
         seen: dict[str, None] = {account_id: None}
         frontier = [account_id]
-        truncated = False
+        capped: dict[str, int] = {}
         for _ in range(hops):
             by_node = _group_by_endpoint(self.adjacent(frontier, rels), frontier)
             nxt: list[str] = []
             for node in frontier:
                 ranked = _rank_neighbours(node, by_node.get(node, []))
                 if len(ranked) > limit:
-                    truncated = True
+                    capped[node] = len(ranked)
                 for other in ranked[:limit]:
-                    if other not in seen:
-                        seen[other] = None
-                        nxt.append(other)
+                    if other in seen:
+                        continue
+                    if len(seen) >= max_nodes:
+                        capped[node] = len(ranked)
+                        break
+                    seen[other] = None
+                    nxt.append(other)
             frontier = nxt
             if not frontier:
                 break
@@ -185,7 +268,13 @@ class GraphStore(ABC):
         inside = set(nodes)
         edges = [e for e in self.adjacent(nodes, rels) if e.src in inside and e.dst in inside]
         edges.sort(key=lambda e: (e.src, e.dst, e.relation))
-        return Subgraph(center=account_id, nodes=nodes, edges=_dedupe(edges), truncated=truncated)
+        return Subgraph(
+            center=account_id,
+            nodes=nodes,
+            edges=_dedupe(edges),
+            truncated=bool(capped),
+            capped=capped,
+        )
 
     def shortest_paths(
         self,

@@ -24,13 +24,17 @@ from creditgraph.domain import (
     LabelColumns,
     LabelValue,
     LinkColumns,
+    Page,
     Ring,
+    RingKind,
+    RingStatus,
     Score,
     Snapshot,
+    Transfer,
     TransferColumns,
 )
 from creditgraph.errors import NotFound, StoreUnavailable
-from creditgraph.store.base import GraphStore, score_row
+from creditgraph.store.base import GraphStore, check_page, check_ring_status, score_row
 from creditgraph.store.snapshot import SnapshotBuilder
 
 SCHEMA_VERSION = 1
@@ -129,6 +133,7 @@ INSERT OR REPLACE INTO scores(account_id, fraud_probability, social_credit, mode
                               reasons, scored_at)
 VALUES (?, ?, ?, ?, ?, ?)
 """
+TRANSFER_COLUMNS = "transfer_id, src, dst, amount, ts, currency, channel"
 #: Below this many rows an import keeps the transfer indexes as they are.
 BULK_MIN_ROWS = 100_000
 # SQLite allows 32766 host parameters; stay well below for IN (...) lists.
@@ -142,6 +147,10 @@ def _chunks(items: Sequence[str], size: int = CHUNK) -> Iterator[Sequence[str]]:
 
 def _marks(n: int) -> str:
     return ",".join("?" * n)
+
+
+def _transfer(row: Sequence[Any]) -> Transfer:
+    return Transfer(row[0], row[1], row[2], row[3], row[4], row[5], row[6])
 
 
 class EmbeddedStore(GraphStore):
@@ -281,6 +290,17 @@ class EmbeddedStore(GraphStore):
                 "DELETE FROM rings WHERE ring_id = ?", [(r,) for r in ring_ids]
             ).rowcount
 
+    def update_ring(self, ring_id: str, status: str, note: str | None = None) -> Ring:
+        checked = check_ring_status(status)
+        with self._tx() as db:
+            changed = db.execute(
+                "UPDATE rings SET status = ?, note = coalesce(?, note) WHERE ring_id = ?",
+                (checked, note, ring_id),
+            ).rowcount
+        if not changed:
+            raise NotFound(f"ring {ring_id!r} not found")
+        return self.get_ring(ring_id)
+
     # -- reads -----------------------------------------------------------------------------------
     def missing_accounts(self, account_ids: Sequence[str]) -> list[str]:
         found: set[str] = set()
@@ -336,6 +356,20 @@ class EmbeddedStore(GraphStore):
             score=scores[0] if scores else None,
         )
 
+    def get_labels(self, account_ids: Sequence[str]) -> LabelColumns:
+        rows: list[Any] = []
+        with self._lock:
+            for chunk in _chunks(sorted(set(account_ids))):
+                rows += self._db.execute(
+                    "SELECT account_id, label, source, observed_at FROM labels"
+                    f" WHERE account_id IN ({_marks(len(chunk))})",
+                    tuple(chunk),
+                ).fetchall()
+        rows.sort()
+        return LabelColumns(
+            [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], [r[3] for r in rows]
+        )
+
     def get_scores(self, account_ids: Sequence[str] | None = None) -> list[Score]:
         sql = (
             "SELECT account_id, fraud_probability, social_credit, model_version, reasons,"
@@ -389,6 +423,20 @@ class EmbeddedStore(GraphStore):
             detected_at=row[6],
         )
 
+    def rings_of(self, account_id: str) -> list[Ring]:
+        if self.missing_accounts([account_id]):
+            raise NotFound(f"account {account_id!r} not found")
+        with self._lock:
+            ids = [
+                r[0]
+                for r in self._db.execute(
+                    "SELECT ring_id FROM ring_members WHERE account_id = ?", (account_id,)
+                )
+            ]
+        rings = [self.get_ring(i) for i in ids]
+        rings.sort(key=lambda r: (-r.score, r.ring_id))
+        return rings
+
     def adjacent(
         self, account_ids: Sequence[str], relations: frozenset[str] | None = None
     ) -> list[GraphEdge]:
@@ -420,6 +468,102 @@ class EmbeddedStore(GraphStore):
                     ):
                         edges[(s, d, t)] = GraphEdge(s, d, t, False)
         return [edges[k] for k in sorted(edges)]
+
+    def transfers_of(
+        self,
+        account_id: str,
+        *,
+        since: float | None = None,
+        until: float | None = None,
+        counterparty: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> Page[Transfer]:
+        check_page(limit, offset)
+        self._require_accounts([account_id], "transfers")
+        # One branch per direction so each uses its (src, dst) / (dst, src) index; a transfer
+        # to oneself is taken by the first branch only.
+        where = " AND ts >= ?3 AND ts <= ?4"
+        matches = (
+            f"SELECT {TRANSFER_COLUMNS} FROM transfers"
+            f" WHERE src = ?1 AND (?2 IS NULL OR dst = ?2){where}"
+            f" UNION ALL SELECT {TRANSFER_COLUMNS} FROM transfers"
+            f" WHERE dst = ?1 AND src <> ?1 AND (?2 IS NULL OR src = ?2){where}"
+        )
+        params = (
+            account_id,
+            counterparty,
+            float("-inf") if since is None else since,
+            float("inf") if until is None else until,
+        )
+        with self._tx(immediate=False) as db:
+            total = int(db.execute(f"SELECT count(*) FROM ({matches})", params).fetchone()[0])
+            rows = db.execute(
+                f"{matches} ORDER BY ts DESC, transfer_id DESC LIMIT ?5 OFFSET ?6",
+                (*params, limit, offset),
+            ).fetchall()
+        return Page([_transfer(r) for r in rows], total, limit, offset)
+
+    def transfers_among(self, account_ids: Sequence[str], *, limit: int = 200) -> list[Transfer]:
+        check_page(limit, 0)
+        ids = sorted(set(account_ids))
+        wanted = set(ids)
+        found: list[Transfer] = []
+        with self._lock:
+            for chunk in _chunks(ids):
+                for row in self._db.execute(
+                    f"SELECT {TRANSFER_COLUMNS} FROM transfers WHERE src IN ({_marks(len(chunk))})",
+                    tuple(chunk),
+                ):
+                    if row[2] in wanted:
+                        found.append(_transfer(row))
+        found.sort(key=lambda t: (t.timestamp, t.transfer_id), reverse=True)
+        return found[:limit]
+
+    def find_rings(
+        self,
+        *,
+        statuses: Sequence[RingStatus] | None = None,
+        kinds: Sequence[RingKind] | None = None,
+        min_score: float | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> Page[Ring]:
+        check_page(limit, offset)
+        clauses: list[str] = []
+        params: list[Any] = []
+        for column, values in (("status", statuses), ("kind", kinds)):
+            if values is not None:
+                clauses.append(f"{column} IN ({_marks(len(values))})" if values else "0")
+                params += list(values)
+        if min_score is not None:
+            clauses.append("score >= ?")
+            params.append(min_score)
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        with self._tx(immediate=False) as db:
+            total = int(db.execute(f"SELECT count(*) FROM rings{where}", params).fetchone()[0])
+            ids = [
+                r[0]
+                for r in db.execute(
+                    f"SELECT ring_id FROM rings{where}"
+                    " ORDER BY score DESC, ring_id LIMIT ? OFFSET ?",
+                    (*params, limit, offset),
+                )
+            ]
+            # get_ring per id (a page is small): one place knows how a ring is read.
+            return Page([self.get_ring(i) for i in ids], total, limit, offset)
+
+    def ring_memberships(self, account_ids: Sequence[str]) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        with self._lock:
+            for chunk in _chunks(sorted(set(account_ids))):
+                for account_id, ring_id in self._db.execute(
+                    "SELECT account_id, ring_id FROM ring_members"
+                    f" WHERE account_id IN ({_marks(len(chunk))}) ORDER BY account_id, ring_id",
+                    tuple(chunk),
+                ):
+                    out.setdefault(account_id, []).append(ring_id)
+        return out
 
     def snapshot(self) -> Snapshot:
         with self._tx(immediate=False) as db:

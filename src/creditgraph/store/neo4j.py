@@ -47,13 +47,17 @@ from creditgraph.domain import (
     GraphEdge,
     LabelColumns,
     LinkColumns,
+    Page,
     Ring,
+    RingKind,
+    RingStatus,
     Score,
     Snapshot,
+    Transfer,
     TransferColumns,
 )
 from creditgraph.errors import Conflict, CreditGraphError, NotFound, StoreUnavailable
-from creditgraph.store.base import GraphStore, score_row
+from creditgraph.store.base import GraphStore, check_page, check_ring_status, score_row
 from creditgraph.store.snapshot import SnapshotBuilder
 
 T = TypeVar("T")
@@ -147,6 +151,13 @@ MATCH (g:Ring {ring_id: id})
 DETACH DELETE g
 RETURN count(*) AS deleted
 """
+GET_LABELS = """
+UNWIND $ids AS id
+MATCH (a:Account {account_id: id}) WHERE a.label IS NOT NULL
+RETURN a.account_id AS id, a.label AS label, a.label_source AS source,
+       a.label_observed_at AS at
+ORDER BY id
+"""
 GET_RING = """
 MATCH (g:Ring {ring_id: $id})
 OPTIONAL MATCH (g)-[:HAS_MEMBER]->(a:Account)
@@ -154,6 +165,15 @@ WITH g, a ORDER BY a.account_id
 RETURN g {.*} AS ring, collect(a.account_id) AS members
 """
 LIST_RING_IDS = "MATCH (g:Ring) RETURN g.ring_id AS id"
+UPDATE_RING = """
+MATCH (g:Ring {ring_id: $id})
+SET g.status = $status, g.note = coalesce($note, g.note)
+RETURN g.ring_id AS id
+"""
+RINGS_OF = """
+MATCH (g:Ring)-[:HAS_MEMBER]->(:Account {account_id: $id})
+RETURN g.ring_id AS id
+"""
 # Only the missing ids travel back: at 1M ids, returning the found ones cost ~20 s of Bolt.
 MISSING_ACCOUNTS = """
 UNWIND $ids AS id
@@ -200,6 +220,39 @@ MATCH (s:Account)-[l]->(d:Account)
 WHERE NOT type(l) IN $reserved AND l.seq <= $w
 RETURN s.account_id AS s, d.account_id AS d, type(l) AS t
 """
+# DISTINCT: an undirected pattern meets a transfer to oneself twice.
+MATCH_TRANSFERS_OF = """
+MATCH (a:Account {account_id: $id})-[t:TRANSFERRED]-(b:Account)
+WHERE ($cp IS NULL OR b.account_id = $cp)
+  AND ($since IS NULL OR t.ts >= $since) AND ($until IS NULL OR t.ts <= $until)
+WITH DISTINCT t
+"""
+TRANSFER_FIELDS = """
+RETURN t.transfer_id AS id, startNode(t).account_id AS s, endNode(t).account_id AS d,
+       t.amount AS amount, t.ts AS ts, t.currency AS currency, t.channel AS channel
+ORDER BY ts DESC, id DESC
+"""
+COUNT_TRANSFERS_OF = MATCH_TRANSFERS_OF + "RETURN count(t) AS n"
+TRANSFERS_OF = MATCH_TRANSFERS_OF + TRANSFER_FIELDS + "SKIP $offset LIMIT $limit"
+MATCH_TRANSFERS_AMONG = """
+UNWIND $ids AS id
+MATCH (:Account {account_id: id})-[t:TRANSFERRED]->(d:Account)
+WHERE d.account_id IN $ids
+"""
+TRANSFERS_AMONG = MATCH_TRANSFERS_AMONG + TRANSFER_FIELDS + "LIMIT $limit"
+MATCH_RINGS = """
+MATCH (g:Ring)
+WHERE ($statuses IS NULL OR g.status IN $statuses) AND ($kinds IS NULL OR g.kind IN $kinds)
+  AND ($min_score IS NULL OR g.score >= $min_score)
+"""
+COUNT_RINGS_MATCHING = MATCH_RINGS + "RETURN count(g) AS n"
+RING_IDS_PAGE = "RETURN g.ring_id AS id ORDER BY g.score DESC, id SKIP $offset LIMIT $limit"
+FIND_RING_IDS = MATCH_RINGS + RING_IDS_PAGE
+RING_MEMBERSHIPS = """
+UNWIND $ids AS id
+MATCH (g:Ring)-[:HAS_MEMBER]->(:Account {account_id: id})
+RETURN id, g.ring_id AS ring
+"""
 AWAIT_INDEXES = "CALL db.awaitIndexes(300)"
 
 _RESERVED = sorted(RESERVED_LINK_TYPES)
@@ -210,6 +263,10 @@ def _rel(link_type: str) -> str:
     if not LINK_TYPE_RE.match(link_type) or link_type in RESERVED_LINK_TYPES:
         raise CreditGraphError(f"refusing link type {link_type!r}")
     return link_type
+
+
+def _transfer(r: Any) -> Transfer:
+    return Transfer(r["id"], r["s"], r["d"], r["amount"], r["ts"], r["currency"], r["channel"])
 
 
 def _new_transfers(tx: ManagedTransaction, rows: list[list[Any]]) -> list[list[Any]]:
@@ -249,12 +306,18 @@ class Neo4jStore(GraphStore):
         self._owns_driver = owns_driver
 
     @classmethod
-    def connect(cls, settings: Settings) -> Neo4jStore:
-        """Build a driver from settings, check it reaches the server, and own it."""
+    def connect(cls, settings: Settings, *, fail_fast: bool = False) -> Neo4jStore:
+        """Build a driver from settings, check it reaches the server, and own it.
+
+        ``fail_fast`` (the API) gives up on an unreachable server within about two seconds
+        instead of the driver's default 30 s of retries, so degraded mode starts at once.
+        """
         driver = GraphDatabase.driver(
             settings.neo4j_uri,
             auth=(settings.neo4j_user, settings.neo4j_password.get_secret_value()),
-            connection_timeout=10.0,
+            connection_timeout=2.0 if fail_fast else 10.0,
+            connection_acquisition_timeout=2.0 if fail_fast else 60.0,
+            max_transaction_retry_time=1.0 if fail_fast else 30.0,
             # Planner hints ("this query builds a cartesian product") are not for end users.
             notifications_min_severity="OFF",
         )
@@ -407,6 +470,16 @@ class Neo4jStore(GraphStore):
 
         return self._write(run)
 
+    def update_ring(self, ring_id: str, status: str, note: str | None = None) -> Ring:
+        checked = check_ring_status(status)
+
+        def run(tx: ManagedTransaction) -> Any:
+            return tx.run(UPDATE_RING, id=ring_id, status=checked, note=note).single()
+
+        if self._write(run) is None:
+            raise NotFound(f"ring {ring_id!r} not found")
+        return self.get_ring(ring_id)
+
     # -- reads -----------------------------------------------------------------------------------
     def missing_accounts(self, account_ids: Sequence[str]) -> list[str]:
         missing: set[str] = set()
@@ -467,6 +540,18 @@ class Neo4jStore(GraphStore):
             score=score,
         )
 
+    def get_labels(self, account_ids: Sequence[str]) -> LabelColumns:
+        def run(tx: ManagedTransaction) -> list[Any]:
+            return list(tx.run(GET_LABELS, ids=sorted(set(account_ids))))
+
+        rows = self._read(run)
+        return LabelColumns(
+            [r["id"] for r in rows],
+            [r["label"] for r in rows],
+            [r["source"] for r in rows],
+            [r["at"] for r in rows],
+        )
+
     def get_scores(self, account_ids: Sequence[str] | None = None) -> list[Score]:
         ids = None if account_ids is None else list(account_ids)
 
@@ -512,6 +597,17 @@ class Neo4jStore(GraphStore):
             detected_at=g["detected_at"],
         )
 
+    def rings_of(self, account_id: str) -> list[Ring]:
+        if self.missing_accounts([account_id]):
+            raise NotFound(f"account {account_id!r} not found")
+
+        def run(tx: ManagedTransaction) -> list[str]:
+            return [r[0] for r in tx.run(RINGS_OF, id=account_id)]
+
+        rings = [self.get_ring(i) for i in self._read(run)]
+        rings.sort(key=lambda r: (-r.score, r.ring_id))
+        return rings
+
     def adjacent(
         self, account_ids: Sequence[str], relations: frozenset[str] | None = None
     ) -> list[GraphEdge]:
@@ -531,6 +627,73 @@ class Neo4jStore(GraphStore):
                 for r in tx.run(ADJ_LINKS, ids=ids, types=types, reserved=_RESERVED):
                     edges[(r["s"], r["d"], r["t"])] = GraphEdge(r["s"], r["d"], r["t"], False)
             return [edges[k] for k in sorted(edges)]
+
+        return self._read(run)
+
+    def transfers_of(
+        self,
+        account_id: str,
+        *,
+        since: float | None = None,
+        until: float | None = None,
+        counterparty: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> Page[Transfer]:
+        check_page(limit, offset)
+        self._require_accounts([account_id], "transfers")
+        params = {"id": account_id, "cp": counterparty, "since": since, "until": until}
+
+        def run(tx: ManagedTransaction) -> Page[Transfer]:
+            total = int(tx.run(COUNT_TRANSFERS_OF, params).single(strict=True)[0])
+            items = [
+                _transfer(r)
+                for r in tx.run(TRANSFERS_OF, params | {"limit": limit, "offset": offset})
+            ]
+            return Page(items, total, limit, offset)
+
+        return self._read(run)
+
+    def transfers_among(self, account_ids: Sequence[str], *, limit: int = 200) -> list[Transfer]:
+        check_page(limit, 0)
+        ids = sorted(set(account_ids))
+
+        def run(tx: ManagedTransaction) -> list[Transfer]:
+            return [_transfer(r) for r in tx.run(TRANSFERS_AMONG, ids=ids, limit=limit)]
+
+        return self._read(run)
+
+    def find_rings(
+        self,
+        *,
+        statuses: Sequence[RingStatus] | None = None,
+        kinds: Sequence[RingKind] | None = None,
+        min_score: float | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> Page[Ring]:
+        check_page(limit, offset)
+        params = {
+            "statuses": None if statuses is None else list(statuses),
+            "kinds": None if kinds is None else list(kinds),
+            "min_score": min_score,
+        }
+
+        def run(tx: ManagedTransaction) -> tuple[int, list[str]]:
+            total = int(tx.run(COUNT_RINGS_MATCHING, params).single(strict=True)[0])
+            page = params | {"limit": limit, "offset": offset}
+            return total, [r[0] for r in tx.run(FIND_RING_IDS, page)]
+
+        total, ids = self._read(run)
+        # get_ring per id (a page is small): one place knows how a ring is read.
+        return Page([self.get_ring(i) for i in ids], total, limit, offset)
+
+    def ring_memberships(self, account_ids: Sequence[str]) -> dict[str, list[str]]:
+        def run(tx: ManagedTransaction) -> dict[str, list[str]]:
+            out: dict[str, list[str]] = {}
+            for r in tx.run(RING_MEMBERSHIPS, ids=sorted(set(account_ids))):
+                out.setdefault(r["id"], []).append(r["ring"])
+            return {a: sorted(rings) for a, rings in out.items()}
 
         return self._read(run)
 

@@ -1,0 +1,127 @@
+"""``create_app(settings)``: the FastAPI application with its lifespan.
+
+The lifespan opens the store (short timeouts: see degraded mode), loads the champion into a
+``RiskEngine`` once, and runs a background probe that flips degraded mode on and off and
+retries a model load that failed at start. Nothing is built at import time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from creditgraph.api.errors import install_error_handlers
+from creditgraph.api.routes import ROUTERS
+from creditgraph.api.state import ApiState, Metrics
+from creditgraph.config import Settings
+from creditgraph.errors import CreditGraphError
+from creditgraph.web import mount_ui
+
+log = logging.getLogger("creditgraph.api")
+
+DESCRIPTION = """
+Pre-transfer risk decisions for the payment service, account scores, live ingest and model
+administration. Authenticate with `Authorization: Bearer <key>` (keys from
+`creditgraph keys create --role payment|investigator|admin --name NAME`).
+"""
+
+
+class MetricsMiddleware:
+    """Latency histogram per route template (pure ASGI: no per-request task overhead)."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+        # labels() costs a lock and a tuple build per call: keep each child once.
+        self._children: dict[tuple[str, str, int], Any] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            route = scope.get("route")
+            path = getattr(route, "path", "unmatched")
+            key = (scope["method"], path, status)
+            child = self._children.get(key)
+            if child is None:
+                child = self._children[key] = self.metrics.latency.labels(
+                    scope["method"], path, str(status)
+                )
+            child.observe(time.perf_counter() - start)
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug(
+                    "request",
+                    extra={
+                        "method": scope["method"],
+                        "route": path,
+                        "status": status,
+                        "ms": round((time.perf_counter() - start) * 1e3, 3),
+                    },
+                )
+
+
+async def _probe_loop(state: ApiState) -> None:
+    """Every ``store_probe_interval_s``: probe the store; load the model if none is."""
+    while True:
+        await asyncio.sleep(state.settings.store_probe_interval_s)
+        ok = await run_in_threadpool(state.probe)
+        if ok and state.engine is None:
+            with contextlib.suppress(CreditGraphError):
+                await run_in_threadpool(state.reload)
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """The API over ``settings``' store and model registry."""
+
+    metrics = Metrics()  # no I/O: built here so the middleware can hold it from the start
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state = ApiState(settings, metrics)
+        app.state.api = state
+        if await run_in_threadpool(state.probe):
+            try:
+                await run_in_threadpool(state.reload)
+            except CreditGraphError as e:
+                log.warning("serving without a model", extra={"error": str(e)})
+        task = asyncio.create_task(_probe_loop(state))
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await run_in_threadpool(state.close)
+
+    app = FastAPI(
+        title="creditgraph",
+        version="1",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    for router in ROUTERS:
+        app.include_router(router)
+    mount_ui(app)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    return app

@@ -1,0 +1,17 @@
+"""Route modules; each exposes ``router``. ``create_app`` includes every router of ROUTERS."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from creditgraph.api.routes import accounts, ingest, investigate, models, ops, risk
+
+# The risk router first: routes are matched in order, and it takes most of the traffic.
+ROUTERS: list[APIRouter] = [
+    risk.router,
+    ops.router,
+    accounts.router,
+    ingest.router,
+    models.router,
+    investigate.router,
+]

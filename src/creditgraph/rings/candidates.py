@@ -1,0 +1,349 @@
+"""Candidate groups from suspicious structure, one generator per pattern.
+
+Each generator works on whole-graph arrays (``RingGraph``) and returns ``Candidate`` groups;
+``detect`` merges overlapping candidates, scores and types them. Thresholds live in
+``DetectConfig`` so that a network unlike the synthetic one can be tuned without code changes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import igraph as ig
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.csgraph import connected_components
+
+from creditgraph.domain import FloatArray, IntArray, RingKind
+from creditgraph.rings.graph import RingGraph
+
+
+@dataclass(frozen=True)
+class DetectConfig:
+    """Knobs of candidate generation and ring selection (defaults tuned on the synthetic
+    network, see docs/rings.md)."""
+
+    min_members: int = 3
+    max_members: int = 60
+    #: Cycles: at most this many hops; each pair repeated at least ``cycle_min_count`` times,
+    #: with a mean amount in the network's top ``1 - cycle_amount_quantile``; consecutive hops
+    #: pass on an amount within ``cycle_amount_ratio`` of each other.
+    cycle_max_len: int = 8
+    cycle_min_count: int = 2
+    cycle_amount_quantile: float = 0.9
+    cycle_amount_ratio: float = 2.0
+    #: Depth-first steps allowed per start account, and cycles kept per start account (bound
+    #: the worst case on dense cores; overlapping cycles are merged later anyway).
+    cycle_max_steps: int = 5_000
+    cycle_max_per_start: int = 10
+    #: Fans: a hub with at least ``fan_min`` counterparties that passes on at least
+    #: ``pass_through`` of what it received.
+    fan_min: int = 4
+    pass_through: float = 0.6
+    #: Share of a hub's flow whose counterparties join the ring (largest first).
+    flow_share: float = 0.9
+    #: Collusion: unordered pairs with at least this many transfers, in at least
+    #: ``collusion_min_triangles`` triangles of such pairs.
+    collusion_min_count: int = 2
+    collusion_min_triangles: int = 2
+    collusion_min_density: float = 0.4
+    #: Community detection seeds: accounts at or above this fraud probability, or labelled
+    #: fraud; communities need at least ``seed_share`` seeds.
+    seed_risk: float = 0.5
+    seed_share: float = 0.5
+    #: Leiden with the constant Potts model: a community's internal edge density must beat
+    #: this (modularity would split one dense group and merge small ones around hubs).
+    leiden_resolution: float = 0.1
+    #: Rings scoring below this are not reported.
+    min_score: float = 0.82
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A group of accounts (sorted unique indices) and the pattern that proposed it."""
+
+    members: IntArray
+    pattern: RingKind | None
+    source: str
+    strength: float
+    cycles: tuple[tuple[int, ...], ...] = ()
+    hub: int = -1
+
+
+def _groups(labels: IntArray, keep: IntArray) -> list[IntArray]:
+    """Members of each label in ``keep`` (an array of label values)."""
+    wanted = np.isin(labels, keep)
+    idx = np.flatnonzero(wanted)
+    order = idx[np.argsort(labels[idx], kind="stable")]
+    cuts = np.flatnonzero(np.diff(labels[order])) + 1
+    return [np.sort(part) for part in np.split(order, cuts)] if len(order) else []
+
+
+def shared_identity(g: RingGraph, cfg: DetectConfig) -> list[Candidate]:
+    """Connected components over every shared-identifier link type (not friendship)."""
+    if len(g.link_a) == 0:
+        return []
+    adj = sp.coo_matrix((np.ones(len(g.link_a)), (g.link_a, g.link_b)), shape=(g.n, g.n))
+    _, labels = connected_components(adj, directed=False)
+    sizes = np.bincount(labels)
+    keep = np.flatnonzero((sizes >= cfg.min_members) & (sizes <= cfg.max_members))
+    out = []
+    for members in _groups(labels, keep):
+        links = g.internal_links(members)
+        k = len(members)
+        out.append(Candidate(members, "shared_identity", "shared_links", min(1.0, len(links) / k)))
+    return out
+
+
+def cycles(g: RingGraph, cfg: DetectConfig) -> list[Candidate]:
+    """Time-respecting money cycles of at most ``cycle_max_len`` hops.
+
+    Only repeated, large pairs inside one strongly connected component of such pairs are
+    walked; consecutive hops must pass on a similar mean amount, and the next hop must not
+    end before the previous one began (pair-level time order: money can only move on after
+    it arrived). Each cycle is found once, from its smallest account.
+    """
+    if len(g.src) == 0:
+        return []
+    mean = g.amount / g.count
+    floor = float(np.quantile(mean, cfg.cycle_amount_quantile))
+    keep = np.flatnonzero((g.count >= cfg.cycle_min_count) & (mean >= floor))
+    adj = sp.coo_matrix((np.ones(len(keep)), (g.src[keep], g.dst[keep])), shape=(g.n, g.n))
+    _, comp = connected_components(adj, directed=True, connection="strong")
+    sizes = np.bincount(comp)
+    keep = keep[(comp[g.src[keep]] == comp[g.dst[keep]]) & (sizes[comp[g.src[keep]]] >= 3)]
+    if len(keep) == 0:
+        return []
+    ptr = np.zeros(g.n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(g.src[keep], minlength=g.n), out=ptr[1:])
+    nbr_pair = keep  # already sorted by source (pairs are sorted by src, dst)
+    nbr = g.dst[keep]
+    ratio = cfg.cycle_amount_ratio
+    found: list[tuple[int, ...]] = []
+    for start in np.unique(g.src[keep]).tolist():
+        _walk(start, ptr, nbr, nbr_pair, mean, g.first_ts, g.last_ts, ratio, cfg, found)
+    out = []
+    for cyc in found:
+        nodes = cyc[::2]
+        pairs = cyc[1::2]
+        means = mean[list(pairs)]
+        repeats = min(1.0, float(g.count[list(pairs)].min()) / 3)
+        strength = float(means.min() / means.max()) * repeats
+        out.append(
+            Candidate(
+                np.array(sorted(nodes), dtype=np.int64),
+                "cycle",
+                "cycles",
+                strength,
+                cycles=(tuple(nodes),),
+            )
+        )
+    return out
+
+
+def _walk(
+    start: int,
+    ptr: IntArray,
+    nbr: IntArray,
+    nbr_pair: IntArray,
+    mean: FloatArray,
+    first: FloatArray,
+    last: FloatArray,
+    ratio: float,
+    cfg: DetectConfig,
+    found: list[tuple[int, ...]],
+) -> None:
+    """Bounded DFS for cycles through ``start`` over accounts larger than ``start``.
+
+    ``found`` receives tuples alternating account and pair position: (v0, p0, v1, p1, ...).
+    """
+    steps = 0
+    limit = len(found) + cfg.cycle_max_per_start
+    path: list[int] = [start]
+    pairs: list[int] = []
+    on_path = {start}
+    # Each frame: (account, next neighbour offset).
+    stack: list[list[int]] = [[start, int(ptr[start])]]
+    while stack:
+        frame = stack[-1]
+        v, i = frame
+        if i >= ptr[v + 1] or steps > cfg.cycle_max_steps or len(found) >= limit:
+            stack.pop()
+            on_path.discard(path.pop())
+            if pairs:
+                pairs.pop()
+            continue
+        frame[1] = i + 1
+        steps += 1
+        w = int(nbr[i])
+        p = int(nbr_pair[i])
+        if w < start:
+            continue
+        if pairs:
+            q = pairs[-1]
+            if not (mean[p] * ratio >= mean[q] and mean[q] * ratio >= mean[p]):
+                continue
+            if last[p] < first[q]:
+                continue
+        if w == start:
+            if len(pairs) >= 2:
+                p0 = pairs[0]
+                if (
+                    mean[p] * ratio >= mean[p0]
+                    and mean[p0] * ratio >= mean[p]
+                    and last[p0] >= first[p]
+                ):
+                    hops = zip(path, [*pairs, p], strict=True)
+                    found.append(tuple(x for hop in hops for x in hop))
+            continue
+        if w in on_path or len(path) >= cfg.cycle_max_len:
+            continue
+        path.append(w)
+        pairs.append(p)
+        on_path.add(w)
+        stack.append([w, int(ptr[w])])
+
+
+def _segment_max(values: FloatArray, ptr: IntArray) -> FloatArray:
+    """Per-account maximum over CSR segments (0 for empty ones)."""
+    out = np.zeros(len(ptr) - 1)
+    nonempty = np.flatnonzero(np.diff(ptr) > 0)
+    if len(nonempty):
+        out[nonempty] = np.maximum.reduceat(values, ptr[nonempty])
+    return out
+
+
+def _top_share(positions: IntArray, amount: FloatArray, share: float) -> IntArray:
+    """The largest pairs (by amount) that together carry ``share`` of the total."""
+    order = positions[np.argsort(-amount[positions], kind="stable")]
+    cum = np.cumsum(amount[order])
+    k = int(np.searchsorted(cum, share * cum[-1])) + 1 if len(cum) else 0
+    return order[:k]
+
+
+def mule_fan_in(g: RingGraph, cfg: DetectConfig) -> list[Candidate]:
+    """Collectors: repeat senders feed an account that passes most of the money on to one or
+    two accounts.
+
+    The ring is the collector, the senders among those carrying ``flow_share`` of its inflow
+    that paid it more than once (mules are fed repeatedly; a scam victim pays once), and the
+    receivers carrying ``flow_share`` of its outflow, unless a receiver is a hub with more
+    payers than a ring holds (a merchant where the money leaves the network).
+    """
+    if len(g.src) == 0:
+        return []
+    in_deg = np.diff(g.in_ptr)
+    top_out = _segment_max(g.amount, g.out_ptr)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        passed = g.out_total / g.in_total
+        concentrated = top_out / g.out_total
+    hubs = np.flatnonzero(
+        (in_deg >= cfg.fan_min)
+        & (passed >= cfg.pass_through)
+        & (passed <= 1.0 / cfg.pass_through)
+        & (concentrated >= 0.5)
+    )
+    out = []
+    for v in hubs.tolist():
+        senders = _top_share(g.in_pairs(v), g.amount, cfg.flow_share)
+        senders = senders[g.count[senders] >= 2]
+        receivers = _top_share(g.out_pairs(v), g.amount, cfg.flow_share)
+        if len(senders) < cfg.fan_min - 1 or len(receivers) > 3:
+            continue
+        receivers = receivers[in_deg[g.dst[receivers]] <= cfg.max_members]
+        members = np.unique(np.concatenate([[v], g.src[senders], g.dst[receivers]]))
+        if not cfg.min_members <= len(members) <= cfg.max_members:
+            continue
+        strength = float(min(1.0, passed[v])) * float(concentrated[v])
+        out.append(Candidate(members, "mule_fan_in", "fan_in", strength, hub=v))
+    return out
+
+
+def mule_fan_out(g: RingGraph, cfg: DetectConfig) -> list[Candidate]:
+    """Distributors: one account pays many accounts that each pass most of it on, and for
+    which it is the main source of money."""
+    if len(g.src) == 0:
+        return []
+    r = g.dst
+    mule = (g.out_total[r] >= cfg.pass_through * g.amount) & (g.amount >= 0.5 * g.in_total[r])
+    per_source = np.bincount(g.src[mule], minlength=g.n)
+    out = []
+    for v in np.flatnonzero(per_source >= cfg.fan_min).tolist():
+        pos = g.out_pairs(v)
+        mules = pos[mule[pos]]
+        members = np.unique(np.concatenate([[v], g.dst[mules]]))
+        if not cfg.min_members <= len(members) <= cfg.max_members:
+            continue
+        strength = float(g.amount[mules].sum() / max(g.out_total[v], 1e-9))
+        out.append(Candidate(members, "mule_fan_out", "fan_out", strength, hub=v))
+    return out
+
+
+def collusion(g: RingGraph, cfg: DetectConfig) -> list[Candidate]:
+    """Dense groups of repeated transfers: edges in enough triangles, then components that
+    are dense enough."""
+    if len(g.src) == 0:
+        return []
+    a = np.minimum(g.src, g.dst)
+    b = np.maximum(g.src, g.dst)
+    und = sp.coo_matrix((g.count.astype(np.float64), (a, b)), shape=(g.n, g.n)).tocsr()
+    und.sum_duplicates()
+    und.data = (und.data >= cfg.collusion_min_count).astype(np.float64)
+    und.eliminate_zeros()
+    sym = (und + und.T).tocsr()
+    # Accounts with more repeated counterparties than a ring may hold are hubs (merchants,
+    # popular people): left out, they would dominate the triangle count.
+    hub = np.diff(sym.indptr) > cfg.max_members
+    if hub.any():
+        keep_rows = sp.diags((~hub).astype(np.float64))
+        sym = (keep_rows @ sym @ keep_rows).tocsr()
+        sym.eliminate_zeros()
+    tri = (sym @ sym).multiply(sym).tocsr()
+    tri.data = (tri.data >= cfg.collusion_min_triangles).astype(np.float64)
+    tri.eliminate_zeros()
+    _, labels = connected_components(tri, directed=False)
+    sizes = np.bincount(labels, minlength=g.n)
+    has_edge = np.diff(tri.indptr) > 0
+    keep = np.unique(labels[has_edge & (sizes[labels] >= cfg.min_members)])
+    keep = keep[sizes[keep] <= cfg.max_members]
+    out = []
+    for members in _groups(labels, keep):
+        sub = sym[members][:, members]
+        k = len(members)
+        density = float(sub.nnz) / (k * (k - 1))
+        if density < cfg.collusion_min_density:
+            continue
+        out.append(Candidate(members, "collusion", "dense_transfers", density))
+    return out
+
+
+def communities(g: RingGraph, cfg: DetectConfig) -> list[Candidate]:
+    """Leiden communities of the suspicious subgraph: accounts with a high fraud probability
+    or a fraud label (seeds) and their transfer and shared-link neighbours."""
+    seeds = (g.risk >= cfg.seed_risk) | (g.labels == 1)
+    if not seeds.any() or len(g.src) == 0:
+        return []
+    touch = seeds[g.src] | seeds[g.dst]
+    la = seeds[g.link_a] | seeds[g.link_b]
+    ea = np.concatenate([g.src[touch], g.link_a[la]])
+    eb = np.concatenate([g.dst[touch], g.link_b[la]])
+    nodes, inv = np.unique(np.concatenate([ea, eb]), return_inverse=True)
+    edges = inv.reshape(2, -1).T
+    graph = ig.Graph(n=len(nodes), edges=edges.tolist(), directed=False).simplify()
+    parts = graph.community_leiden(
+        objective_function="CPM",
+        resolution=cfg.leiden_resolution,
+        n_iterations=2,
+    )
+    membership = np.asarray(parts.membership, dtype=np.int64)
+    sizes = np.bincount(membership)
+    seed_count = np.bincount(membership, weights=seeds[nodes])
+    keep = np.flatnonzero(
+        (sizes >= cfg.min_members)
+        & (sizes <= cfg.max_members)
+        & (seed_count >= cfg.seed_share * sizes)
+    )
+    return [
+        Candidate(nodes[m], None, "communities", float(seed_count[c] / sizes[c]))
+        for c, m in zip(keep.tolist(), _groups(membership, keep), strict=True)
+    ]

@@ -1,0 +1,124 @@
+"""Helpers for API tests (reusable by other route modules, e.g. the investigator API).
+
+``build_network(root)`` makes a small trained network on the embedded store under
+``root/data`` (synthetic, imported, trained with a fast config, scored); ``ApiClient``
+wraps a ``TestClient`` of ``create_app`` with one key per role.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import uvicorn
+from fastapi.testclient import TestClient
+
+from creditgraph.api.app import create_app
+from creditgraph.api.keys import ROLES, create_key
+from creditgraph.config import Settings
+from creditgraph.ingest.csvfile import KINDS
+from creditgraph.registry import ModelRegistry
+from creditgraph.services.ingest import import_file
+from creditgraph.services.retrain import retrain
+from creditgraph.services.scoring import score_all
+from creditgraph.store.factory import open_store
+from creditgraph.synth import generate
+from creditgraph.training_config import BaselineSection, OptimConfig, TrainingConfig
+
+#: Small and quick: enough for a champion with sensible scores in seconds.
+FAST = TrainingConfig(
+    optim=OptimConfig(max_epochs=40, patience=10), baseline=BaselineSection(enabled=False)
+)
+ACCOUNTS = 1_500
+SEED = 7
+
+
+@dataclass(frozen=True)
+class Network:
+    """A trained network on disk: settings point at it, ``network`` holds the CSV files."""
+
+    settings: Settings
+    network: Path
+
+
+def build_network(
+    root: Path, *, accounts: int = ACCOUNTS, settings: Settings | None = None
+) -> Network:
+    """Synthesise, import, train and score (``settings``' store; embedded by default)."""
+    torch.set_num_threads(1)
+    s = settings or Settings(data_dir=root / "data")
+    generate(accounts, SEED, root / "net")
+    store = open_store(s)
+    try:
+        store.apply_schema()
+        for kind in KINDS:
+            import_file(store, kind, root / "net" / f"{kind}.csv")
+        registry = ModelRegistry(s.models_dir)
+        retrain(store, registry, FAST, force=True)
+        score_all(store, registry)
+    finally:
+        store.close()
+    return Network(settings=s, network=root / "net")
+
+
+def keys_for(settings: Settings) -> dict[str, str]:
+    """One fresh key per role."""
+    return {role: create_key(settings, role, f"test-{role}") for role in ROLES}
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+@dataclass
+class ApiClient:
+    """A started app (lifespan run) and a key per role."""
+
+    client: TestClient
+    keys: dict[str, str]
+    settings: Settings
+
+    def as_role(self, role: str) -> dict[str, str]:
+        return bearer(self.keys[role])
+
+    def get(self, url: str, role: str | None = None, **kw: Any) -> Any:
+        return self.client.get(url, headers=self.as_role(role) if role else {}, **kw)
+
+    def post(self, url: str, role: str | None = None, **kw: Any) -> Any:
+        headers = {**(self.as_role(role) if role else {}), **kw.pop("headers", {})}
+        return self.client.post(url, headers=headers, **kw)
+
+
+@contextmanager
+def api_client(settings: Settings) -> Iterator[ApiClient]:
+    """``create_app(settings)`` started in a ``TestClient`` with a key per role."""
+    keys = keys_for(settings)
+    with TestClient(create_app(settings)) as client:
+        yield ApiClient(client, keys, settings)
+
+
+@contextmanager
+def running_server(settings: Settings) -> Iterator[str]:
+    """``create_app(settings)`` under a real uvicorn on a free loopback port; yields its URL."""
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings), host="127.0.0.1", port=0, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.02)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
