@@ -53,6 +53,8 @@ class OptimConfig(_Section):
     weight_decay: float = Field(default=1e-4, ge=0.0)
     max_epochs: int = Field(default=300, ge=1)
     patience: int = Field(default=30, ge=1)
+    #: Validate (one extra forward pass) every this many epochs; large graphs save time.
+    validate_every: int = Field(default=1, ge=1)
     calibration: Literal["platt", "isotonic"] = "platt"
 
 

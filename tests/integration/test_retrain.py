@@ -262,6 +262,12 @@ def test_default_job_file_matches_the_built_in_defaults() -> None:
     assert config.sensitive == ["age_years"]
 
 
+def test_every_shipped_job_file_loads() -> None:
+    # A typo in a shipped job would only surface when a cron job runs it.
+    for path in sorted((REPO / "training").glob("*.toml")):
+        assert load_training_config(path).description, path
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [

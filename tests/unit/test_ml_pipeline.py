@@ -167,3 +167,14 @@ def test_same_seed_gives_identical_scores(tmp_path: Path) -> None:
     assert np.array_equal(first.fraud_probability, second.fraud_probability)
     assert np.array_equal(first.social_credit, second.social_credit)
     assert not np.array_equal(first.fraud_probability, other.fraud_probability)
+
+
+def test_validation_every_few_epochs_picks_a_validated_epoch(tmp_path: Path) -> None:
+    snap, _ = synthetic_snapshot(2_000, 3, tmp_path)
+    fs = build_features(snap, SENSITIVE)
+    split = stratified_split(snap.labels, seed=0)
+    result = train(fs, snap.labels, split, TrainConfig(max_epochs=8, validate_every=3))
+    validated = [h.epoch for h in result.history if h.val_auprc is not None]
+    # Every third epoch, and always the last one.
+    assert validated == [2, 5, 7]
+    assert result.best_epoch in validated

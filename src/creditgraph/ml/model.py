@@ -29,7 +29,7 @@ from dataclasses import dataclass, field, replace
 import torch
 from torch import Tensor, nn
 
-from creditgraph.ml.graphops import mean_adjacency, weighted_degree, weighted_mean
+from creditgraph.ml.graphops import MeanAdjacency, weighted_degree, weighted_mean
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ class GraphInput:
     x: Tensor
     edge_index: Mapping[str, Tensor]
     edge_weight: Mapping[str, Tensor]
-    adjacency: Mapping[str, Tensor] = field(default_factory=dict)
+    adjacency: Mapping[str, MeanAdjacency] = field(default_factory=dict)
 
     @property
     def num_nodes(self) -> int:
@@ -53,9 +53,17 @@ class GraphInput:
     def with_adjacency(self) -> GraphInput:
         n = self.num_nodes
         adjacency = {
-            rel: mean_adjacency(ei, self.edge_weight[rel], n) for rel, ei in self.edge_index.items()
+            rel: MeanAdjacency.build(ei, self.edge_weight[rel], n)
+            for rel, ei in self.edge_index.items()
         }
         return replace(self, adjacency=adjacency)
+
+    def log_degree(self, rel: str) -> Tensor:
+        """``log1p`` of each account's summed ``rel`` edge weight (``rel`` must be present)."""
+        if rel in self.adjacency:
+            return self.adjacency[rel].log_degree
+        degree = weighted_degree(self.edge_index[rel], self.edge_weight[rel], self.num_nodes)
+        return torch.log1p(degree)
 
     def neighbour_mean(self, rel: str, h: Tensor) -> Tensor | None:
         """Weighted mean of ``h`` over each account's ``rel`` neighbours; None if ``rel`` is
@@ -133,8 +141,7 @@ class RelationalGNN(nn.Module):
             if agg is None:
                 parts.append(h0.new_zeros(n, h0.shape[1] + 1))
                 continue
-            degree = weighted_degree(graph.edge_index[rel], graph.edge_weight[rel], n)
-            parts += [agg, torch.log1p(degree).unsqueeze(1)]
+            parts += [agg, graph.log_degree(rel).unsqueeze(1)]
         return torch.cat(parts, dim=1)
 
     def forward(self, graph: GraphInput) -> ModelOutput:

@@ -80,11 +80,13 @@ def retrain(
     config: TrainingConfig,
     *,
     force: bool = False,
+    snapshot: Snapshot | None = None,
 ) -> RetrainReport:
     """Train a challenger, gate it against the champion, register it, promote if allowed.
 
     ``force`` promotes even when the gate refuses, or when the champion's artifact cannot be
-    loaded to compare with (without ``force`` that raises ``ModelNotReady``). Raises
+    loaded to compare with (without ``force`` that raises ``ModelNotReady``). A job that
+    scores right after training passes the ``snapshot`` it exports once to both. Raises
     ``InvalidInput`` when the store has too few labels of either class to split.
     """
     timings: dict[str, float] = {}
@@ -96,7 +98,8 @@ def retrain(
         timings[name] = round(now - clock, 3)
         clock = now
 
-    snapshot = store.snapshot()
+    if snapshot is None:
+        snapshot = store.snapshot()
     lap("snapshot_s")
     features = build_features(snapshot, config.sensitive)
     split = stratified_split(
@@ -202,6 +205,7 @@ def _gnn_config(config: TrainingConfig) -> TrainConfig:
         weight_decay=config.optim.weight_decay,
         max_epochs=config.optim.max_epochs,
         patience=config.optim.patience,
+        validate_every=config.optim.validate_every,
         social_weight=config.model.social_weight,
         calibration=config.optim.calibration,
         recall_k_fraction=config.evaluation.recall_k_fraction,

@@ -18,7 +18,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from creditgraph.domain import Score
+from creditgraph.domain import Score, Snapshot
 from creditgraph.errors import ModelNotReady
 from creditgraph.ml.artifact import load_artifact
 from creditgraph.ml.attribution import attribute
@@ -53,11 +53,13 @@ def score_all(
     *,
     out: Path | None = None,
     batch_size: int = 20_000,
+    snapshot: Snapshot | None = None,
 ) -> ScoreReport:
     """Score every stored account with the champion and write the scores back.
 
     With ``out``, also write a CSV (``CSV_COLUMNS``; ``top_reason`` is the message of the
-    reason with the largest weight). Raises ``ModelNotReady`` when no champion exists.
+    reason with the largest weight). ``snapshot`` defaults to a fresh export of ``store``.
+    Raises ``ModelNotReady`` when no champion exists.
     """
     version = registry.champion_version()
     if version is None:
@@ -72,7 +74,8 @@ def score_all(
         clock = now
 
     artifact = load_artifact(registry.path(version))
-    snapshot = store.snapshot()
+    if snapshot is None:
+        snapshot = store.snapshot()
     lap("snapshot_s")
     features = artifact.features(snapshot)
     scores = artifact.result.score(features)

@@ -170,10 +170,11 @@ RINGS_OF = """
 MATCH (g:Ring)-[:HAS_MEMBER]->(:Account {account_id: $id})
 RETURN g.ring_id AS id
 """
-EXISTING_ACCOUNTS = """
+# Only the missing ids travel back: at 1M ids, returning the found ones cost ~20 s of Bolt.
+MISSING_ACCOUNTS = """
 UNWIND $ids AS id
-MATCH (a:Account {account_id: id})
-RETURN a.account_id AS id
+WITH id WHERE NOT EXISTS { MATCH (:Account {account_id: id}) }
+RETURN id
 """
 GET_ACCOUNT = "MATCH (a:Account {account_id: $id}) RETURN a {.*} AS a"
 COUNT_ACCOUNTS = "MATCH (a:Account) RETURN count(a) AS n"
@@ -270,6 +271,8 @@ class Neo4jStore(GraphStore):
             settings.neo4j_uri,
             auth=(settings.neo4j_user, settings.neo4j_password.get_secret_value()),
             connection_timeout=10.0,
+            # Planner hints ("this query builds a cartesian product") are not for end users.
+            notifications_min_severity="OFF",
         )
         try:
             with _translate():
@@ -432,16 +435,16 @@ class Neo4jStore(GraphStore):
 
     # -- reads -----------------------------------------------------------------------------------
     def missing_accounts(self, account_ids: Sequence[str]) -> list[str]:
-        found: set[str] = set()
+        missing: set[str] = set()
         ids = list(account_ids)
         for i in range(0, len(ids), 50_000):
             chunk = ids[i : i + 50_000]
 
             def run(tx: ManagedTransaction, chunk: list[str] = chunk) -> list[str]:
-                return [r[0] for r in tx.run(EXISTING_ACCOUNTS, ids=chunk)]
+                return [r[0] for r in tx.run(MISSING_ACCOUNTS, ids=chunk)]
 
-            found.update(self._read(run))
-        return [a for a in account_ids if a not in found]
+            missing.update(self._read(run))
+        return [a for a in account_ids if a in missing]
 
     def counts(self) -> Counts:
         def run(tx: ManagedTransaction) -> Counts:
