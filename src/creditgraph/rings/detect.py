@@ -210,16 +210,17 @@ def _kind(
     links: IntArray,
     group: Sequence[Candidate],
 ) -> RingKind:
-    """The pattern with the clearest evidence: a cycle covering most members, then shared
-    identifiers covering most members, then a fan hub, then the structure itself."""
+    """The pattern with the clearest evidence: shared identifiers covering most members, then
+    dense mutual payments (a dense group holds many cycles, so this comes before cycles), then
+    a cycle covering most members, then a fan hub, then the structure itself."""
     k = len(members)
+    if len(np.union1d(g.link_a[links], g.link_b[links])) >= 0.5 * k:
+        return "shared_identity"
     if any(c.pattern == "collusion" for c in group) or _dense_and_mutual(g, members, pairs):
         return "collusion"
     cyc = [c for c in group if c.pattern == "cycle"]
     if cyc and max(len(c.members) for c in cyc) >= 0.5 * k:
         return "cycle"
-    if len(np.union1d(g.link_a[links], g.link_b[links])) >= 0.5 * k:
-        return "shared_identity"
     fans = [c for c in group if c.pattern in ("mule_fan_in", "mule_fan_out")]
     if fans:
         best = max(fans, key=lambda c: len(c.members))
