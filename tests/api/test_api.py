@@ -403,3 +403,19 @@ def test_default_secrets_refused_outside_development(monkeypatch: pytest.MonkeyP
     Settings(env="production", store="neo4j", neo4j_password="a-real-secret")  # type: ignore[arg-type]
     Settings(env="production", store="embedded")
     Settings(env="development", store="neo4j")
+
+
+def test_missing_account_message_names_the_http_option(api: ApiClient) -> None:
+    item = {
+        "transfer_id": "g1",
+        "src": KNOWN_A,
+        "dst": "ghost",
+        "amount": 1,
+        "timestamp": "2026-01-01",
+    }
+    r = api.post("/v1/transfers", "payment", json={"items": [item]})
+    assert r.status_code == 422
+    assert "create_missing_accounts=true" in r.json()["error"]["fields"][0]["message"]
+    ok = api.post("/v1/transfers?create_missing_accounts=true", "payment", json={"items": [item]})
+    assert ok.status_code == 200
+    assert ok.json()["created_accounts"] == 1
