@@ -419,3 +419,33 @@ def test_missing_account_message_names_the_http_option(api: ApiClient) -> None:
     ok = api.post("/v1/transfers?create_missing_accounts=true", "payment", json={"items": [item]})
     assert ok.status_code == 200
     assert ok.json()["created_accounts"] == 1
+
+
+def _has_example(schema: dict[str, object], components: dict[str, dict[str, object]]) -> bool:
+    if "example" in schema or "examples" in schema:
+        return True
+    ref = schema.get("$ref")
+    if isinstance(ref, str):
+        return _has_example(components[ref.rsplit("/", 1)[1]], components)
+    for key in ("anyOf", "oneOf"):
+        options = schema.get(key)
+        if isinstance(options, list) and any(_has_example(o, components) for o in options):
+            return True
+    items = schema.get("items")
+    return isinstance(items, dict) and _has_example(items, components)
+
+
+def test_openapi_has_examples_for_every_endpoint(api: ApiClient) -> None:
+    spec = api.get("/openapi.json").json()
+    components = spec["components"]["schemas"]
+    operations = [(p, m, op) for p, ops in spec["paths"].items() for m, op in ops.items()]
+    assert len(operations) >= 12
+    for path, method, op in operations:
+        ok = next(iter(op["responses"]["200"].get("content", {}).values()), {})
+        assert "example" in ok or _has_example(ok.get("schema", {}), components), (method, path)
+        body = op.get("requestBody", {}).get("content", {}).get("application/json")
+        if body is not None:
+            assert _has_example(body["schema"], components), (method, path)
+    risk = spec["paths"]["/v1/risk/transfer"]["post"]
+    assert risk["security"] == [{"HTTPBearer": []}]
+    assert risk["parameters"][0]["name"] == "Idempotency-Key"
