@@ -449,3 +449,30 @@ def test_openapi_has_examples_for_every_endpoint(api: ApiClient) -> None:
     risk = spec["paths"]["/v1/risk/transfer"]["post"]
     assert risk["security"] == [{"HTTPBearer": []}]
     assert risk["parameters"][0]["name"] == "Idempotency-Key"
+
+
+def test_ingest_during_a_reload_reaches_the_new_engine(
+    api: ApiClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b = unrelated_pair(api)
+    load = RiskEngine.load
+
+    def load_then_ingest(*args: object, **kwargs: object) -> RiskEngine:
+        engine = load(*args, **kwargs)  # type: ignore[arg-type]
+        # The snapshot is taken: this transfer lands after it, while the old engine serves.
+        item = {
+            "transfer_id": "during-reload",
+            "src": a,
+            "dst": b,
+            "amount": 7.0,
+            "timestamp": "2026-11-24T11:00:00Z",
+        }
+        r = api.post("/v1/transfers", "payment", json={"items": [item]})
+        assert r.status_code == 200
+        return engine
+
+    monkeypatch.setattr(RiskEngine, "load", load_then_ingest)
+    assert api.post("/v1/admin/reload", "admin").status_code == 200
+    engine = engine_of(api)
+    assert "earlier transfers" in engine.relation(a, b)
+    assert engine.account_risk(b, None).source == "live"
