@@ -403,3 +403,76 @@ def test_default_secrets_refused_outside_development(monkeypatch: pytest.MonkeyP
     Settings(env="production", store="neo4j", neo4j_password="a-real-secret")  # type: ignore[arg-type]
     Settings(env="production", store="embedded")
     Settings(env="development", store="neo4j")
+
+
+def test_missing_account_message_names_the_http_option(api: ApiClient) -> None:
+    item = {
+        "transfer_id": "g1",
+        "src": KNOWN_A,
+        "dst": "ghost",
+        "amount": 1,
+        "timestamp": "2026-01-01",
+    }
+    r = api.post("/v1/transfers", "payment", json={"items": [item]})
+    assert r.status_code == 422
+    assert "create_missing_accounts=true" in r.json()["error"]["fields"][0]["message"]
+    ok = api.post("/v1/transfers?create_missing_accounts=true", "payment", json={"items": [item]})
+    assert ok.status_code == 200
+    assert ok.json()["created_accounts"] == 1
+
+
+def _has_example(schema: dict[str, object], components: dict[str, dict[str, object]]) -> bool:
+    if "example" in schema or "examples" in schema:
+        return True
+    ref = schema.get("$ref")
+    if isinstance(ref, str):
+        return _has_example(components[ref.rsplit("/", 1)[1]], components)
+    for key in ("anyOf", "oneOf"):
+        options = schema.get(key)
+        if isinstance(options, list) and any(_has_example(o, components) for o in options):
+            return True
+    items = schema.get("items")
+    return isinstance(items, dict) and _has_example(items, components)
+
+
+def test_openapi_has_examples_for_every_endpoint(api: ApiClient) -> None:
+    spec = api.get("/openapi.json").json()
+    components = spec["components"]["schemas"]
+    operations = [(p, m, op) for p, ops in spec["paths"].items() for m, op in ops.items()]
+    assert len(operations) >= 12
+    for path, method, op in operations:
+        ok = next(iter(op["responses"]["200"].get("content", {}).values()), {})
+        assert "example" in ok or _has_example(ok.get("schema", {}), components), (method, path)
+        body = op.get("requestBody", {}).get("content", {}).get("application/json")
+        if body is not None:
+            assert _has_example(body["schema"], components), (method, path)
+    risk = spec["paths"]["/v1/risk/transfer"]["post"]
+    assert risk["security"] == [{"HTTPBearer": []}]
+    assert risk["parameters"][0]["name"] == "Idempotency-Key"
+
+
+def test_ingest_during_a_reload_reaches_the_new_engine(
+    api: ApiClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b = unrelated_pair(api)
+    load = RiskEngine.load
+
+    def load_then_ingest(*args: object, **kwargs: object) -> RiskEngine:
+        engine = load(*args, **kwargs)  # type: ignore[arg-type]
+        # The snapshot is taken: this transfer lands after it, while the old engine serves.
+        item = {
+            "transfer_id": "during-reload",
+            "src": a,
+            "dst": b,
+            "amount": 7.0,
+            "timestamp": "2026-11-24T11:00:00Z",
+        }
+        r = api.post("/v1/transfers", "payment", json={"items": [item]})
+        assert r.status_code == 200
+        return engine
+
+    monkeypatch.setattr(RiskEngine, "load", load_then_ingest)
+    assert api.post("/v1/admin/reload", "admin").status_code == 200
+    engine = engine_of(api)
+    assert "earlier transfers" in engine.relation(a, b)
+    assert engine.account_risk(b, None).source == "live"

@@ -99,6 +99,17 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     )
 
 
+async def error_response(request: Request, exc: Exception) -> Response | None:
+    """The mapped response for one of our errors; None for anything else (a real 500)."""
+    if isinstance(exc, CreditGraphError):
+        return await _library_error(request, exc)
+    if isinstance(exc, RequestValidationError):
+        return await _validation_error(request, exc)
+    if isinstance(exc, StarletteHTTPException):
+        return await _http_error(request, exc)
+    return None
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Register the handlers on ``app``."""
     app.add_exception_handler(CreditGraphError, _library_error)

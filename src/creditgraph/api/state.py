@@ -145,6 +145,11 @@ class ApiState:
         self.engine: RiskEngine | None = None
         self.load_error: str | None = None
         self._reload_lock = threading.Lock()
+        # Serialises live updates with the end of a reload (see ``apply_live``).
+        self._live_lock = threading.Lock()
+        self._journal: (
+            list[tuple[list[tuple[str, str, float]], list[tuple[str, str, str]], list[str]]] | None
+        ) = None
         # Inductive scoring is CPU work (torch, one thread): more of it at once than there are
         # cores only adds GIL and cache contention, so requests queue here instead.
         self.scoring_limiter = CapacityLimiter(max(1, (os.cpu_count() or 2) - 1))
@@ -190,15 +195,25 @@ class ApiState:
 
         Requests in flight keep the engine they started with; one reload at a time."""
         with self._reload_lock:
+            with self._live_lock:
+                self._journal = []  # live data written from here on is replayed below
             try:
                 engine = RiskEngine.load(self.store, self.registry, self.policy)
             except CreditGraphError as e:
+                with self._live_lock:
+                    self._journal = None
                 self.metrics.reloads.labels("failed").inc()
                 if isinstance(e, StoreUnavailable):
                     self.health.down(e)
                 self.load_error = str(e)
                 raise
-            self.engine = engine
+            with self._live_lock:
+                # Ingest that ran while the snapshot was taken may be missing from it.
+                for transfers, links, touched in self._journal or []:
+                    engine.record_ties(transfers=transfers, links=links)
+                    engine.rescore(touched, self.store)
+                self._journal = None
+                self.engine = engine
             self.load_error = None
             self.metrics.reloads.labels("ok").inc()
             self.metrics.model.info({"version": engine.model_version})
@@ -207,6 +222,26 @@ class ApiState:
                 extra={"model_version": engine.model_version, "accounts": len(engine.account_ids)},
             )
             return engine
+
+    def apply_live(
+        self,
+        transfers: list[tuple[str, str, float]],
+        links: list[tuple[str, str, str]],
+        touched: list[str],
+    ) -> int:
+        """After an HTTP ingest batch was written: add its ties to the serving engine and
+        rescore ``touched``; journaled while a reload runs so the new engine gets them too.
+        Returns how many accounts were rescored."""
+        with self._live_lock:
+            if self._journal is not None:
+                self._journal.append((transfers, links, touched))
+            engine = self.engine
+            if engine is None:
+                return 0
+            engine.record_ties(transfers=transfers, links=links)
+            rescored = len(engine.rescore(touched, self.store))
+        self.metrics.inductive.inc(rescored)
+        return rescored
 
     def require_engine(self) -> RiskEngine:
         engine = self.engine

@@ -177,19 +177,27 @@ _PARSERS = {
 }
 
 
-def dangling_rows(table: Table, parsed: Parsed, missing: list[str], errs: ErrorCollector) -> None:
-    """Report every row that references an account the store does not hold."""
+#: How to allow references to missing accounts, as the CLI says it.
+CLI_MISSING_HINT = "import accounts first, or pass --create-missing-accounts"
+
+
+def dangling_rows(
+    table: Table,
+    parsed: Parsed,
+    missing: list[str],
+    errs: ErrorCollector,
+    hint: str = CLI_MISSING_HINT,
+) -> None:
+    """Report every row that references an account the store does not hold; ``hint`` says
+    how to allow it in the caller's terms."""
     missing_set = pa.array(missing, pa.string())
     for column, col in parsed.references.items():
         mask = _np_bool(pc.is_in(col, value_set=missing_set))
-        errs.add_rows(np.flatnonzero(mask), column, _dangling_reason(col))
+        errs.add_rows(np.flatnonzero(mask), column, _dangling_reason(col, hint))
 
 
-def _dangling_reason(col: pa.Array) -> Callable[[int], str]:
+def _dangling_reason(col: pa.Array, hint: str) -> Callable[[int], str]:
     def reason(row: int) -> str:
-        return (
-            f"account {col[row].as_py()!r} does not exist "
-            "(import accounts first, or pass --create-missing-accounts)"
-        )
+        return f"account {col[row].as_py()!r} does not exist ({hint})"
 
     return reason

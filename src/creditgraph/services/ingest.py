@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 from creditgraph.domain import COLUMN_NAME_RE, AccountColumns, LinkColumns, TransferColumns
 from creditgraph.errors import InvalidInput
 from creditgraph.ingest.csvfile import REQUIRED, ErrorCollector, Kind, Table, read_table
-from creditgraph.ingest.records import Batch, dangling_rows, parse
+from creditgraph.ingest.records import CLI_MISSING_HINT, Batch, dangling_rows, parse
 from creditgraph.store.base import GraphStore
 
 #: Called after each written batch with (rows written so far, total rows).
@@ -58,6 +58,7 @@ def import_file(
         create_missing_accounts=create_missing_accounts,
         batch_size=batch_size,
         progress=progress,
+        missing_hint=CLI_MISSING_HINT,
     )
     return report
 
@@ -77,6 +78,7 @@ def import_records(
     *,
     create_missing_accounts: bool = False,
     source: str = "items",
+    missing_hint: str = "create the accounts first, or set create_missing_accounts=true",
 ) -> RecordsImport:
     """Import rows given as values (an HTTP batch) with exactly the CSV file's checks.
 
@@ -105,7 +107,12 @@ def import_records(
         num_rows=len(records),
     )
     report, batch = _import_table(
-        store, table, t0, create_missing_accounts=create_missing_accounts, batch_size=len(records)
+        store,
+        table,
+        t0,
+        create_missing_accounts=create_missing_accounts,
+        batch_size=len(records),
+        missing_hint=missing_hint,
     )
     return RecordsImport(report, batch)
 
@@ -117,6 +124,7 @@ def _import_table(
     *,
     create_missing_accounts: bool,
     batch_size: int,
+    missing_hint: str,
     progress: Progress | None = None,
 ) -> tuple[ImportReport, Batch]:
     parsed = parse(table)
@@ -129,7 +137,7 @@ def _import_table(
         missing = store.missing_accounts(referenced)
         if missing and not create_missing_accounts:
             errs = ErrorCollector(table)
-            dangling_rows(table, parsed, missing, errs)
+            dangling_rows(table, parsed, missing, errs, missing_hint)
             errs.raise_if_any()
         stubs = sorted(missing)
     t1 = time.perf_counter()

@@ -486,7 +486,9 @@ class RiskEngine:
         for mine, other in ((na, j), (nb, i)):
             if other is not None and mine:
                 row = set(self._row(other).tolist())
-                if any(self.index.get(x, -1) in row for x in mine):
+                # tuple(): one C call, so an ingest thread adding ties cannot change the set
+                # while this loop walks it.
+                if any(self.index.get(x, -1) in row for x in tuple(mine)):
                     return True
         return False
 

@@ -175,23 +175,22 @@ def _ingest(
     done = import_records(
         store, kind, _records(kind, items), create_missing_accounts=create_missing
     )
-    engine = state.engine
-    touched: list[str] = []
     batch = done.batch
+    transfers: list[tuple[str, str, float]] = []
+    links: list[tuple[str, str, str]] = []
+    touched: list[str] = []
     if isinstance(batch, TransferColumns):
+        transfers = list(zip(batch.src, batch.dst, batch.amount, strict=True))
         touched = list(dict.fromkeys([*batch.src, *batch.dst]))
-        if engine is not None:
-            engine.record_ties(transfers=zip(batch.src, batch.dst, batch.amount, strict=True))
     elif isinstance(batch, LinkColumns):
+        links = list(zip(batch.src, batch.dst, batch.type, strict=True))
         touched = list(dict.fromkeys([*batch.src, *batch.dst]))
-        if engine is not None:
-            engine.record_ties(links=zip(batch.src, batch.dst, batch.type, strict=True))
     elif isinstance(batch, AccountColumns):
         touched = list(dict.fromkeys(batch.account_id))
     rescored = 0
-    if engine is not None and touched and done.report.changed:
-        rescored = len(engine.rescore(touched[: state.settings.rescore_limit], store))
-        state.metrics.inductive.inc(rescored)
+    if done.report.changed:
+        rescored = state.apply_live(transfers, links, touched[: state.settings.rescore_limit])
+    engine = state.engine
     return {
         "kind": kind,
         "received": len(items),

@@ -99,6 +99,7 @@ def decision_payload(d: RiskDecision) -> dict[str, object]:
     }
 
 
+RISK_PATH = "/v1/risk/transfer"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 _ALLOWED = allowed_roles("payment")
 _OPENAPI: dict[str, Any] = {
@@ -142,7 +143,7 @@ def _parse(raw: bytes, idempotency_key: str | None) -> TransferRiskCreate:
 
 
 @router.post(
-    "/v1/risk/transfer",
+    RISK_PATH,
     response_model=RiskDecisionPublic,
     summary="Decide on a transfer before it is made",
     responses=error_responses(401, 403, 409, 422, 503),
