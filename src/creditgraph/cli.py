@@ -216,32 +216,34 @@ def demo(
         bool, typer.Option("--serve/--no-serve", help="Serve the API at the end.")
     ] = True,
 ) -> None:
-    """The main job on the embedded store: synthesise, import, train, score, then serve the
-    API with a demo key and example calls."""
+    """The main job on the embedded store: synthesise, import, train, score, detect rings,
+    then serve the API with a demo key and example calls."""
     settings = Settings()
     out = settings.data_dir / "demo-input"
-    err.print(f"[bold]1/5[/] synthesising {accounts} accounts into {out}")
+    err.print(f"[bold]1/6[/] synthesising {accounts} accounts into {out}")
     _run(lambda: generate(accounts, seed, out))
     with _store(settings) as store:
         for kind in KINDS:
             path = out / f"{kind}.csv"
-            err.print(f"[bold]2/5[/] importing {path} into the {store.backend} store")
+            err.print(f"[bold]2/6[/] importing {path} into the {store.backend} store")
             report = _run(partial(import_file, store, kind, path))
             err.print(f"    {report.rows} rows, {report.changed} changed, {report.write_s:.1f}s")
-        err.print(f"[bold]3/5[/] training ({DEMO_CONFIG.name})")
+        err.print(f"[bold]3/6[/] training ({DEMO_CONFIG.name})")
         job = _run(lambda: load_training_config(DEMO_CONFIG))
         trained = _run(lambda: retrain(store, _registry(settings), job, force=True))
         err.print(f"    {trained.outcome}", highlight=False)
-        err.print("[bold]4/5[/] scoring every account")
+        err.print("[bold]4/6[/] scoring every account")
         scored = _run(lambda: score_all(store, _registry(settings)))
         err.print(f"    {scored.written} scores written ({scored.model_version})")
-        # RINGS: the lead wires `rings detect` in here (after scoring, before serving).
+        err.print("[bold]5/6[/] detecting fraud rings (with the new scores)")
+        rings = _run(lambda: detect_rings(store))
+        err.print(f"    {rings.detected} rings: {rings.by_kind}", highlight=False)
         counts = _run(store.counts)
     typer.echo(json.dumps(asdict(counts) | {"model_version": scored.model_version}))
     key = _run(lambda: create_key(settings, "admin", "demo"))
     base = f"http://{host}:{port}"
     err.print(
-        f"[bold]5/5[/] demo API key (admin, shown once): [bold]{key}[/]\n"
+        f"[bold]6/6[/] demo API key (admin, shown once): [bold]{key}[/]\n"
         f"  export KEY={key}\n"
         f"  curl -s {base}/readyz\n"
         f'  curl -s -X POST {base}/v1/risk/transfer -H "Authorization: Bearer $KEY" '

@@ -61,6 +61,9 @@ def test_demo_runs_the_main_job(data_dir: Path) -> None:
     assert counts["labels"] > 0
     assert counts["scores"] == 800
     assert counts["model_version"] == "v0001"
+    # The planted rings are found and stored for the investigator page's queue.
+    assert counts["rings"] >= 1
+    assert "detecting fraud rings" in result.stderr
     assert (data_dir / "creditgraph.sqlite").exists()
     assert "demo API key" in result.stderr
     assert "curl -s -X POST http://127.0.0.1:8000/v1/risk/transfer" in result.stderr
