@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 
 import orjson
 import pytest
 
 from creditgraph.api.keys import create_key
+from creditgraph.api.state import ApiState
 from creditgraph.config import Settings
 from creditgraph.services.risk import RiskEngine
 from creditgraph.store.embedded import EmbeddedStore
-from tests.apitools import ApiClient, bearer
+from tests.apitools import ApiClient, api_client, bearer
 
 KNOWN_A, KNOWN_B = "A0000001", "A0000002"
 RISK = "/v1/risk/transfer"
@@ -476,3 +478,33 @@ def test_ingest_during_a_reload_reaches_the_new_engine(
     engine = engine_of(api)
     assert "earlier transfers" in engine.relation(a, b)
     assert engine.account_risk(b, None).source == "live"
+
+
+def test_shutdown_waits_for_a_probe_in_flight(
+    api_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store is closed only after the background probe's thread is done with it (a
+    probe cut off by cancellation once wrote on a Neo4j connection the close was tearing
+    down)."""
+    events: list[str] = []
+    real_probe, real_close = ApiState.probe, ApiState.close
+
+    def slow_probe(self: ApiState) -> bool:
+        events.append("probe")
+        time.sleep(0.4)
+        ok = real_probe(self)
+        events.append("probed")
+        return ok
+
+    def close(self: ApiState) -> None:
+        events.append("close")
+        real_close(self)
+
+    monkeypatch.setattr(ApiState, "probe", slow_probe)
+    monkeypatch.setattr(ApiState, "close", close)
+    with api_client(api_settings):
+        deadline = time.monotonic() + 5
+        while events.count("probe") < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)  # the first is the startup probe; wait for a background one
+    assert events.count("probe") >= 2
+    assert events[-2:] == ["probed", "close"], events

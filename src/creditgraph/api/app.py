@@ -115,12 +115,18 @@ class RiskFastPath:
         await response(scope, receive, send)
 
 
-async def _probe_loop(state: ApiState) -> None:
-    """Every ``store_probe_interval_s``: probe the store; load the model if none is."""
+async def _probe_loop(state: ApiState, stop: asyncio.Event) -> None:
+    """Every ``store_probe_interval_s``: probe the store; load the model if none is.
+
+    Stopped by ``stop``, never cancelled: cancelling the await would leave the probe's
+    worker thread running on the driver while shutdown closes it underneath."""
     while True:
-        await asyncio.sleep(state.settings.store_probe_interval_s)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), state.settings.store_probe_interval_s)
+        if stop.is_set():
+            return
         ok = await run_in_threadpool(state.probe)
-        if ok and state.engine is None:
+        if ok and state.engine is None and not stop.is_set():
             with contextlib.suppress(CreditGraphError):
                 await run_in_threadpool(state.reload)
 
@@ -139,13 +145,13 @@ def create_app(settings: Settings) -> FastAPI:
                 await run_in_threadpool(state.reload)
             except CreditGraphError as e:
                 log.warning("serving without a model", extra={"error": str(e)})
-        task = asyncio.create_task(_probe_loop(state))
+        stop = asyncio.Event()
+        task = asyncio.create_task(_probe_loop(state, stop))
         try:
             yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            stop.set()
+            await task  # lets a probe or reload in flight finish before the store closes
             await run_in_threadpool(state.close)
 
     app = FastAPI(
