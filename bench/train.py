@@ -158,8 +158,10 @@ def main(argv: list[str]) -> int:
     results["retrain_end_to_end_s"] = round(
         sum(stages[s]["seconds"] for s in ("snapshot", "retrain", "score_all")), 1
     )
-    say(f"retrain end to end (snapshot + retrain + score + write-back): "
-        f"{results['retrain_end_to_end_s']} s")
+    say(
+        f"retrain end to end (snapshot + retrain + score + write-back): "
+        f"{results['retrain_end_to_end_s']} s"
+    )
     del snapshot
     save()
 

@@ -82,11 +82,23 @@ def test_rejects_bad_arguments(n_accounts: Any, seed: int, tmp_path: Path) -> No
 
 def test_headers(data: Data) -> None:
     assert _header(data.out / "accounts.csv") == [
-        "account_id", "created_at", "kyc_level", "num_devices", "avg_session_minutes",
-        "failed_logins_30d", "age_years", "region",
+        "account_id",
+        "created_at",
+        "kyc_level",
+        "num_devices",
+        "avg_session_minutes",
+        "failed_logins_30d",
+        "age_years",
+        "region",
     ]
     assert _header(data.out / "transfers.csv") == [
-        "transfer_id", "src", "dst", "amount", "timestamp", "currency", "channel",
+        "transfer_id",
+        "src",
+        "dst",
+        "amount",
+        "timestamp",
+        "currency",
+        "channel",
     ]
     assert _header(data.out / "links.csv") == ["src", "dst", "type", "since"]
     assert _header(data.out / "labels.csv") == ["account_id", "label", "source", "observed_at"]
@@ -281,7 +293,8 @@ def test_friend_degrees_heavy_tailed(data: Data) -> None:
 
 def test_fraudsters_keep_legit_cover(data: Data) -> None:
     legit_friends = sum(
-        1 for x in data.links
+        1
+        for x in data.links
         if x["type"] == "FRIEND" and (x["src"] in data.fraud) != (x["dst"] in data.fraud)
     )
     assert legit_friends > len(data.fraud)

@@ -45,9 +45,7 @@ def mean_adjacency(edge_index: Tensor, weight: Tensor, n: int) -> Tensor:
 
 def _csr(rows: Tensor, cols: Tensor, values: Tensor, n: int) -> Tensor:
     """``[n, n]`` sparse CSR matrix from coordinates (duplicates summed)."""
-    coo = torch.sparse_coo_tensor(
-        torch.stack([rows, cols]), values, (n, n), check_invariants=True
-    )
+    coo = torch.sparse_coo_tensor(torch.stack([rows, cols]), values, (n, n), check_invariants=True)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "Sparse CSR tensor support is in beta")
         return coo.coalesce().to_sparse_csr()

@@ -219,7 +219,9 @@ def train(
             history.append(EpochStats(epoch, loss.item(), val_auprc, _since(start)))
             log.info(
                 "epoch %d: loss %.4f, validation AUPRC %.4f, %.1f s per epoch",
-                epoch, loss.item(), val_auprc,
+                epoch,
+                loss.item(),
+                val_auprc,
                 sum(h.seconds for h in history) / len(history),
             )
             if val_auprc > best[0]:

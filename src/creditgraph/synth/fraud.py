@@ -33,12 +33,20 @@ FRAUD_RATE = 0.02
 LONE_SHARE = 0.08
 MIN_RING = 4
 RING_KINDS: tuple[RingKind, ...] = (
-    "cycle", "mule_fan_in", "mule_fan_out", "shared_identity", "collusion",
+    "cycle",
+    "mule_fan_in",
+    "mule_fan_out",
+    "shared_identity",
+    "collusion",
 )
 #: How the ring budget is spread over kinds (by rings, not members).
 KIND_WEIGHTS = np.array([0.18, 0.2, 0.2, 0.22, 0.2])
 MAX_SIZE: dict[RingKind, int] = {
-    "cycle": 8, "mule_fan_in": 30, "mule_fan_out": 30, "shared_identity": 15, "collusion": 15,
+    "cycle": 8,
+    "mule_fan_in": 30,
+    "mule_fan_out": 30,
+    "shared_identity": 15,
+    "collusion": 15,
 }
 #: Share of a ring's members recruited from one home region; rings are local but not closed.
 LOCAL_SHARE = 0.7
@@ -217,19 +225,24 @@ def _mule_fan_in(
 
     n_victims = max(1, int(rng.poisson(len(feeders) / 2)))
     victims = rng.choice(cp.victims, n_victims)
-    return TransferBatch.concat([
-        TransferBatch.of(
-            feeders[who], mule, in_amount, in_ts, rng.choice([APP, WEB], len(who))
-        ),
-        TransferBatch.of(mule, cash, out_amount, out_ts, APP),
-        TransferBatch.of(
-            cash, rng.choice(cp.merchants), np.round(0.95 * out_amount.sum(), 2), cash_ts, WEB
-        ),
-        TransferBatch.of(
-            victims, mule, _lognormal(300, 0.8, n_victims, rng),
-            _uniform(t0, t1, n_victims, rng), APP,
-        ),
-    ])
+    return TransferBatch.concat(
+        [
+            TransferBatch.of(
+                feeders[who], mule, in_amount, in_ts, rng.choice([APP, WEB], len(who))
+            ),
+            TransferBatch.of(mule, cash, out_amount, out_ts, APP),
+            TransferBatch.of(
+                cash, rng.choice(cp.merchants), np.round(0.95 * out_amount.sum(), 2), cash_ts, WEB
+            ),
+            TransferBatch.of(
+                victims,
+                mule,
+                _lognormal(300, 0.8, n_victims, rng),
+                _uniform(t0, t1, n_victims, rng),
+                APP,
+            ),
+        ]
+    )
 
 
 def _mule_fan_out(
@@ -244,20 +257,25 @@ def _mule_fan_out(
     split_amount = np.round(rng.uniform(700, 999.99, len(wave)), 2)
     funding = np.bincount(wave, weights=split_amount, minlength=n_waves)
     exits = rng.choice(cp.merchants, 2)
-    return TransferBatch.concat([
-        TransferBatch.of(
-            rng.choice(cp.victims, n_waves), source,
-            np.round(funding * rng.uniform(1.0, 1.1, n_waves), 2),
-            wave_ts - _uniform(HOUR, 2 * DAY, n_waves, rng), WEB,
-        ),
-        TransferBatch.of(source, mules[who], split_amount, split_ts, APP),
-        TransferBatch.of(
-            mules[who], rng.choice(exits, len(who)),
-            np.round(split_amount * rng.uniform(0.85, 0.97, len(who)), 2),
-            split_ts + _uniform(10 * 60, 4 * HOUR, len(who), rng),
-            rng.choice([APP, CARD], len(who)),
-        ),
-    ])
+    return TransferBatch.concat(
+        [
+            TransferBatch.of(
+                rng.choice(cp.victims, n_waves),
+                source,
+                np.round(funding * rng.uniform(1.0, 1.1, n_waves), 2),
+                wave_ts - _uniform(HOUR, 2 * DAY, n_waves, rng),
+                WEB,
+            ),
+            TransferBatch.of(source, mules[who], split_amount, split_ts, APP),
+            TransferBatch.of(
+                mules[who],
+                rng.choice(exits, len(who)),
+                np.round(split_amount * rng.uniform(0.85, 0.97, len(who)), 2),
+                split_ts + _uniform(10 * 60, 4 * HOUR, len(who), rng),
+                rng.choice([APP, CARD], len(who)),
+            ),
+        ]
+    )
 
 
 def _shared_identity(
@@ -276,17 +294,25 @@ def _shared_identity(
     buys = rng.integers(1, 5, k)
     buyer = np.repeat(m, buys)
     n_buys = len(buyer)
-    return TransferBatch.concat([
-        build,
-        TransferBatch.of(
-            buyer, rng.choice(cp.merchants, n_buys), _lognormal(700, 0.4, n_buys, rng),
-            burst + _uniform(0, 3 * DAY, n_buys, rng), rng.choice([CARD, WEB], n_buys),
-        ),
-        TransferBatch.of(
-            m[1:], collector, _lognormal(500, 0.5, k - 1, rng),
-            burst + _uniform(0, 2 * DAY, k - 1, rng), APP,
-        ),
-    ])
+    return TransferBatch.concat(
+        [
+            build,
+            TransferBatch.of(
+                buyer,
+                rng.choice(cp.merchants, n_buys),
+                _lognormal(700, 0.4, n_buys, rng),
+                burst + _uniform(0, 3 * DAY, n_buys, rng),
+                rng.choice([CARD, WEB], n_buys),
+            ),
+            TransferBatch.of(
+                m[1:],
+                collector,
+                _lognormal(500, 0.5, k - 1, rng),
+                burst + _uniform(0, 2 * DAY, k - 1, rng),
+                APP,
+            ),
+        ]
+    )
 
 
 def _collusion(
@@ -333,8 +359,10 @@ def _ring_links(
         devices = np.concatenate([device, rng.integers(0, n_dev, int(second.sum()))])
         for d in range(n_dev):
             add(*all_pairs(m[np.unique(users[devices == d])]), SHARES_DEVICE)
-        add(*all_pairs(m[rng.choice(k, int(rng.integers(2, min(k, 4) + 1)), replace=False)]),
-            SHARES_ADDRESS)
+        add(
+            *all_pairs(m[rng.choice(k, int(rng.integers(2, min(k, 4) + 1)), replace=False)]),
+            SHARES_ADDRESS,
+        )
     elif ring.kind == "collusion":
         a, b = all_pairs(m)
         keep = rng.random(len(a)) < 0.7
@@ -344,8 +372,10 @@ def _ring_links(
         add(m[keep], np.roll(m, -1)[keep], FRIEND)
     elif rng.random() < 0.5:
         # The mule herder registered a few of the accounts on one phone.
-        add(*all_pairs(m[rng.choice(k, min(k, int(rng.integers(2, 4))), replace=False)]),
-            SHARES_DEVICE)
+        add(
+            *all_pairs(m[rng.choice(k, min(k, int(rng.integers(2, 4))), replace=False)]),
+            SHARES_DEVICE,
+        )
     return out
 
 
@@ -394,12 +424,17 @@ def _lone(
     total = np.bincount(owner, weights=in_amount, minlength=len(lone))
     last = np.zeros(len(lone), dtype=np.int64)
     np.maximum.at(last, owner, in_ts)
-    return TransferBatch.concat([
-        TransferBatch.of(
-            rng.choice(cp.victims, len(owner)), lone[owner], in_amount, in_ts, APP
-        ),
-        TransferBatch.of(
-            lone, rng.choice(cp.merchants, len(lone)), np.round(0.9 * total, 2),
-            last + _uniform(HOUR, DAY, len(lone), rng), WEB,
-        ),
-    ])
+    return TransferBatch.concat(
+        [
+            TransferBatch.of(
+                rng.choice(cp.victims, len(owner)), lone[owner], in_amount, in_ts, APP
+            ),
+            TransferBatch.of(
+                lone,
+                rng.choice(cp.merchants, len(lone)),
+                np.round(0.9 * total, 2),
+                last + _uniform(HOUR, DAY, len(lone), rng),
+                WEB,
+            ),
+        ]
+    )

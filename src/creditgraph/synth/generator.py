@@ -54,7 +54,11 @@ FRIEND_DEGREE = 16
 REGIONS: tuple[str, ...] = ("DE", "FR", "ES", "IT", "NL", "PL", "PT", "BE", "AT", "IE")
 REGION_WEIGHTS = np.array([0.2, 0.17, 0.13, 0.13, 0.08, 0.1, 0.05, 0.05, 0.04, 0.05])
 FEATURES: tuple[str, ...] = (
-    "kyc_level", "num_devices", "avg_session_minutes", "failed_logins_30d", "age_years",
+    "kyc_level",
+    "num_devices",
+    "avg_session_minutes",
+    "failed_logins_30d",
+    "age_years",
 )
 ACCOUNT_COLUMNS = ("account_id", "created_at", *FEATURES, "region")
 TRANSFER_COLUMNS = ("transfer_id", "src", "dst", "amount", "timestamp", "currency", "channel")
@@ -134,9 +138,7 @@ def generate(
     labels = _labels(pop, plan.fraud, fraud_tx, rng)
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    files = {
-        name: out_dir / f"{name}.csv" for name in ("accounts", "transfers", "links", "labels")
-    }
+    files = {name: out_dir / f"{name}.csv" for name in ("accounts", "transfers", "links", "labels")}
     files["ground_truth"] = out_dir / "ground_truth.json"
     id_width = max(7, len(str(n)))
     ids = wr.id_strings("A", np.arange(n), id_width)
@@ -147,9 +149,7 @@ def generate(
     _write_ground_truth(files["ground_truth"], seed, ids, plan)
     say(f"wrote {out_dir}")
 
-    rings_by_kind: dict[str, int] = {
-        k: sum(r.kind == k for r in plan.rings) for k in fr.RING_KINDS
-    }
+    rings_by_kind: dict[str, int] = {k: sum(r.kind == k for r in plan.rings) for k in fr.RING_KINDS}
     return SynthSummary(
         accounts=n,
         transfers=len(transfers),
@@ -162,9 +162,7 @@ def generate(
     )
 
 
-def _structure(
-    n: int, rng: np.random.Generator
-) -> tuple[IntArray, int, IntArray, BoolArray]:
+def _structure(n: int, rng: np.random.Generator) -> tuple[IntArray, int, IntArray, BoolArray]:
     """Communities (lognormal sizes) placed in regions, and the merchant accounts."""
     n_comm = max(2, n // 150)
     community = weighted_choice(rng.lognormal(0.0, 0.8, n_comm), n, rng)
@@ -348,7 +346,10 @@ def _merchant_payments(
     refund_ts = ts[refunded] + rng.integers(DAY, 20 * DAY, len(refunded))
     refunded, refund_ts = refunded[refund_ts < WINDOW_END], refund_ts[refund_ts < WINDOW_END]
     refunds = TransferBatch.of(
-        merchants[shop[refunded]], payer[refunded], amount[refunded], refund_ts,
+        merchants[shop[refunded]],
+        payer[refunded],
+        amount[refunded],
+        refund_ts,
         channel[refunded],
     )
     return purchases, refunds
@@ -362,8 +363,9 @@ def _stranger_payments(pop: _Population, count: int, rng: np.random.Generator) -
     payee[local] = GroupSampler.build(pop.region, len(REGIONS), pop.activity).sample(
         pop.region[payer[local]], rng
     )
-    ts = _daytime(np.maximum(np.maximum(pop.created[payer], pop.created[payee]), WINDOW_START)
-                  + HOUR, rng)
+    ts = _daytime(
+        np.maximum(np.maximum(pop.created[payer], pop.created[payee]), WINDOW_START) + HOUR, rng
+    )
     amount = np.maximum(np.round(rng.lognormal(np.log(60), 1.2, count), 2), 1.0)
     channel = np.where(rng.random(count) < 0.5, APP, WEB)
     keep = payer != payee
@@ -417,38 +419,65 @@ def _labels(
     return _Labels(chosen, value, source, observed)
 
 
-def _write_accounts(
-    path: Path, ids: Any, pop: _Population, features: dict[str, Any]
-) -> None:
+def _write_accounts(path: Path, ids: Any, pop: _Population, features: dict[str, Any]) -> None:
     region = pop.region.astype(np.int8)
-    wr.write_csv(path, ACCOUNT_COLUMNS, len(ids), lambda s: (
-        ids[s], wr.iso_strings(pop.created[s]), *(features[f][s] for f in FEATURES),
-        wr.categories(region[s], REGIONS),
-    ))
+    wr.write_csv(
+        path,
+        ACCOUNT_COLUMNS,
+        len(ids),
+        lambda s: (
+            ids[s],
+            wr.iso_strings(pop.created[s]),
+            *(features[f][s] for f in FEATURES),
+            wr.categories(region[s], REGIONS),
+        ),
+    )
 
 
 def _write_transfers(path: Path, ids: Any, tx: TransferBatch) -> None:
     width = max(9, len(str(len(tx))))
-    wr.write_csv(path, TRANSFER_COLUMNS, len(tx), lambda s: (
-        wr.id_strings("T", np.arange(s.start, s.stop), width),
-        ids.take(tx.src[s]), ids.take(tx.dst[s]), wr.cents(tx.amount[s]),
-        wr.iso_strings(tx.ts[s]), wr.categories(np.zeros(s.stop - s.start, np.int8), ("EUR",)),
-        wr.categories(tx.channel[s], CHANNELS),
-    ))
+    wr.write_csv(
+        path,
+        TRANSFER_COLUMNS,
+        len(tx),
+        lambda s: (
+            wr.id_strings("T", np.arange(s.start, s.stop), width),
+            ids.take(tx.src[s]),
+            ids.take(tx.dst[s]),
+            wr.cents(tx.amount[s]),
+            wr.iso_strings(tx.ts[s]),
+            wr.categories(np.zeros(s.stop - s.start, np.int8), ("EUR",)),
+            wr.categories(tx.channel[s], CHANNELS),
+        ),
+    )
 
 
 def _write_links(path: Path, ids: Any, links: LinkBatch) -> None:
-    wr.write_csv(path, LINK_COLUMNS, len(links), lambda s: (
-        ids.take(links.a[s]), ids.take(links.b[s]),
-        wr.categories(links.kind[s], LINK_TYPES), wr.iso_strings(links.since[s]),
-    ))
+    wr.write_csv(
+        path,
+        LINK_COLUMNS,
+        len(links),
+        lambda s: (
+            ids.take(links.a[s]),
+            ids.take(links.b[s]),
+            wr.categories(links.kind[s], LINK_TYPES),
+            wr.iso_strings(links.since[s]),
+        ),
+    )
 
 
 def _write_labels(path: Path, ids: Any, labels: _Labels) -> None:
-    wr.write_csv(path, LABEL_COLUMNS, len(labels.account), lambda s: (
-        ids.take(labels.account[s]), wr.categories(labels.value[s], ("legit", "fraud")),
-        wr.categories(labels.source[s], LABEL_SOURCES), wr.iso_strings(labels.observed[s]),
-    ))
+    wr.write_csv(
+        path,
+        LABEL_COLUMNS,
+        len(labels.account),
+        lambda s: (
+            ids.take(labels.account[s]),
+            wr.categories(labels.value[s], ("legit", "fraud")),
+            wr.categories(labels.source[s], LABEL_SOURCES),
+            wr.iso_strings(labels.observed[s]),
+        ),
+    )
 
 
 def _write_ground_truth(path: Path, seed: int, ids: Any, plan: fr.FraudPlan) -> None:
@@ -465,4 +494,3 @@ def _write_ground_truth(path: Path, seed: int, ids: Any, plan: fr.FraudPlan) -> 
         ],
     }
     path.write_text(json.dumps(truth, indent=1) + "\n", encoding="utf-8")
-

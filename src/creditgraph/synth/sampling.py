@@ -129,7 +129,10 @@ class TransferBatch:
     def take(self, index: IntArray) -> TransferBatch:
         """The rows at ``index`` (a permutation, a filter, ...)."""
         return TransferBatch(
-            self.src[index], self.dst[index], self.amount[index], self.ts[index],
+            self.src[index],
+            self.dst[index],
+            self.amount[index],
+            self.ts[index],
             self.channel[index],
         )
 
@@ -147,9 +150,7 @@ class LinkBatch:
         return len(self.a)
 
     @classmethod
-    def of(
-        cls, a: npt.ArrayLike, b: npt.ArrayLike, kind: int, since: npt.ArrayLike
-    ) -> LinkBatch:
+    def of(cls, a: npt.ArrayLike, b: npt.ArrayLike, kind: int, since: npt.ArrayLike) -> LinkBatch:
         """Build a batch of one link type."""
         aa, bb, ss = np.broadcast_arrays(
             np.asarray(a, dtype=np.int64),
