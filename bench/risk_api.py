@@ -168,6 +168,7 @@ def add_new_accounts(settings: Settings, pool: list[str], n: int, seed: int) -> 
 LUA = """
 local bodies = {BODIES}
 local i = 0
+math.randomseed({SEED})
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer {KEY}"
@@ -195,7 +196,8 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def wrk(
+def start_wrk(
+    name: str,
     url: str,
     path: str,
     bodies: list[str],
@@ -203,20 +205,30 @@ def wrk(
     *,
     duration: int,
     connections: int,
-    delay_ms: int | None,
+    delay_ms: float | None,
     work: Path,
-    pid: int | None = None,
-) -> dict[str, Any]:
+    seed: int = 1,
+) -> subprocess.Popen[str]:
+    """Start one wrk run (one thread) rotating through ``bodies``; ``delay_ms`` paces each
+    connection (mean think time after a response), None saturates."""
     lua = (
         LUA.replace("{BODIES}", "{" + ",".join(json.dumps(b) for b in bodies) + "}")
         .replace("{KEY}", key)
         .replace("{PATH}", path)
-        .replace("{DELAY}", f"delay = function() return {delay_ms} end" if delay_ms else "")
+        .replace("{SEED}", str(seed))
+        # Think time drawn from an exponential distribution (mean ``delay_ms``): arrivals
+        # close to a Poisson process, and connections start staggered instead of all at once
+        # (a fixed delay sent every connection's first request in the same instant).
+        .replace(
+            "{DELAY}",
+            f"delay = function() return -math.log(1 - math.random()) * {delay_ms} end"
+            if delay_ms
+            else "",
+        )
     )
-    script = work / "bench.lua"
+    script = work / f"bench-{name}.lua"
     script.write_text(lua)
-    cpu0 = cpu_seconds(pid) if pid else 0.0
-    out = subprocess.run(
+    return subprocess.Popen(
         [
             "wrk",
             "-t1",
@@ -228,16 +240,20 @@ def wrk(
             str(script),
             url + path,
         ],
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        check=True,
-    ).stdout
+    )
+
+
+def wrk_result(proc: subprocess.Popen[str]) -> dict[str, Any]:
+    """Wait for a ``start_wrk`` run; its summary with percentiles in ms and the rate."""
+    out, err = proc.communicate()
+    if proc.returncode != 0:
+        raise RuntimeError(f"wrk failed: {err[-2000:]}")
     line = next(x for x in out.splitlines() if x.startswith("CGJSON "))
     r: dict[str, Any] = json.loads(line[len("CGJSON ") :])
     r["rps"] = round(r["requests"] / (r["duration_us"] / 1e6), 1)
-    if pid:
-        # Server CPU per request: unlike latency, barely moved by other jobs on the machine.
-        r["server_cpu_us_per_req"] = round((cpu_seconds(pid) - cpu0) / r["requests"] * 1e6, 1)
     for k in ("p50_us", "p90_us", "p99_us", "p999_us", "max_us"):
         r[k.replace("_us", "_ms")] = round(r.pop(k) / 1000, 3)
     r["mean_ms"] = round(r.pop("mean_us") / 1000, 3)
@@ -251,17 +267,20 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--work", type=Path, default=Path("/tmp/cg-riskbench"))
     ap.add_argument("--max-epochs", type=int, default=5)
-    ap.add_argument("--new", type=int, default=300, help="accounts scored inductively")
     ap.add_argument("--rate", type=int, default=1000)
     ap.add_argument("--inductive-rate", type=int, default=200)
+    ap.add_argument("--mix-inductive-rate", type=int, default=50)
+    ap.add_argument(
+        "--repeat-accounts", type=int, default=300, help="receivers the repeat run rotates"
+    )
     ap.add_argument("--connections", type=int, default=40)
     ap.add_argument("--sat-connections", type=int, default=32)
     ap.add_argument("--duration", type=int, default=30)
     ap.add_argument("--port", type=int, default=18080)
     ap.add_argument(
         "--runs",
-        default="floor_paced,risk_known_paced,risk_inductive_paced,floor_saturation,"
-        "risk_saturation",
+        default="floor_paced,risk_known_paced,risk_inductive_paced,risk_inductive_repeat_paced,"
+        "risk_mixed_paced,floor_saturation,risk_saturation",
         help="comma-separated subset of the runs",
     )
     ap.add_argument("--serve-floor", action="store_true", help=argparse.SUPPRESS)
@@ -308,7 +327,6 @@ def main() -> None:
         for _ in range(5000)
     ]
     floor_bodies = known[:1000]
-    pace = 1000 * args.connections // args.rate
     results: dict[str, Any] = {}
     cmd_api = [
         str(REPO / ".venv" / "bin" / "creditgraph"),
@@ -325,50 +343,126 @@ def main() -> None:
         server(cmd_floor, env, floor_url, "/docs") as floor_pid,
     ):
         log(f"servers ready in {time.perf_counter() - t0:.1f}s")
-        new_ids = add_new_accounts(settings, pairs_from, args.new, args.seed)
-        inductive = [
-            json.dumps(
-                {"src": rng.choice(pairs_from), "dst": n, "amount": round(rng.uniform(1, 500), 2)}
-            )
-            for n in new_ids
-        ]
+        wanted = set(args.runs.split(","))
+        # Every first-sight request names an account no request named before: the paced run
+        # at --inductive-rate and the mixed run at --mix-inductive-rate, with 10 % to spare.
+        first_sight = int(1.1 * args.duration * (args.inductive_rate + args.mix_inductive_rate))
+        t1 = time.perf_counter()
+        new_ids = add_new_accounts(settings, pairs_from, first_sight, args.seed)
+        log(f"{len(new_ids)} new accounts written in {time.perf_counter() - t1:.1f}s")
+
+        def transfers_to(receivers: list[str]) -> list[str]:
+            return [
+                json.dumps(
+                    {
+                        "src": rng.choice(pairs_from),
+                        "dst": n,
+                        "amount": round(rng.uniform(1, 500), 2),
+                    }
+                )
+                for n in receivers
+            ]
+
+        split = int(1.1 * args.duration * args.inductive_rate)
+        inductive, mixed_new = transfers_to(new_ids[:split]), transfers_to(new_ids[split:])
+        repeat = inductive[: args.repeat_accounts]
         # Warm both (first requests build caches, import lazily).
-        wrk(
-            floor_url,
-            FLOOR,
-            floor_bodies,
-            key,
-            duration=3,
-            connections=4,
-            delay_ms=None,
-            work=args.work,
-        )
-        wrk(api_url, RISK, known, key, duration=3, connections=4, delay_ms=None, work=args.work)
+        for url, path, bodies in ((floor_url, FLOOR, floor_bodies), (api_url, RISK, known)):
+            wrk_result(
+                start_wrk(
+                    "warm",
+                    url,
+                    path,
+                    bodies,
+                    key,
+                    duration=3,
+                    connections=4,
+                    delay_ms=None,
+                    work=args.work,
+                )
+            )
         pid = {floor_url: floor_pid, api_url: api_pid}
-        inductive_pace = 1000 * args.connections // args.inductive_rate
+
+        def pace(rate: int, connections: int) -> float:
+            return 1000 * connections / rate
+
         runs = [
-            ("floor_paced", floor_url, FLOOR, floor_bodies, args.connections, pace),
-            ("risk_known_paced", api_url, RISK, known, args.connections, pace),
-            ("risk_inductive_paced", api_url, RISK, inductive, args.connections, inductive_pace),
+            ("floor_paced", floor_url, FLOOR, floor_bodies, args.connections, args.rate),
+            ("risk_known_paced", api_url, RISK, known, args.connections, args.rate),
+            (
+                "risk_inductive_paced",
+                api_url,
+                RISK,
+                inductive,
+                args.connections,
+                args.inductive_rate,
+            ),
+            (
+                "risk_inductive_repeat_paced",
+                api_url,
+                RISK,
+                repeat,
+                args.connections,
+                args.inductive_rate,
+            ),
             ("floor_saturation", floor_url, FLOOR, floor_bodies, args.sat_connections, None),
             ("risk_saturation", api_url, RISK, known, args.sat_connections, None),
         ]
-        wanted = set(args.runs.split(","))
-        for name, url, path, bodies, conns, delay in runs:
+        for name, url, path, bodies, conns, rate in runs:
             if name not in wanted:
                 continue
-            results[name] = wrk(
-                url,
-                path,
-                bodies,
-                key,
-                duration=args.duration,
-                connections=conns,
-                delay_ms=delay,
-                work=args.work,
-                pid=pid[url],
+            cpu0 = cpu_seconds(pid[url])
+            results[name] = wrk_result(
+                start_wrk(
+                    name,
+                    url,
+                    path,
+                    bodies,
+                    key,
+                    duration=args.duration,
+                    connections=conns,
+                    delay_ms=pace(rate, conns) if rate else None,
+                    work=args.work,
+                )
+            )
+            # Server CPU per request: unlike latency, barely moved by other jobs.
+            results[name]["server_cpu_us_per_req"] = round(
+                (cpu_seconds(pid[url]) - cpu0) / results[name]["requests"] * 1e6, 1
             )
             log(f"{name}: {results[name]}")
+        if "risk_mixed_paced" in wanted:
+            # Known pairs and first-sight receivers at the same time, each from its own wrk
+            # (so each reports its own percentiles), adding up to --rate.
+            known_rate = args.rate - args.mix_inductive_rate
+            conns_new = max(2, args.connections * args.mix_inductive_rate // args.rate)
+            procs = {
+                "known": start_wrk(
+                    "mixed-known",
+                    api_url,
+                    RISK,
+                    known,
+                    key,
+                    duration=args.duration,
+                    connections=args.connections,
+                    delay_ms=pace(known_rate, args.connections),
+                    work=args.work,
+                    seed=2,
+                ),
+                "inductive": start_wrk(
+                    "mixed-new",
+                    api_url,
+                    RISK,
+                    mixed_new,
+                    key,
+                    duration=args.duration,
+                    connections=conns_new,
+                    delay_ms=pace(args.mix_inductive_rate, conns_new),
+                    work=args.work,
+                    seed=3,
+                ),
+            }
+            results["risk_mixed_paced"] = {k: wrk_result(v) for k, v in procs.items()}
+            log(f"risk_mixed_paced: {results['risk_mixed_paced']}")
     if {"floor_saturation", "risk_saturation"} <= results.keys():
         floor, risk = results["floor_saturation"], results["risk_saturation"]
         results["cpu_per_request_floor_vs_risk"] = round(
@@ -379,7 +473,7 @@ def main() -> None:
         "accounts": counts.accounts,
         "transfers": counts.transfers,
         "links": counts.links,
-        "new_accounts": args.new,
+        "new_accounts": first_sight,
     }
     results["machine"] = {
         "cpus": os.cpu_count(),

@@ -60,6 +60,11 @@ class Settings(BaseSettings):
     risk_identity_weight: float = Field(default=0.1, ge=0, le=1)
     #: Decision for an account the in-memory table lacks while the store is unreachable.
     risk_unknown_policy: Literal["allow", "review", "block"] = "review"
+    #: An account scored inductively on a request is reused for this long (0: never), so a
+    #: new receiver asked about again and again costs one scoring; HTTP ingest touching it
+    #: drops it at once. Ties written to the store behind the API's back count after this.
+    risk_inductive_cache_s: float = Field(default=30.0, ge=0)
+    risk_inductive_cache_size: int = Field(default=100_000, ge=1)
     #: Idempotency-Key answers kept in memory (per process), for this long and at most this many.
     idempotency_ttl_s: float = Field(default=24 * 3600, gt=0)
     idempotency_max_entries: int = Field(default=100_000, ge=1)

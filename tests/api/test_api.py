@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from dataclasses import replace
+from typing import Any
 
 import orjson
 import pytest
@@ -95,6 +97,50 @@ def test_risk_unknown_accounts_are_scored_inductively(api: ApiClient) -> None:
     assert receiver["evidence"]["source"] == "inductive"
     both = api.post(RISK, "payment", json={"src": "new-1", "dst": "new-2", "amount": 1})
     assert both.status_code == 200
+
+
+def test_inductive_scores_are_reused_until_expiry_or_new_ties(
+    api: ApiClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = engine_of(api)
+    calls: list[str] = []
+    score_new = engine.scorer.score_new
+
+    def counting(account_id: str, store: Any, **kw: Any) -> Any:
+        calls.append(account_id)
+        return score_new(account_id, store, **kw)
+
+    monkeypatch.setattr(engine.scorer, "score_new", counting)
+
+    def receiver_p(dst: str) -> float:
+        r = api.post(RISK, "payment", json={"src": KNOWN_A, "dst": dst, "amount": 5})
+        assert r.status_code == 200, r.text
+        receiver = next(x for x in r.json()["reasons"] if x["code"] == "RECEIVER_RISK")
+        assert receiver["evidence"]["source"] == "inductive"
+        return float(receiver["evidence"]["fraud_probability"])
+
+    first = receiver_p("ghost-1")
+    assert (receiver_p("ghost-1"), calls) == (first, ["ghost-1"])  # within the TTL: reused
+    engine.record_ties(links=[("ghost-1", KNOWN_B, "FRIEND")])  # its neighbourhood changed
+    receiver_p("ghost-1")
+    assert calls == ["ghost-1", "ghost-1"]
+    monkeypatch.setattr(engine, "policy", replace(engine.policy, inductive_cache_s=0.05))
+    time.sleep(0.1)
+    receiver_p("ghost-1")  # expired
+    assert calls == ["ghost-1"] * 3
+    monkeypatch.setattr(engine, "policy", replace(engine.policy, inductive_cache_s=0))
+    receiver_p("ghost-2")
+    receiver_p("ghost-2")  # 0 switches reuse off
+    assert calls[3:] == ["ghost-2", "ghost-2"]
+
+
+def test_inductive_reuse_is_bounded(api: ApiClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    engine = engine_of(api)
+    monkeypatch.setattr(engine, "policy", replace(engine.policy, inductive_cache_size=2))
+    for dst in ("g-1", "g-2", "g-3"):
+        r = api.post(RISK, "payment", json={"src": KNOWN_A, "dst": dst, "amount": 5})
+        assert r.status_code == 200
+    assert list(engine._recent) == ["g-2", "g-3"]  # the oldest went first
 
 
 def test_risk_thresholds_come_from_settings(api_settings: Settings) -> None:

@@ -11,7 +11,10 @@ the hot path reads, so a decision for two known accounts touches neither the sto
 - which detected rings each account belongs to (``store.list_rings`` at load).
 
 Accounts the snapshot lacks are scored by the ``InductiveScorer`` from the store's current
-edges (a few milliseconds). HTTP ingest calls ``refresh``: the touched accounts are rescored
+edges (a few milliseconds) and that score is reused for ``risk_inductive_cache_s`` (a new
+receiver is typically asked about many times in a row; HTTP ingest touching the account
+drops it at once, ties written to the store by other means count once it expires). HTTP
+ingest calls ``refresh``: the touched accounts are rescored
 the same way and kept as overrides, and the new ties join small in-memory overlays, so a new
 transfer or friendship changes the next decision without a retrain. A reload builds a new
 engine from a new snapshot, which already holds what the overlays held.
@@ -116,6 +119,9 @@ class RiskPolicy:
     related_discount: float = 0.15
     identity_weight: float = 0.1
     unknown_policy: Decision = "review"
+    #: Reuse of request-time inductive scores (``Settings.risk_inductive_cache_s``).
+    inductive_cache_s: float = 30.0
+    inductive_cache_size: int = 100_000
 
     @classmethod
     def from_settings(cls, s: Settings) -> RiskPolicy:
@@ -129,6 +135,8 @@ class RiskPolicy:
             related_discount=s.risk_related_discount,
             identity_weight=s.risk_identity_weight,
             unknown_policy=s.risk_unknown_policy,
+            inductive_cache_s=s.risk_inductive_cache_s,
+            inductive_cache_size=s.risk_inductive_cache_size,
         )
 
     def decide(self, risk: float) -> Decision:
@@ -224,6 +232,9 @@ class RiskEngine:
                 self.rings[m].append(info)
         self._overlay = _Overlay()
         self._lock = threading.Lock()
+        #: account -> (monotonic time scored, score): request-time inductive scores, oldest
+        #: first (insertion order), so eviction drops the entry closest to expiry.
+        self._recent: dict[str, tuple[float, InductiveScore]] = {}
 
     # -- building ------------------------------------------------------------------------------
     @classmethod
@@ -273,8 +284,38 @@ class RiskEngine:
             )
         if store is None:
             return AccountRisk(account_id, None, None, "unavailable")
-        s = self.scorer.score_new(account_id, store)
+        s = self._recently_scored(account_id)
+        if s is None:
+            s = self.scorer.score_new(account_id, store)
+            self._remember(account_id, s)
         return AccountRisk(account_id, s.fraud_probability, s.social_credit, "inductive", s)
+
+    def _recently_scored(self, account_id: str) -> InductiveScore | None:
+        ttl = self.policy.inductive_cache_s
+        if ttl <= 0:
+            return None
+        with self._lock:
+            hit = self._recent.get(account_id)
+            if hit is None:
+                return None
+            if time.monotonic() - hit[0] < ttl:
+                return hit[1]
+            del self._recent[account_id]
+            return None
+
+    def _remember(self, account_id: str, score: InductiveScore) -> None:
+        if self.policy.inductive_cache_s <= 0:
+            return
+        with self._lock:
+            self._recent.pop(account_id, None)  # re-inserted last: the newest entry
+            self._recent[account_id] = (time.monotonic(), score)
+            while len(self._recent) > self.policy.inductive_cache_size:
+                del self._recent[next(iter(self._recent))]
+
+    def _forget(self, account_ids: Iterable[str]) -> None:
+        """Drop request-time scores whose neighbourhood just changed (caller holds the lock)."""
+        for a in account_ids:
+            self._recent.pop(a, None)
 
     # -- the decision ------------------------------------------------------------------------------
     def decide(self, check: TransferCheck, store: GraphStore | None) -> RiskDecision:
@@ -501,7 +542,10 @@ class RiskEngine:
     ) -> None:
         """Add new ties to the overlays (transfers as (src, dst, amount); links (a, b, type))."""
         ov = self._overlay
+        transfers, links = list(transfers), list(links)
         with self._lock:
+            self._forget(a for src, dst, _ in transfers for a in (src, dst))
+            self._forget(a for x, y, _ in links for a in (x, y))
             for src, dst, amount in transfers:
                 ov.transfers.add((src, dst))
                 total, count = ov.sent.get(src, (0.0, 0))
@@ -523,6 +567,7 @@ class RiskEngine:
             s = self.scorer.score_new(a, store)
             with self._lock:
                 self._overlay.scores[a] = s
+                self._recent.pop(a, None)
             done.append(a)
         return done
 
