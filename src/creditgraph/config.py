@@ -70,6 +70,10 @@ class Settings(BaseSettings):
     idempotency_max_entries: int = Field(default=100_000, ge=1)
     #: How often the API probes an unreachable store (degraded mode) to recover by itself.
     store_probe_interval_s: float = Field(default=2.0, gt=0)
+    #: FastAPI's native OpenTelemetry (spans, metrics, logs to the global OTel providers).
+    #: Off by default: /metrics (Prometheus) and the JSON logs are the service's own, and the
+    #: per-request "is OTel configured?" check cost ~5 % of a risk decision's CPU.
+    otel_telemetry: bool = False
     #: HTTP ingest: accounts rescored synchronously per batch (the rest at the next reload).
     rescore_limit: int = Field(default=2_000, ge=0)
 

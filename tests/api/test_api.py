@@ -143,6 +143,35 @@ def test_inductive_reuse_is_bounded(api: ApiClient, monkeypatch: pytest.MonkeyPa
     assert list(engine._recent) == ["g-2", "g-3"]  # the oldest went first
 
 
+
+def test_snapshot_ties_are_found_both_ways(api: ApiClient) -> None:
+    """The engine's pair table answers for every kind of tie in the snapshot, either way."""
+    engine = engine_of(api)
+    store = EmbeddedStore(api.settings.embedded_path)
+    try:
+        snapshot = store.snapshot()
+    finally:
+        store.close()
+    ids = snapshot.account_ids
+    kinds = set()
+    for rel, es in snapshot.edges.items():
+        for s_, d_ in list(zip(es.src.tolist(), es.dst.tolist(), strict=True))[:25]:
+            a, b = ids[s_], ids[d_]
+            if a == b:
+                continue
+            kinds.add(rel)
+            for x, y in ((a, b), (b, a)):
+                if rel == "FRIEND":
+                    assert "friends" in engine.relation(x, y)
+                elif rel == "TRANSFER":
+                    assert "earlier transfers" in engine.relation(x, y)
+                else:
+                    assert rel in engine.shared_identity(x, y)
+                    assert rel not in engine.shared_identity(*unrelated_pair(api))
+    assert {"FRIEND", "TRANSFER"} < kinds  # and at least one identity link type
+    a, b = unrelated_pair(api)
+    assert (engine.relation(a, b), engine.shared_identity(a, b)) == ([], [])
+
 def test_risk_thresholds_come_from_settings(api_settings: Settings) -> None:
     from tests.apitools import api_client
 

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.telemetry import TelemetryConfig
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -131,6 +132,14 @@ async def _probe_loop(state: ApiState, stop: asyncio.Event) -> None:
                 await run_in_threadpool(state.reload)
 
 
+_NO_TELEMETRY: TelemetryConfig = {
+    "tracing": False,
+    "metrics": False,
+    "logs": False,
+    "operation_spans": False,
+}
+
+
 def create_app(settings: Settings) -> FastAPI:
     """The API over ``settings``' store and model registry."""
 
@@ -159,6 +168,7 @@ def create_app(settings: Settings) -> FastAPI:
         version="1",
         description=DESCRIPTION,
         lifespan=lifespan,
+        telemetry=None if settings.otel_telemetry else _NO_TELEMETRY,
     )
     install_error_handlers(app)
     for router in ROUTERS:

@@ -41,7 +41,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from creditgraph.config import Settings
-from creditgraph.domain import FRIEND, TRANSFER, Ring, Snapshot
+from creditgraph.domain import FRIEND, TRANSFER, IntArray, Ring, Snapshot
 from creditgraph.errors import ModelNotReady
 from creditgraph.ml.artifact import load_artifact
 from creditgraph.registry import ModelRegistry
@@ -191,36 +191,44 @@ class RiskEngine:
         self._n = np.int64(n)
         rows: list[np.ndarray[Any, np.dtype[np.int64]]] = []
         cols: list[np.ndarray[Any, np.dtype[np.int64]]] = []
-        # Common neighbours count over social ties only: a shared device is no sign of trust.
-        self._identity_keys: dict[str, np.ndarray[Any, np.dtype[np.int64]]] = {}
-        for rel, es in snapshot.edges.items():
-            if rel not in (FRIEND, TRANSFER):
-                if len(es):
-                    self._identity_keys[rel] = np.unique(
-                        np.concatenate([es.src * n + es.dst, es.dst * n + es.src])
-                    )
+        # Every tie between two snapshot accounts in one sorted table of ordered pair keys
+        # (i * n + j) with a bit per kind of tie, so a decision answers "friends? earlier
+        # transfers either way? which identity links?" with one binary search.
+        keys: list[np.ndarray[Any, np.dtype[np.int64]]] = []
+        bits: list[np.ndarray[Any, np.dtype[np.int64]]] = []
+
+        def tie(src: IntArray, dst: IntArray, forward: int, backward: int) -> None:
+            keys.extend([src * n + dst, dst * n + src])
+            bits.extend([np.full(len(src), forward), np.full(len(src), backward)])
+
+        self._identity_bits: dict[str, int] = {}
+        for rel, es in sorted(snapshot.edges.items()):
+            if not len(es):
                 continue
+            if rel == FRIEND:
+                tie(es.src, es.dst, _FRIENDS, _FRIENDS)
+            elif rel == TRANSFER:
+                tie(es.src, es.dst, _SENT, _RECEIVED)
+            else:
+                bit = self._identity_bits[rel] = _FIRST_IDENTITY << len(self._identity_bits)
+                tie(es.src, es.dst, bit, bit)
+                continue  # a shared device is no sign of trust: not a social neighbour
             rows += [es.src, es.dst]
             cols += [es.dst, es.src]
+        if len(self._identity_bits) > 58:
+            raise ModelNotReady("more than 58 identity link types: pair table bits exhausted")
+        self._pair_keys, self._pair_bits = _pair_table(keys, bits)
         r = np.concatenate(rows) if rows else np.zeros(0, np.int64)
         c = np.concatenate(cols) if cols else np.zeros(0, np.int64)
         adj = sp.csr_matrix((np.ones(len(r), np.int8), (r, c)), shape=(n, n))
         adj.sum_duplicates()
         self._indptr = adj.indptr.astype(np.int64)
         self._indices = adj.indices.astype(np.int64)
-        friend = snapshot.edges.get(FRIEND)
-        self._friend_keys = (
-            np.unique(np.concatenate([friend.src * n + friend.dst, friend.dst * n + friend.src]))
-            if friend is not None and len(friend)
-            else np.zeros(0, np.int64)
-        )
         tr = snapshot.edges.get(TRANSFER)
         if tr is not None and len(tr) and tr.count is not None and tr.total_amount is not None:
-            self._transfer_keys = np.unique(tr.src * n + tr.dst)
             self._sent_total = np.bincount(tr.src, tr.total_amount, minlength=n).astype(np.float64)
             self._sent_count = np.bincount(tr.src, tr.count, minlength=n).astype(np.int64)
         else:
-            self._transfer_keys = np.zeros(0, np.int64)
             self._sent_total = np.zeros(n, np.float64)
             self._sent_count = np.zeros(n, np.int64)
         self.rings: dict[str, list[RingInfo]] = defaultdict(list)
@@ -388,7 +396,8 @@ class RiskEngine:
                 )
             )
 
-        shared = self.shared_identity(check.src, check.dst)
+        bits = self._ties_between(self.index.get(check.src), self.index.get(check.dst))
+        shared = self.shared_identity(check.src, check.dst, bits)
         if shared:
             keep *= 1.0 - p.identity_weight
             reasons.append(
@@ -403,7 +412,7 @@ class RiskEngine:
         if check.src == check.dst:
             reasons.append(_reason(SAME_ACCOUNT, "sender and receiver are the same account", {}))
         else:
-            relation = self.relation(check.src, check.dst)
+            relation = self.relation(check.src, check.dst, bits)
             if relation:
                 risk *= 1.0 - p.related_discount
                 reasons.append(
@@ -467,36 +476,36 @@ class RiskEngine:
             count += extra[1]
         return count, (total / count if count else 0.0)
 
-    def shared_identity(self, a: str, b: str) -> list[str]:
-        """Link types other than FRIEND joining ``a`` and ``b`` (shared device, address...)."""
+    def _ties_between(self, i: int | None, j: int | None) -> int:
+        """The pair table's bits for snapshot accounts ``i`` -> ``j`` (0 if either is None)."""
+        if i is None or j is None:
+            return 0
+        key = i * self._n + j
+        pos = int(self._pair_keys.searchsorted(key))
+        if pos < len(self._pair_keys) and int(self._pair_keys[pos]) == int(key):
+            return int(self._pair_bits[pos])
+        return 0
+
+    def shared_identity(self, a: str, b: str, bits: int | None = None) -> list[str]:
+        """Link types other than FRIEND joining ``a`` and ``b`` (shared device, address...);
+        ``bits``: ``_ties_between`` of the two when the caller has it."""
+        if bits is None:
+            bits = self._ties_between(self.index.get(a), self.index.get(b))
         out = set(self._overlay.identity.get((min(a, b), max(a, b)), ()))
-        i, j = self.index.get(a), self.index.get(b)
-        if i is not None and j is not None:
-            out.update(r for r, keys in self._identity_keys.items() if _has(keys, i * self._n + j))
+        out.update(rel for rel, bit in self._identity_bits.items() if bits & bit)
         return sorted(out)
 
-    def relation(self, a: str, b: str) -> list[str]:
+    def relation(self, a: str, b: str, bits: int | None = None) -> list[str]:
         """How ``a`` and ``b`` are socially related: friends, earlier transfers, a common
         friend or transfer partner."""
         out: list[str] = []
         ov = self._overlay
         i, j = self.index.get(a), self.index.get(b)
-        if (min(a, b), max(a, b)) in ov.friends or (
-            i is not None and j is not None and _has(self._friend_keys, i * self._n + j)
-        ):
+        if bits is None:
+            bits = self._ties_between(i, j)
+        if bits & _FRIENDS or (min(a, b), max(a, b)) in ov.friends:
             out.append("friends")
-        if (
-            (a, b) in ov.transfers
-            or (b, a) in ov.transfers
-            or (
-                i is not None
-                and j is not None
-                and (
-                    _has(self._transfer_keys, i * self._n + j)
-                    or _has(self._transfer_keys, j * self._n + i)
-                )
-            )
-        ):
+        if bits & (_SENT | _RECEIVED) or (a, b) in ov.transfers or (b, a) in ov.transfers:
             out.append("earlier transfers")
         # A direct tie is one of the two above; otherwise, a friend or partner in common.
         if not out and self._common_neighbour(a, b, i, j):
@@ -575,9 +584,23 @@ class RiskEngine:
         return len(self._overlay.scores)
 
 
-def _has(keys: np.ndarray[Any, np.dtype[np.int64]], key: np.int64 | int) -> bool:
-    k = int(keys.searchsorted(key))
-    return k < len(keys) and int(keys[k]) == int(key)
+#: Bits of the pair table (``RiskEngine._ties_between``); identity link types take the bits
+#: from ``_FIRST_IDENTITY`` up, one per type.
+_FRIENDS, _SENT, _RECEIVED, _FIRST_IDENTITY = 1, 2, 4, 8
+
+
+def _pair_table(
+    keys: list[np.ndarray[Any, np.dtype[np.int64]]],
+    bits: list[np.ndarray[Any, np.dtype[np.int64]]],
+) -> tuple[np.ndarray[Any, np.dtype[np.int64]], np.ndarray[Any, np.dtype[np.int64]]]:
+    """Sorted unique pair keys and the OR of the bits given for each."""
+    if not keys:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    k, b = np.concatenate(keys), np.concatenate(bits)
+    order = np.argsort(k, kind="stable")
+    k, b = k[order], b[order]
+    starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
+    return k[starts], np.bitwise_or.reduceat(b, starts)
 
 
 def _reason(code: str, message: str, evidence: dict[str, Any]) -> dict[str, Any]:
