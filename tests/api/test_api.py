@@ -143,7 +143,6 @@ def test_inductive_reuse_is_bounded(api: ApiClient, monkeypatch: pytest.MonkeyPa
     assert list(engine._recent) == ["g-2", "g-3"]  # the oldest went first
 
 
-
 def test_snapshot_ties_are_found_both_ways(api: ApiClient) -> None:
     """The engine's pair table answers for every kind of tie in the snapshot, either way."""
     engine = engine_of(api)
@@ -171,6 +170,7 @@ def test_snapshot_ties_are_found_both_ways(api: ApiClient) -> None:
     assert {"FRIEND", "TRANSFER"} < kinds  # and at least one identity link type
     a, b = unrelated_pair(api)
     assert (engine.relation(a, b), engine.shared_identity(a, b)) == ([], [])
+
 
 def test_risk_thresholds_come_from_settings(api_settings: Settings) -> None:
     from tests.apitools import api_client
