@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import sqlite3
 import time
 from dataclasses import replace
@@ -583,3 +584,13 @@ def test_shutdown_waits_for_a_probe_in_flight(
             time.sleep(0.01)  # the first is the startup probe; wait for a background one
     assert events.count("probe") >= 2
     assert events[-2:] == ["probed", "close"], events
+
+
+def test_the_loaded_engine_is_kept_out_of_full_collections(api_settings: Settings) -> None:
+    gc.unfreeze()
+    with api_client(api_settings) as api:
+        assert gc.get_freeze_count() > 0  # the lifespan froze what the load left alive
+        gc.unfreeze()
+        r = api.post("/v1/admin/reload", "admin")
+        assert r.status_code == 200, r.text
+        assert gc.get_freeze_count() > 0  # and a reload does it again

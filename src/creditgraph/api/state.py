@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import logging
 import os
@@ -213,7 +214,8 @@ class ApiState:
                     engine.record_ties(transfers=transfers, links=links)
                     engine.rescore(touched, self.store)
                 self._journal = None
-                self.engine = engine
+                previous, self.engine = self.engine, engine
+            _settle_heap(first=previous is None)
             self.load_error = None
             self.metrics.reloads.labels("ok").inc()
             self.metrics.model.info({"version": engine.model_version})
@@ -253,3 +255,17 @@ class ApiState:
         if self._store is not None:
             self._store.close()
         self.audit.close()
+
+
+def _settle_heap(*, first: bool) -> None:
+    """Move every object alive now (the engine's millions of table entries included) out of
+    the cyclic collector's sight; after a reload, collect the replaced engine first.
+
+    Without this each full collection walks the whole engine: ~200 ms at 1M accounts, paid
+    by whichever requests are in flight, whenever enough objects (cached inductive scores,
+    idempotency answers) have survived to trigger one. On a reload, unfreezing lets the
+    previous engine's reference cycles be freed; that one collection pauses serving once."""
+    if not first:
+        gc.unfreeze()
+        gc.collect()
+    gc.freeze()
