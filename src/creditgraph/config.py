@@ -64,7 +64,7 @@ class Settings(BaseSettings):
     #: new receiver asked about again and again costs one scoring; HTTP ingest touching it
     #: drops it at once. Ties written to the store behind the API's back count after this.
     risk_inductive_cache_s: float = Field(default=30.0, ge=0)
-    risk_inductive_cache_size: int = Field(default=100_000, ge=1)
+    risk_inductive_cache_size: int = Field(default=20_000, ge=1)  # ~1.5 KB of JSON each
     #: Idempotency-Key answers kept in memory (per process), for this long and at most this many.
     idempotency_ttl_s: float = Field(default=24 * 3600, gt=0)
     idempotency_max_entries: int = Field(default=100_000, ge=1)

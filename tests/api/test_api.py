@@ -142,6 +142,8 @@ def test_inductive_reuse_is_bounded(api: ApiClient, monkeypatch: pytest.MonkeyPa
         r = api.post(RISK, "payment", json={"src": KNOWN_A, "dst": dst, "amount": 5})
         assert r.status_code == 200
     assert list(engine._recent) == ["g-2", "g-3"]  # the oldest went first
+    gc.collect()
+    assert not any(gc.is_tracked(entry) for entry in engine._recent.values())
 
 
 def test_snapshot_ties_are_found_both_ways(api: ApiClient) -> None:

@@ -34,10 +34,11 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 import numpy as np
+import orjson
 import scipy.sparse as sp
 
 from creditgraph.config import Settings
@@ -121,7 +122,7 @@ class RiskPolicy:
     unknown_policy: Decision = "review"
     #: Reuse of request-time inductive scores (``Settings.risk_inductive_cache_s``).
     inductive_cache_s: float = 30.0
-    inductive_cache_size: int = 100_000
+    inductive_cache_size: int = 20_000
 
     @classmethod
     def from_settings(cls, s: Settings) -> RiskPolicy:
@@ -240,9 +241,11 @@ class RiskEngine:
                 self.rings[m].append(info)
         self._overlay = _Overlay()
         self._lock = threading.Lock()
-        #: account -> (monotonic time scored, score): request-time inductive scores, oldest
-        #: first (insertion order), so eviction drops the entry closest to expiry.
-        self._recent: dict[str, tuple[float, InductiveScore]] = {}
+        #: account -> (monotonic time scored, score as JSON): request-time inductive scores,
+        #: oldest first (insertion order), so eviction drops the entry closest to expiry. JSON
+        #: bytes rather than objects: a tuple of atoms is invisible to the cyclic collector,
+        #: whereas tens of thousands of reason dicts made each full collection tens of ms.
+        self._recent: dict[str, tuple[float, bytes]] = {}
 
     # -- building ------------------------------------------------------------------------------
     @classmethod
@@ -306,17 +309,18 @@ class RiskEngine:
             hit = self._recent.get(account_id)
             if hit is None:
                 return None
-            if time.monotonic() - hit[0] < ttl:
-                return hit[1]
-            del self._recent[account_id]
-            return None
+            if time.monotonic() - hit[0] >= ttl:
+                del self._recent[account_id]
+                return None
+        return InductiveScore(**orjson.loads(hit[1]))
 
     def _remember(self, account_id: str, score: InductiveScore) -> None:
         if self.policy.inductive_cache_s <= 0:
             return
+        blob = orjson.dumps(asdict(score), option=orjson.OPT_SERIALIZE_NUMPY)
         with self._lock:
             self._recent.pop(account_id, None)  # re-inserted last: the newest entry
-            self._recent[account_id] = (time.monotonic(), score)
+            self._recent[account_id] = (time.monotonic(), blob)
             while len(self._recent) > self.policy.inductive_cache_size:
                 del self._recent[next(iter(self._recent))]
 
