@@ -211,13 +211,13 @@ class RiskEngine:
             elif rel == TRANSFER:
                 tie(es.src, es.dst, _SENT, _RECEIVED)
             else:
+                if len(self._identity_bits) == 58:  # bits 3..60 of an int64
+                    raise ModelNotReady("more than 58 identity link types: pair table is full")
                 bit = self._identity_bits[rel] = _FIRST_IDENTITY << len(self._identity_bits)
                 tie(es.src, es.dst, bit, bit)
                 continue  # a shared device is no sign of trust: not a social neighbour
             rows += [es.src, es.dst]
             cols += [es.dst, es.src]
-        if len(self._identity_bits) > 58:
-            raise ModelNotReady("more than 58 identity link types: pair table bits exhausted")
         self._pair_keys, self._pair_bits = _pair_table(keys, bits)
         r = np.concatenate(rows) if rows else np.zeros(0, np.int64)
         c = np.concatenate(cols) if cols else np.zeros(0, np.int64)
