@@ -32,10 +32,10 @@ from typing import Any
 from pydantic import SecretStr
 
 from creditgraph.config import Settings, default_cache_dir
+from creditgraph.devtools import neo4j_server
+from creditgraph.devtools.bulkload import initial_load, prepare_import
 from creditgraph.ingest.csvfile import KINDS, Kind
-from creditgraph.services.bulkload import initial_load, prepare_import
 from creditgraph.services.ingest import ImportReport, import_file
-from creditgraph.store import neo4j_server
 from creditgraph.store.base import GraphStore
 from creditgraph.store.embedded import EmbeddedStore
 from creditgraph.store.neo4j import Neo4jStore

@@ -18,7 +18,7 @@ import pytest
 from pydantic import SecretStr
 
 from creditgraph.config import Settings
-from creditgraph.store import neo4j_server
+from creditgraph.devtools import neo4j_server
 from tests.apitools import bearer, build_network, keys_for, running_server
 
 pytestmark = pytest.mark.neo4j

@@ -43,12 +43,12 @@ StateDep = Annotated[ApiState, Depends(get_state)]
 
 async def get_store(state: StateDep) -> GraphStore:
     """The open store; 503 (``StoreUnavailable``) while the store is unreachable."""
-    return state.store
+    return state.serving.store
 
 
 async def get_engine(state: StateDep) -> RiskEngine:
     """The serving engine (champion + tables); 503 (``ModelNotReady``) before it is loaded."""
-    return state.require_engine()
+    return state.serving.require_engine()
 
 
 async def get_audit(state: StateDep) -> AuditLog:

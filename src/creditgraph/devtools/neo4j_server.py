@@ -13,14 +13,14 @@ tarball's ``bin/neo4j`` and ``bin/neo4j-admin`` would:
 - ``org.neo4j.server.startup.Neo4jAdminCommand`` forks ``org.neo4j.cli.AdminTool`` in a JVM
   sized by ``HEAP_SIZE`` (default: the server's max heap from ``neo4j.conf``).
 
-Nothing here runs at import time. Run ``python -m creditgraph.store.neo4j_server
-fetch|start|stop|status`` (or ``scripts/neo4j.sh``) for a shell entry point.
+Nothing here runs at import time, and nothing here speaks Bolt: ``store.neo4j_probe`` asks
+the server whether it answers. The shell entry point is ``creditgraph neo4j
+fetch|start|stop|status|admin`` (``scripts/neo4j.sh`` calls it).
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import fcntl
 import json
 import logging
@@ -29,17 +29,14 @@ import re
 import shutil
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import neo4j
-from neo4j import exceptions as neo4j_errors
-
 from creditgraph.config import Settings, default_cache_dir
 from creditgraph.errors import CreditGraphError, StoreUnavailable
+from creditgraph.store.neo4j_probe import AuthRejected, NotAnswering, server_version
 
 log = logging.getLogger(__name__)
 
@@ -384,25 +381,13 @@ def _server_pid(home: Path) -> int | None:
 # --------------------------------------------------------------------------- driver probes
 
 
-def _probe(driver: neo4j.Driver, database: str) -> str:
-    """Run ``RETURN 1`` (auto-commit, no driver retries) and return the server version."""
-    with driver.session(database=database) as session:
-        one = session.run("RETURN 1 AS one").single(strict=True)["one"]
-        if one != 1:
-            raise StoreUnavailable(f"RETURN 1 returned {one!r}")
-        record = session.run(
-            "CALL dbms.components() YIELD name, versions "
-            "WHERE name = 'Neo4j Kernel' RETURN versions[0] AS version"
-        ).single(strict=True)
-        return str(record["version"])
-
-
-def _driver(settings: Settings) -> neo4j.Driver:
-    return neo4j.GraphDatabase.driver(
+def _probe(settings: Settings) -> str:
+    """``RETURN 1`` on the local server; its version (see ``store.neo4j_probe``)."""
+    return server_version(
         bolt_uri(settings),
-        auth=(settings.neo4j_user, settings.neo4j_password.get_secret_value()),
-        connection_timeout=3.0,
-        connection_acquisition_timeout=5.0,
+        settings.neo4j_user,
+        settings.neo4j_password.get_secret_value(),
+        settings.neo4j_database,
     )
 
 
@@ -418,32 +403,23 @@ def _auth_failure(settings: Settings, home: Path) -> StoreUnavailable:
 def _wait_until_responsive(settings: Settings, home: Path, deadline: float) -> str:
     """Poll ``RETURN 1`` until it works; return the server version. Raises on the deadline."""
     last_error = "no attempt yet"
-    with _driver(settings) as driver:
-        while True:
-            pid = _server_pid(home)
-            if pid is None:
-                raise StoreUnavailable(
-                    f"Neo4j exited while starting (home {home}).\n{_log_tail(home)}"
-                )
-            try:
-                return _probe(driver, settings.neo4j_database)
-            except neo4j_errors.AuthError as e:
-                raise _auth_failure(settings, home) from e
-            except (neo4j_errors.DriverError, neo4j_errors.TransientError) as e:
-                # Not listening yet, or databases still coming online.
-                last_error = f"{type(e).__name__}: {e}"
-            except neo4j_errors.Neo4jError as e:
-                raise StoreUnavailable(
-                    f"Neo4j at {bolt_uri(settings)} refused RETURN 1 on database "
-                    f"{settings.neo4j_database!r}: {e}"
-                ) from e
-            if time.monotonic() >= deadline:
-                raise StoreUnavailable(
-                    f"Neo4j (pid {pid}, still running) did not answer RETURN 1 at "
-                    f"{bolt_uri(settings)} within {settings.neo4j_start_timeout_s:g} s; "
-                    f"last error: {last_error}\n{_log_tail(home)}"
-                )
-            time.sleep(0.25)
+    while True:
+        pid = _server_pid(home)
+        if pid is None:
+            raise StoreUnavailable(f"Neo4j exited while starting (home {home}).\n{_log_tail(home)}")
+        try:
+            return _probe(settings)
+        except AuthRejected as e:
+            raise _auth_failure(settings, home) from e
+        except NotAnswering as e:
+            last_error = str(e)  # not listening yet, or databases still coming online
+        if time.monotonic() >= deadline:
+            raise StoreUnavailable(
+                f"Neo4j (pid {pid}, still running) did not answer RETURN 1 at "
+                f"{bolt_uri(settings)} within {settings.neo4j_start_timeout_s:g} s; "
+                f"last error: {last_error}\n{_log_tail(home)}"
+            )
+        time.sleep(0.25)
 
 
 # --------------------------------------------------------------------------- public API
@@ -457,10 +433,9 @@ def status(settings: Settings) -> ServerStatus:
     if pid is None:
         return ServerStatus(False, None, uri, None, False)
     try:
-        with _driver(settings) as driver:
-            version = _probe(driver, settings.neo4j_database)
-    except (neo4j_errors.DriverError, neo4j_errors.Neo4jError) as e:
-        return ServerStatus(True, pid, uri, None, False, f"{type(e).__name__}: {e}")
+        version = _probe(settings)
+    except StoreUnavailable as e:
+        return ServerStatus(True, pid, uri, None, False, str(e))
     return ServerStatus(True, pid, uri, version, True)
 
 
@@ -625,53 +600,3 @@ def admin(
             f"{_tail(proc.stdout + proc.stderr)}"
         )
     return proc
-
-
-# --------------------------------------------------------------------------- shell entry
-
-
-def main(argv: Sequence[str]) -> int:
-    """``fetch|start|stop|status|admin ARGS...``; status prints JSON. Returns the exit code.
-
-    ``status`` exits 0 when running and answering, 1 when running but not answering,
-    3 when not running (as ``neo4j status`` does).
-    """
-    usage = "usage: python -m creditgraph.store.neo4j_server fetch|start|stop|status|admin ARGS"
-    if not argv or argv[0] not in {"fetch", "start", "stop", "status", "admin"}:
-        print(usage, file=sys.stderr)
-        return 2
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    settings = Settings()
-    command = argv[0]
-    try:
-        if command == "fetch":
-            print(fetch(settings))
-        elif command == "start":
-            started = time.monotonic()
-            state = start(settings)
-            print(
-                f"Neo4j {state.version} answering at {state.bolt_uri} (pid {state.pid}) "
-                f"after {time.monotonic() - started:.1f} s"
-            )
-        elif command == "stop":
-            stop(settings)
-            print("Neo4j stopped")
-        elif command == "admin":
-            proc = admin(settings, argv[1:], check=False)
-            sys.stdout.write(proc.stdout)
-            sys.stderr.write(proc.stderr)
-            return proc.returncode
-        else:
-            state = status(settings)
-            print(json.dumps(dataclasses.asdict(state)))
-            if not state.running:
-                return 3
-            return 0 if state.responsive else 1
-    except CreditGraphError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return e.exit_code
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
