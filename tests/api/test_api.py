@@ -487,7 +487,7 @@ def test_default_secrets_refused_outside_development(monkeypatch: pytest.MonkeyP
     monkeypatch.delenv("CREDITGRAPH_NEO4J_PASSWORD", raising=False)
     for env in ("production", "test"):
         with pytest.raises(ValueError, match="development default"):
-            Settings(env=env, store="neo4j")  # type: ignore[arg-type]
+            Settings(env=env, store="neo4j")
     Settings(env="production", store="neo4j", neo4j_password="a-real-secret")  # type: ignore[arg-type]
     Settings(env="production", store="embedded")
     Settings(env="development", store="neo4j")
@@ -529,7 +529,7 @@ def test_openapi_has_examples_for_every_endpoint(api: ApiClient) -> None:
     operations = [(p, m, op) for p, ops in spec["paths"].items() for m, op in ops.items()]
     assert len(operations) >= 12
     for path, method, op in operations:
-        ok = next(iter(op["responses"]["200"].get("content", {}).values()), {})
+        ok: dict[str, Any] = next(iter(op["responses"]["200"].get("content", {}).values()), {})
         assert "example" in ok or _has_example(ok.get("schema", {}), components), (method, path)
         body = op.get("requestBody", {}).get("content", {}).get("application/json")
         if body is not None:

@@ -231,7 +231,7 @@ def test_paths_with_transfers(api: ApiClient) -> None:
     assert (none["found"], none["length"], none["paths"]) == (False, None, [])
     assert get(api, "/v1/paths", **{"from": "A", "to": "zz"}).status_code == 404
     assert get(api, "/v1/paths", **{"from": "A"}).status_code == 422
-    short = get(api, "/v1/paths", **{"from": "A", "to": "D", "max_hops": 1}).json()
+    short = get(api, "/v1/paths", **{"from": "A", "to": "D", "max_hops": "1"}).json()
     assert short["found"] is False
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, ViewportSize, sync_playwright
 
 from creditgraph.api.keys import create_key
 from tests.apitools import build_network
@@ -29,7 +29,7 @@ from tests.apitools import build_network
 ARTIFACTS = Path(__file__).parent / "artifacts"
 #: Large enough for the detector to find rings of several kinds, small enough for seconds.
 ACCOUNTS = 5_000
-VIEWPORT = {"width": 1600, "height": 1000}
+VIEWPORT: ViewportSize = {"width": 1600, "height": 1000}
 
 
 def chromium_path() -> str:

@@ -45,8 +45,7 @@ def neo4j_stop() -> None:
 
 @neo4j_app.command("status")
 def neo4j_status() -> None:
-    """Whether the local server runs and answers: exit 0 answering, 1 running but not
-    answering, 3 not running."""
+    """Whether the local server answers (exit 0), runs but does not answer (1), or not (3)."""
     s = settings()
     status = run(lambda: neo4j_server.status(s))
     typer.echo(json.dumps(asdict(status)))
