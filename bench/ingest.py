@@ -8,7 +8,7 @@ Generates the synthetic network (or reuses ``--data DIR``), then measures
 (b) ``import_file`` into an empty Neo4j database (``--neo4j-transfers-limit`` /
     ``--neo4j-links-limit`` measure on a prefix of those files when the whole takes too long),
 (c) ``neo4j-admin database import full`` alone, on CSVs converted beforehand,
-(d) ``services.bulkload.initial_load`` end to end (validate, convert, import, restart, schema).
+(d) ``devtools.bulkload.initial_load`` end to end (validate, convert, import, restart, schema).
 Neo4j runs in its own home and ports (default ``~/.cache/creditgraph/neo4j-bench``, Bolt 7689,
 HTTP 7476), whose data this script deletes at the start and whose server it stops at the end.
 Prints figures and a closing JSON line; writes only under ``--work`` (gitignored by default).

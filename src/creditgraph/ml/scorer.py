@@ -1,5 +1,8 @@
 """Score one account in milliseconds: the champion on the account's capped neighbourhood.
 
+Over ~450 lines on purpose: one computation (a local graph built, evaluated, attributed), whose
+steps share the model's in-memory tables; the approximations it makes are listed below.
+
 Batch scoring covers the accounts of the last snapshot. The payment path also meets accounts
 that snapshot has not seen, and accounts whose ties changed since. ``InductiveModel`` is
 built once from the champion artifact and a snapshot and keeps in memory what the hot path

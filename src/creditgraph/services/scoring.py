@@ -22,6 +22,7 @@ from creditgraph.domain import Score, Snapshot
 from creditgraph.ml.attribution import attribute
 from creditgraph.registry import ModelRegistry
 from creditgraph.services.champion import load_champion
+from creditgraph.services.laps import Laps
 from creditgraph.store.base import GraphStore
 
 #: Columns of the ``--out`` CSV file; the first four are the public data contract.
@@ -62,15 +63,8 @@ def score_all(
     """
     champion = load_champion(registry)
     version, artifact = champion.version, champion.artifact
-    timings: dict[str, float] = {}
-    clock = time.perf_counter()
-
-    def lap(name: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        timings[name] = round(now - clock, 3)
-        clock = now
-
+    laps = Laps()
+    lap, timings = laps.lap, laps.timings
     if snapshot is None:
         snapshot = store.snapshot()
     lap("snapshot_s")

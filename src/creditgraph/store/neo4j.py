@@ -1,5 +1,9 @@
 """Neo4j backend over the official driver.
 
+Over ~450 lines on purpose: one backend of the ``GraphStore`` contract, its Cypher as named
+constants beside the method that runs each, and the driver errors translated once; split by
+method, a query would sit far from its caller.
+
 Graph model::
 
     (:Account {account_id, created_at, f_<feature>..., p_<property>..., label, label_source,

@@ -21,7 +21,7 @@ class AccountScorePublic(BaseModel):
                     "social_credit": 0.71,
                     "reasons": [
                         {
-                            "code": "FEATURE_LOWERS",
+                            "code": "FEATURE_LOWERS_RISK",
                             "message": "account_age_days lowers the fraud risk",
                             "evidence": {"feature": "account_age_days"},
                             "weight": -0.8,

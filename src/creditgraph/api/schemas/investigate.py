@@ -12,6 +12,33 @@ from pydantic import BaseModel, ConfigDict, Field
 from creditgraph.api.schemas.common import ReasonPublic
 from creditgraph.domain import RingKind, RingStatus
 
+# Example values shared by several views' examples.
+_NODE = {
+    "id": "acc_000042",
+    "fraud_probability": 0.83,
+    "social_credit": 41.2,
+    "risk": "high",
+    "rings": ["ring_3f2a9c"],
+}
+_RING = {
+    "ring_id": "ring_3f2a9c",
+    "kind": "cycle",
+    "score": 0.91,
+    "status": "new",
+    "note": "",
+    "size": 5,
+    "detected_at": 1732400000.0,
+}
+_TRANSFER = {
+    "transfer_id": "t_91",
+    "src": "acc_000042",
+    "dst": "acc_000043",
+    "amount": 2450.0,
+    "timestamp": 1717200000.0,
+    "currency": "EUR",
+    "channel": "app",
+}
+
 
 class NodePublic(BaseModel):
     """An account in a graph view."""
@@ -56,15 +83,7 @@ class GraphPublic(BaseModel):
                     "truncated": True,
                     "capped": {"acc_000042": 310},
                     "nodes": [
-                        {
-                            "id": "acc_000042",
-                            "fraud_probability": 0.83,
-                            "social_credit": 41.2,
-                            "risk": "high",
-                            "rings": ["ring_3f2a9c"],
-                            "center": True,
-                            "capped": 310,
-                        },
+                        {**_NODE, "center": True, "capped": 310},
                         {
                             "id": "acc_000977",
                             "fraud_probability": 0.02,
@@ -169,13 +188,7 @@ class AccountPublic(BaseModel):
                     },
                     "rings": [
                         {
-                            "ring_id": "ring_3f2a9c",
-                            "kind": "cycle",
-                            "score": 0.91,
-                            "status": "new",
-                            "note": "",
-                            "size": 5,
-                            "detected_at": 1732400000.0,
+                            **_RING,
                         }
                     ],
                     "transfers": 57,
@@ -303,13 +316,7 @@ class RingQueuePublic(BaseModel):
                 {
                     "items": [
                         {
-                            "ring_id": "ring_3f2a9c",
-                            "kind": "cycle",
-                            "score": 0.91,
-                            "status": "new",
-                            "note": "",
-                            "size": 5,
-                            "detected_at": 1732400000.0,
+                            **_RING,
                             "members_preview": ["acc_000042", "acc_000043"],
                             "max_member_risk": 0.83,
                         }
@@ -341,22 +348,11 @@ class RingPublic(RingSummaryPublic):
         json_schema_extra={
             "examples": [
                 {
-                    "ring_id": "ring_3f2a9c",
-                    "kind": "cycle",
-                    "score": 0.91,
+                    **_RING,
                     "status": "investigating",
                     "note": "asked the bank for KYC files",
                     "size": 3,
-                    "detected_at": 1732400000.0,
-                    "members": [
-                        {
-                            "id": "acc_000042",
-                            "fraud_probability": 0.83,
-                            "social_credit": 41.2,
-                            "risk": "high",
-                            "rings": ["ring_3f2a9c"],
-                        }
-                    ],
+                    "members": [_NODE],
                     "evidence": {
                         "patterns": ["cycles"],
                         "cycles": [["acc_000042", "acc_000043", "acc_000044"]],
@@ -376,17 +372,7 @@ class RingPublic(RingSummaryPublic):
                             "evidence": True,
                         }
                     ],
-                    "timeline": [
-                        {
-                            "transfer_id": "t_91",
-                            "src": "acc_000042",
-                            "dst": "acc_000043",
-                            "amount": 2450.0,
-                            "timestamp": 1717200000.0,
-                            "currency": "EUR",
-                            "channel": "app",
-                        }
-                    ],
+                    "timeline": [_TRANSFER],
                 }
             ]
         }
@@ -425,13 +411,9 @@ class RingUpdated(RingSummaryPublic):
         json_schema_extra={
             "examples": [
                 {
-                    "ring_id": "ring_3f2a9c",
-                    "kind": "cycle",
-                    "score": 0.91,
+                    **_RING,
                     "status": "confirmed",
                     "note": "round-tripping confirmed, case 117",
-                    "size": 5,
-                    "detected_at": 1732400000.0,
                     "labels_written": 5,
                 }
             ]
@@ -449,17 +431,7 @@ class TransfersPublic(BaseModel):
             "examples": [
                 {
                     "account_id": "acc_000042",
-                    "items": [
-                        {
-                            "transfer_id": "t_91",
-                            "src": "acc_000042",
-                            "dst": "acc_000043",
-                            "amount": 2450.0,
-                            "timestamp": 1717200000.0,
-                            "currency": "EUR",
-                            "channel": "app",
-                        }
-                    ],
+                    "items": [_TRANSFER],
                     "total": 57,
                     "limit": 50,
                     "offset": 0,
