@@ -3,7 +3,8 @@
 Role ``investigator`` (or ``admin``). Every look-up needs a purpose, sent as the ``X-Purpose``
 header (400 without it), and is audited with the key id, the purpose and a short result.
 Responses are built by ``services.investigate`` as plain dicts and serialised by orjson as
-they are; the response models below document them in OpenAPI and are not run per request.
+they are; the response models (``api/schemas/investigate.py``) document them in OpenAPI and
+are not run per request (a test validates every view against its model).
 """
 
 from __future__ import annotations
