@@ -16,9 +16,9 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar
 
 from anyio import CapacityLimiter, to_thread
 
@@ -30,12 +30,19 @@ from creditgraph.registry import ModelRegistry
 from creditgraph.services.inductive import InductiveScorer
 from creditgraph.services.ingest import import_records
 from creditgraph.services.retrain import promote_version
-from creditgraph.services.risk import RiskDecision, RiskEngine, TransferCheck, check_store
+from creditgraph.services.risk import (
+    AccountRisk,
+    RiskDecision,
+    RiskEngine,
+    TransferCheck,
+    check_store,
+)
 from creditgraph.store.base import GraphStore
 from creditgraph.store.factory import open_store
 
 log = logging.getLogger("creditgraph.api")
 
+T = TypeVar("T")
 Transfers = list[tuple[str, str, float]]
 Links = list[tuple[str, str, str]]
 
@@ -257,6 +264,19 @@ class Serving:
             "error": self.health.last_error or self.load_error,
         }
 
+    # -- answers from the store, or from memory -------------------------------------------------
+    def _with_store(self, fn: Callable[[GraphStore | None], T]) -> T:
+        """``fn(store)``, or ``fn(None)`` (answer from memory) while the store is unreachable:
+        the one place degraded mode is entered from a request."""
+        store = self.live_store()
+        try:
+            return fn(store)
+        except StoreUnavailable as e:
+            if store is None:
+                raise
+            self.health.down(e)
+            return fn(None)
+
     # -- the payment path --------------------------------------------------------------------
     async def decide(self, check: TransferCheck) -> RiskDecision:
         """The decision on ``check``; from memory alone while the store is unreachable.
@@ -264,19 +284,15 @@ class Serving:
         Two known accounts are decided inline (microseconds); an account to score from the
         store sends the work to a thread, at most ``scoring_limiter`` at once."""
         engine = self.require_engine()
-        store = self.live_store()
-        try:
-            if store is not None and not (engine.knows(check.src) and engine.knows(check.dst)):
-                self.events.scored_inductively(
-                    int(not engine.knows(check.src)) + int(not engine.knows(check.dst))
-                )
-                return await to_thread.run_sync(
-                    engine.decide, check, store, limiter=self.scoring_limiter
-                )
+        unknown = int(not engine.knows(check.src)) + int(not engine.knows(check.dst))
+
+        def decide(store: GraphStore | None) -> RiskDecision:
             return engine.decide(check, store)
-        except StoreUnavailable as e:
-            self.health.down(e)
-            return engine.decide(check, None)
+
+        if unknown and self.live_store() is not None:
+            self.events.scored_inductively(unknown)
+            return await to_thread.run_sync(self._with_store, decide, limiter=self.scoring_limiter)
+        return self._with_store(decide)
 
     async def account_score(self, account_id: str) -> AccountScore:
         """The serving model's scores of one account with reasons; ``NotFound`` for an account
@@ -287,39 +303,35 @@ class Serving:
 
     def _account_score(self, account_id: str) -> AccountScore:
         engine = self.require_engine()
-        store = self.live_store()
-        try:
+
+        def look_up(store: GraphStore | None) -> tuple[AccountRisk, bool]:
             if (
                 store is not None
                 and not engine.knows(account_id)
                 and store.missing_accounts([account_id])
             ):
                 raise NotFound(f"account {account_id!r} not found")
-            risk = engine.account_risk(account_id, store)
-        except StoreUnavailable as e:
-            self.health.down(e)
-            store = None
-            risk = engine.account_risk(account_id, None)
-        if risk.source == "unavailable" or risk.fraud_probability is None:
+            return engine.account_risk(account_id, store), store is None
+
+        risk, degraded = self._with_store(look_up)
+        if risk.fraud_probability is None or risk.social_credit is None:
             raise StoreUnavailable(
                 f"account {account_id!r} is not in memory and the store is unreachable"
             )
-        assert risk.social_credit is not None
-        reasons: list[Reason]
+        reasons: list[Reason] = []
         if risk.inductive is not None:
             reasons = risk.inductive.reasons
         else:
-            reasons = []
-            if store is not None:
-                try:
-                    stored = store.get_scores([account_id])
-                except StoreUnavailable as e:
-                    self.health.down(e)
-                    stored = []
+            # Batch reasons when the store has them for this model, else attributed now.
+            if not degraded:
+                stored = self._with_store(
+                    lambda st: [] if st is None else st.get_scores([account_id])
+                )
                 if stored and stored[0].model_version == engine.model_version:
                     reasons = stored[0].reasons  # type: ignore[assignment]
             if not reasons:
                 reasons = engine.scorer.score(account_id).reasons
+        assert risk.source != "unavailable"
         return AccountScore(
             account_id=account_id,
             fraud_probability=risk.fraud_probability,
@@ -327,7 +339,7 @@ class Serving:
             reasons=reasons,
             model_version=engine.model_version,
             source=risk.source,
-            degraded=store is None,
+            degraded=degraded,
         )
 
     # -- live ingest -----------------------------------------------------------------------------
