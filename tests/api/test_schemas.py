@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel
+
 from creditgraph.api.schemas.accounts import AccountScorePublic
 from creditgraph.api.schemas.investigate import AccountPublic
 from creditgraph.api.schemas.risk import RiskDecisionPublic
@@ -22,7 +24,7 @@ def test_openapi_lists_every_reason_code(api: ApiClient) -> None:
 
 def test_served_answers_validate_against_their_models(api: ApiClient) -> None:
     investigator = {**api.as_role("investigator"), "X-Purpose": "schema check"}
-    answers = [
+    answers: list[tuple[type[BaseModel], Any]] = [
         (
             RiskDecisionPublic,
             api.post(

@@ -8,19 +8,20 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.config import JsonDict
 
 from creditgraph.api.schemas.common import ReasonPublic
 from creditgraph.domain import RingKind, RingStatus
 
 # Example values shared by several views' examples.
-_NODE = {
+_NODE: JsonDict = {
     "id": "acc_000042",
     "fraud_probability": 0.83,
     "social_credit": 41.2,
     "risk": "high",
     "rings": ["ring_3f2a9c"],
 }
-_RING = {
+_RING: JsonDict = {
     "ring_id": "ring_3f2a9c",
     "kind": "cycle",
     "score": 0.91,
@@ -29,7 +30,7 @@ _RING = {
     "size": 5,
     "detected_at": 1732400000.0,
 }
-_TRANSFER = {
+_TRANSFER: JsonDict = {
     "transfer_id": "t_91",
     "src": "acc_000042",
     "dst": "acc_000043",
