@@ -16,6 +16,7 @@ from collections.abc import Iterable
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from creditgraph.api.deps import PRINCIPAL
 from creditgraph.api.errors import error_body
 from creditgraph.api.routes.risk import RISK_PATH
 from creditgraph.config import Settings
@@ -66,15 +67,23 @@ class BodyGuard:
         if scope["type"] != "http" or not scope["path"].startswith("/v1/"):
             await self.app(scope, receive, send)
             return
-        headers = scope["headers"]
-        length = _header(headers, b"content-length")
-        chunked = _header(headers, b"transfer-encoding") is not None
-        if not chunked and (length is None or length.strip() in (b"", b"0")):
+        length = auth = None
+        chunked = False
+        for k, v in scope["headers"]:  # one pass: this runs on every payment request
+            if k == b"content-length":
+                length = v
+            elif k == b"authorization":
+                auth = v
+            elif k == b"transfer-encoding":
+                chunked = True
+        if not chunked and (length is None or length == b"0"):
             await self.app(scope, receive, send)  # no body: the route authenticates
             return
-        auth = _header(headers, b"authorization")
         scheme, _, key = (auth or b"").decode("latin-1").partition(" ")
-        if scheme.lower() != "bearer" or scope["app"].state.api.keys.verify(key.strip()) is None:
+        principal = None
+        if scheme.lower() == "bearer":
+            principal = scope["app"].state.api.keys.verify(key.strip())
+        if principal is None:
             await _refuse(
                 send,
                 401,
@@ -83,6 +92,7 @@ class BodyGuard:
                 {"WWW-Authenticate": "Bearer"},
             )
             return
+        scope[PRINCIPAL] = principal  # the risk fast path need not verify the key again
         limit = self.limits.get(scope["path"], self.default_limit)
         if length is not None and not chunked:
             try:
@@ -93,38 +103,53 @@ class BodyGuard:
             if declared > limit:
                 await _too_large(send, limit)
                 return
-        messages: list[Message] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":  # the client went away
-                return
-            size += len(message.get("body", b""))
-            if size > limit:
-                await _too_large(send, limit)
-                return
-            messages.append(message)
-            if not message.get("more_body", False):
-                break
-        body = (
-            messages[0].get("body", b"")
-            if len(messages) == 1
-            else b"".join(m.get("body", b"") for m in messages)
-        )
-        if json_depth_exceeds(body, self.max_depth):
+        message = await receive()
+        if message["type"] != "http.request":  # the client went away
+            return
+        body: bytes = message.get("body", b"")
+        if message.get("more_body", False):
+            parts = [body]
+            size = len(body)
+            while True:
+                message = await receive()
+                if message["type"] != "http.request":
+                    return
+                chunk = message.get("body", b"")
+                size += len(chunk)
+                if size > limit:
+                    await _too_large(send, limit)
+                    return
+                parts.append(chunk)
+                if not message.get("more_body", False):
+                    break
+            body = b"".join(parts)
+        elif len(body) > limit:
+            await _too_large(send, limit)
+            return
+        if body.count(b"{") + body.count(b"[") > self.max_depth and json_depth_exceeds(
+            body, self.max_depth
+        ):
             await _refuse(
-                send,
-                400,
-                "too_deep",
-                f"the JSON body nests deeper than {self.max_depth} levels",
+                send, 400, "too_deep", f"the JSON body nests deeper than {self.max_depth} levels"
             )
             return
-        replay = iter(messages)
+        await self.app(scope, _Replay(body, receive), send)
 
-        async def replayed() -> Message:
-            return next(replay, None) or await receive()
 
-        await self.app(scope, replayed, send)
+class _Replay:
+    """The body as one message, then the real ``receive`` (for a disconnect)."""
+
+    __slots__ = ("body", "receive")
+
+    def __init__(self, body: bytes | None, receive: Receive) -> None:
+        self.body = body
+        self.receive = receive
+
+    async def __call__(self) -> Message:
+        body, self.body = self.body, None
+        if body is None:
+            return await self.receive()
+        return {"type": "http.request", "body": body, "more_body": False}
 
 
 async def _too_large(send: Send, limit: int) -> None:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
-from creditgraph.api.deps import allowed_roles, authenticate
+from creditgraph.api.deps import PRINCIPAL, allowed_roles, authenticate, authorize
 from creditgraph.api.schemas import error_responses
 from creditgraph.api.schemas.risk import RiskDecisionPublic, TransferRiskCreate
 from creditgraph.api.state import ApiState
@@ -87,7 +87,12 @@ async def check_transfer(request: Request) -> Response:
     helpers the dependencies use, and documented through ``openapi_extra``). Resolving
     dependencies cost more per request than the decision itself (docs/benchmarks.md)."""
     state: ApiState = request.app.state.api
-    principal = authenticate(state, request.headers.get("authorization"), _ALLOWED)
+    verified = request.scope.get(PRINCIPAL)  # BodyGuard checked the key before the body
+    principal = (
+        authorize(verified, _ALLOWED)
+        if verified is not None
+        else authenticate(state, request.headers.get("authorization"), _ALLOWED)
+    )
     idempotency_key = request.headers.get(IDEMPOTENCY_HEADER)
     body = _parse(await request.body(), idempotency_key)
     serving = state.serving
