@@ -38,21 +38,24 @@ def status_of(url: str, key: str) -> int:
     return httpx.get(f"{url}/v1/models", headers=bearer(key), timeout=10).status_code
 
 
-def test_a_revoked_key_is_refused_by_a_running_server_within_a_second(
+def test_a_revoked_key_is_refused_by_running_servers_within_a_second(
     settings: Settings,
 ) -> None:
     key = create_key(settings, "investigator", "alice")
     other = create_key(settings, "investigator", "bob")
-    with running_server(settings) as url:
+    # Two servers over one key file: each worker sees the revocation by itself.
+    with running_server(settings) as url, running_server(settings) as url2:
         assert status_of(url, key) == 200
+        assert status_of(url2, key) == 200
         key_id = key.split("_")[1]
         record = json.loads(cli(settings, "revoke", key_id))
         assert (record["key_id"], record["status"]) == (key_id, "revoked")
         time.sleep(EFFECTIVE_S)
-        r = httpx.get(f"{url}/v1/models", headers=bearer(key), timeout=10)
-        assert r.status_code == 401
-        assert r.json()["error"]["code"] == "unauthorized"
-        assert status_of(url, other) == 200  # only that key
+        for u in (url, url2):
+            r = httpx.get(f"{u}/v1/models", headers=bearer(key), timeout=10)
+            assert r.status_code == 401
+            assert r.json()["error"]["code"] == "unauthorized"
+            assert status_of(u, other) == 200  # only that key
 
 
 def test_rotate_replaces_a_key_with_one_of_the_same_role(settings: Settings) -> None:

@@ -99,8 +99,10 @@ def keys_rotate(
     expires_in: ExpiresIn = None,
     expires_at: ExpiresAt = None,
 ) -> None:
-    """Replace a key by a new one of the same role and name; prints the new key alone on
-    stdout (the old key's record goes to stderr)."""
+    """Replace a key by one of the same role and name, printed alone on stdout.
+
+    The old key is revoked at once, or with --grace expires that many seconds later; its
+    record goes to stderr."""
     s = settings()
     new, old = run(
         lambda: rotate_key(s, key_id, grace_s=grace, expires_at=_expiry(expires_in, expires_at))
