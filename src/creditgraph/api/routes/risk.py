@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import orjson
@@ -100,7 +101,9 @@ async def check_transfer(request: Request) -> Response:
     fingerprint = b""
     if idempotency_key is not None:
         fingerprint = state.idempotency.fingerprint(body.model_dump_json().encode())
-        cached = state.idempotency.get(principal.key_id, idempotency_key, fingerprint)
+        cached = state.idempotency.reserve(principal.key_id, idempotency_key, fingerprint)
+        if isinstance(cached, asyncio.Future):  # the same request, in flight: its answer
+            cached = await asyncio.shield(cached)
         if cached is not None:
             state.audit.record(
                 principal=principal,
@@ -111,16 +114,21 @@ async def check_transfer(request: Request) -> Response:
             return Response(
                 cached, media_type="application/json", headers={"Idempotent-Replayed": "true"}
             )
-    decision = await serving.decide(
-        TransferCheck(
-            src=body.src,
-            dst=body.dst,
-            amount=body.amount,
-            currency=body.currency,
-            timestamp=body.timestamp.timestamp() if body.timestamp else None,
+    try:
+        decision = await serving.decide(
+            TransferCheck(
+                src=body.src,
+                dst=body.dst,
+                amount=body.amount,
+                currency=body.currency,
+                timestamp=body.timestamp.timestamp() if body.timestamp else None,
+            )
         )
-    )
-    answer = orjson.dumps(decision_payload(decision))
+        answer = orjson.dumps(decision_payload(decision))
+    except BaseException as e:
+        if idempotency_key is not None:
+            state.idempotency.release(principal.key_id, idempotency_key, e)
+        raise
     if idempotency_key is not None:
         state.idempotency.put(principal.key_id, idempotency_key, fingerprint, answer)
     state.metrics.decisions.labels(
