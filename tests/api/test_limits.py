@@ -4,16 +4,20 @@ deep JSON is a 400, and an account's features / properties are capped (422)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from types import SimpleNamespace
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from starlette.types import Message, Receive, Scope, Send
 
-from creditgraph.api.keys import create_key
+from creditgraph.api.keys import KeyRing, create_key
+from creditgraph.api.limits import BodyGuard
 from creditgraph.config import Settings
 from tests.apitools import bearer, running_server
 
@@ -197,3 +201,39 @@ def test_a_limit_is_a_setting(tmp_path: Path) -> None:
             headers={**bearer(key), "Content-Type": "application/json"},
         )
         assert r.status_code == 413
+
+
+def test_a_first_chunk_over_the_limit_is_413_without_waiting_for_more(tmp_path: Path) -> None:
+    """In-process: the server may hand the guard everything received so far as one message
+    that says more is coming; the guard must answer then, not wait."""
+    s = Settings(data_dir=tmp_path / "data", max_body_ingest_bytes=INGEST_LIMIT)
+    key = create_key(s, "payment", "feeder")
+    ring = KeyRing(s.api_keys_path)
+    sent: list[Message] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        raise AssertionError("the route must not be reached")
+
+    async def receive() -> Message:
+        if not sent and not received:
+            received.append(1)
+            return {"type": "http.request", "body": b"x" * (INGEST_LIMIT + 1), "more_body": True}
+        await asyncio.sleep(3600)  # a client that never sends the rest
+        raise AssertionError("unreachable")
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    received: list[int] = []
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/v1/transfers",
+        "app": SimpleNamespace(state=SimpleNamespace(api=SimpleNamespace(keys=ring))),
+        "headers": [
+            (b"authorization", f"Bearer {key}".encode()),
+            (b"transfer-encoding", b"chunked"),
+        ],
+    }
+    asyncio.run(asyncio.wait_for(BodyGuard(app, s)(scope, receive, send), timeout=5))
+    assert sent[0]["status"] == 413

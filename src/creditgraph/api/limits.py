@@ -107,6 +107,9 @@ class BodyGuard:
         if message["type"] != "http.request":  # the client went away
             return
         body: bytes = message.get("body", b"")
+        if len(body) > limit:
+            await _too_large(send, limit)
+            return
         if message.get("more_body", False):
             parts = [body]
             size = len(body)
@@ -123,9 +126,6 @@ class BodyGuard:
                 if not message.get("more_body", False):
                     break
             body = b"".join(parts)
-        elif len(body) > limit:
-            await _too_large(send, limit)
-            return
         if body.count(b"{") + body.count(b"[") > self.max_depth and json_depth_exceeds(
             body, self.max_depth
         ):
