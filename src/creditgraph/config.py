@@ -98,6 +98,14 @@ class Settings(BaseSettings):
     otel_telemetry: bool = False
     #: HTTP ingest: accounts rescored synchronously per batch (the rest at the next reload).
     rescore_limit: int = Field(default=2_000, ge=0)
+    #: Request body limits in bytes (413 before the body is read; every body needs a valid
+    #: key first): the risk check, the four ingest routes (batches of up to 10,000 items),
+    #: and every other /v1/ route.
+    max_body_risk_bytes: int = Field(default=16 * 1024, ge=256)
+    max_body_ingest_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    max_body_bytes: int = Field(default=64 * 1024, ge=256)
+    #: Deepest JSON nesting accepted in a request body (400 beyond; the API's own need 4).
+    max_json_depth: int = Field(default=16, ge=4, le=200)
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Settings:

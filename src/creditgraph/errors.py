@@ -78,3 +78,35 @@ class ModelNotReady(CreditGraphError):
     """No trained / promoted model is available for the requested operation."""
 
     exit_code = 6
+
+
+@dataclass(frozen=True, slots=True)
+class ChangedTransfer:
+    """A transfer sent again under a stored ``transfer_id`` with other content."""
+
+    transfer_id: str
+    fields: tuple[str, ...]
+    #: The row's index in the batch written; once located, the file's line (``file`` set).
+    row: int
+    file: str | None = None
+
+    def __str__(self) -> str:
+        what = (
+            f"transfer_id {self.transfer_id!r} is already stored with a different "
+            f"{', '.join(self.fields)} (transfers are immutable: send a new id)"
+        )
+        return f"{self.file}:{self.row}: column 'transfer_id': {what}" if self.file else what
+
+
+class TransferConflict(Conflict):
+    """Transfers re-sent with other content; the write they came in was not applied."""
+
+    SHOWN = 20
+
+    def __init__(self, changed: Sequence[ChangedTransfer]) -> None:
+        self.changed = list(changed)
+        more = len(self.changed) - self.SHOWN
+        super().__init__(
+            "\n".join(str(c) for c in self.changed[: self.SHOWN])
+            + (f"\n... and {more} more" if more > 0 else "")
+        )

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from creditgraph.domain import TRANSFER, AccountColumns, LinkColumns, Ring, Score, TransferColumns
-from creditgraph.errors import InvalidInput, NotFound
+from creditgraph.errors import InvalidInput, NotFound, TransferConflict
 from creditgraph.services.ingest import import_file
 from creditgraph.store.base import GraphStore
 
@@ -92,13 +92,55 @@ def test_account_upsert_merges_features_and_counts_changes(graph: GraphStore) ->
 
 
 def test_transfers_are_immutable_events(graph: GraphStore) -> None:
-    again = TransferColumns(
-        ["T1", "T9"], ["A", "B"], ["B", "A"], [999.0, 1.0], [0.0, 1.0], [None, None], [None, None]
+    stored = next(t for t in graph.transfers_of("A", limit=10).items if t.transfer_id == "T1")
+    same = TransferColumns(
+        ["T1", "T9"],
+        ["A", "B"],
+        ["B", "A"],
+        [stored.amount, 1.0],
+        [stored.timestamp, 1.0],
+        [stored.currency, None],
+        [stored.channel, None],
     )
-    assert graph.upsert_transfers(again) == 1
+    assert graph.upsert_transfers(same) == 1  # T1 again, unchanged: idempotent; T9 is new
     edges = {(e.src, e.dst): e for e in graph.adjacent(["A"], frozenset({TRANSFER}))}
     assert edges[("A", "B")].total_amount == pytest.approx(15.5)
     assert edges[("B", "A")].count == 1
+
+
+def test_a_stored_transfer_id_with_other_content_is_refused(graph: GraphStore) -> None:
+    changed = TransferColumns(
+        ["T8", "T1", "T3"],
+        ["A", "A", "B"],
+        ["C", "B", "C"],
+        [1.0, 999.0, 7.25],
+        [0.0, 0.0, 1706868000.0],
+        [None, "EUR", "EUR"],
+        [None, "app", "web"],
+    )
+    with pytest.raises(TransferConflict) as caught:
+        graph.upsert_transfers(changed)
+    assert [(c.transfer_id, c.fields, c.row) for c in caught.value.changed] == [
+        ("T1", ("amount", "timestamp"), 1),
+        ("T3", ("channel",), 2),
+    ]
+    assert graph.counts().transfers == 6  # nothing of the batch, not even the new T8
+    assert all(t.transfer_id != "T8" for t in graph.transfers_of("A", limit=10).items)
+
+
+def test_a_csv_reimport_with_a_changed_transfer_names_file_line_and_fields(
+    graph: GraphStore, tmp_path: Path
+) -> None:
+    lines = TRANSFERS.splitlines()
+    lines[2] = lines[2].replace("5.50", "6.50").replace(",web", ",app")  # T2, on line 3
+    lines.append("T7,A,C,1,2024-02-07T10:00:00Z,EUR,app")
+    path = tmp_path / "again.csv"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(TransferConflict) as caught:
+        import_file(graph, "transfers", path)
+    assert str(caught.value).startswith(f"{path}:3: column 'transfer_id': transfer_id 'T2'")
+    assert caught.value.changed[0].fields == ("amount", "channel")
+    assert graph.counts().transfers == 6
 
 
 def test_links_are_undirected_and_updatable(graph: GraphStore) -> None:

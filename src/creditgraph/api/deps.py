@@ -60,6 +60,19 @@ def allowed_roles(*roles: str) -> frozenset[str]:
     return frozenset(roles) | {"admin"}
 
 
+#: Where ``api.limits.BodyGuard`` leaves the principal it verified (``scope[PRINCIPAL]``).
+PRINCIPAL = "creditgraph.principal"
+
+
+def authorize(principal: Principal, allowed: frozenset[str]) -> Principal:
+    """``principal`` if its role is in ``allowed``; 403 otherwise."""
+    if principal.role not in allowed:
+        raise HTTPException(
+            403, f"role {principal.role!r} may not do this (needs {', '.join(sorted(allowed))})"
+        )
+    return principal
+
+
 def authenticate(state: ApiState, authorization: str | None, allowed: frozenset[str]) -> Principal:
     """The caller of an ``Authorization`` header value: 401 without a valid key, 403 for a
     valid key of a role not in ``allowed``."""
@@ -75,11 +88,7 @@ def authenticate(state: ApiState, authorization: str | None, allowed: frozenset[
         raise HTTPException(
             401, "invalid or revoked API key", headers={"WWW-Authenticate": "Bearer"}
         )
-    if principal.role not in allowed:
-        raise HTTPException(
-            403, f"role {principal.role!r} may not do this (needs {', '.join(sorted(allowed))})"
-        )
-    return principal
+    return authorize(principal, allowed)
 
 
 def require_role(*roles: str) -> Callable[..., Awaitable[Principal]]:

@@ -20,6 +20,7 @@ from creditgraph.errors import (
     ModelNotReady,
     NotFound,
     StoreUnavailable,
+    TransferConflict,
     ValidationFailed,
 )
 
@@ -69,6 +70,22 @@ async def _library_error(request: Request, exc: Exception) -> Response:
         ]
         extra["total"] = exc.total
         message = f"{exc.total} invalid item field(s); nothing was written"
+    elif isinstance(exc, TransferConflict):  # rows are item indices (``import_records``)
+        extra["fields"] = [
+            {
+                "loc": ["body", "items", c.row, "transfer_id"],
+                "message": f"already stored with a different {', '.join(c.fields)}",
+                "differing": list(c.fields),
+            }
+            for c in exc.changed
+        ]
+        first = exc.changed[0]
+        message = (
+            f"items.{first.row}: transfer_id {first.transfer_id!r} is already stored with a "
+            f"different {', '.join(first.fields)}"
+            + (f" (and {len(exc.changed) - 1} more)" if len(exc.changed) > 1 else "")
+            + "; nothing was written"
+        )
     else:
         message = str(exc)
     headers = {"Retry-After": "2"} if status == 503 else None

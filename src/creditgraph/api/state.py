@@ -6,6 +6,7 @@ Built in the lifespan (never at import). The store, the model and live ingest be
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
@@ -69,28 +70,61 @@ class Metrics:
 class IdempotencyCache:
     """Answers by (key id, Idempotency-Key), in memory, for ``ttl_s`` and at most
     ``max_entries`` (oldest evicted first). Per process: not shared between workers and lost
-    on restart (documented in the README)."""
+    on restart (documented in the README).
+
+    ``reserve`` is get-or-reserve in one step (no await between the look and the mark, on
+    the one event loop), so two concurrent requests with one key cannot both be decided: the
+    second waits for the first's answer, or is a 409 if its body differs."""
 
     def __init__(self, ttl_s: float, max_entries: int) -> None:
-        self._cache: TtlCache[tuple[bytes, bytes]] = TtlCache(lambda: ttl_s, lambda: max_entries)
+        self._cache: TtlCache[tuple[bytes, bytes | asyncio.Future[bytes]]] = TtlCache(
+            lambda: ttl_s, lambda: max_entries
+        )
 
     @staticmethod
     def fingerprint(body: bytes) -> bytes:
         return hashlib.sha256(body).digest()
 
+    def _check(self, key: str, item: tuple[bytes, object], fingerprint: bytes) -> None:
+        if item[0] != fingerprint:
+            raise Conflict(f"Idempotency-Key {key!r} was used for a different request")
+
     def get(self, owner: str, key: str, fingerprint: bytes) -> bytes | None:
-        """The stored answer, None if absent; ``Conflict`` if the key was used for another
-        request body."""
+        """The stored answer, None if absent or still being decided; ``Conflict`` if the
+        key was used for another request body."""
         item = self._cache.get((owner, key))
         if item is None:
             return None
-        fp, answer = item
-        if fp != fingerprint:
-            raise Conflict(f"Idempotency-Key {key!r} was used for a different request")
-        return answer
+        self._check(key, item, fingerprint)
+        return item[1] if isinstance(item[1], bytes) else None
+
+    def reserve(
+        self, owner: str, key: str, fingerprint: bytes
+    ) -> bytes | asyncio.Future[bytes] | None:
+        """None: the caller now owns the key and must ``put`` or ``release`` it; bytes: the
+        stored answer; a future: the same request is being decided, await its answer.
+        ``Conflict`` if the key was used (or is in use) for another request body."""
+        item = self._cache.get((owner, key))
+        if item is None:
+            self._cache.put((owner, key), (fingerprint, asyncio.get_running_loop().create_future()))
+            return None
+        self._check(key, item, fingerprint)
+        return item[1]
 
     def put(self, owner: str, key: str, fingerprint: bytes, answer: bytes) -> None:
+        item = self._cache.get((owner, key))
         self._cache.put((owner, key), (fingerprint, answer))
+        if item is not None and isinstance(item[1], asyncio.Future) and not item[1].done():
+            item[1].set_result(answer)
+
+    def release(self, owner: str, key: str, error: BaseException) -> None:
+        """The reserved request failed: forget the key (a retry decides afresh); requests
+        waiting on it get the same error."""
+        item = self._cache.get((owner, key))
+        self._cache.discard([(owner, key)])
+        if item is not None and isinstance(item[1], asyncio.Future) and not item[1].done():
+            item[1].set_exception(error)
+            item[1].exception()  # retrieved: no "never retrieved" warning without waiters
 
 
 class ApiState:

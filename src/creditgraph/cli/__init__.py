@@ -28,6 +28,7 @@ from rich.progress import (
 from creditgraph.api.app import create_app
 from creditgraph.api.keys import create_key
 from creditgraph.cli.common import err, run, settings, store_of
+from creditgraph.cli.keys import keys_app
 from creditgraph.cli.neo4j import neo4j_app
 from creditgraph.config import Settings
 from creditgraph.domain import Ring
@@ -55,7 +56,6 @@ app.add_typer(neo4j_app, name="neo4j")
 models_app = typer.Typer(help="Registered model versions and the champion.", no_args_is_help=True)
 app.add_typer(schema_app, name="schema")
 app.add_typer(models_app, name="models")
-keys_app = typer.Typer(help="API keys (only their hashes are stored).", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 
 
@@ -308,15 +308,6 @@ def models_promote(
     """Make a version the champion by hand (no gate); the reason is recorded."""
     record = run(lambda: promote_version(_registry(settings()), version, reason=reason))
     typer.echo(json.dumps({"champion": record.version}))
-
-
-@keys_app.command("create")
-def keys_create(
-    role: Annotated[str, typer.Option(help="payment | investigator | admin")],
-    name: Annotated[str, typer.Option(help="Who holds the key (shown in the audit log).")],
-) -> None:
-    """Create an API key and print it alone on stdout, once; only its hash is stored."""
-    typer.echo(run(lambda: create_key(settings(), role, name)))
 
 
 @app.command()

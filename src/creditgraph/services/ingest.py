@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from creditgraph.domain import COLUMN_NAME_RE, AccountColumns, LinkColumns, TransferColumns
-from creditgraph.errors import InvalidInput
+from creditgraph.errors import InvalidInput, TransferConflict
 from creditgraph.ingest.csvfile import REQUIRED, ErrorCollector, Kind, Table, read_table
 from creditgraph.ingest.records import CLI_MISSING_HINT, Batch, dangling_rows, parse
 from creditgraph.store.base import GraphStore
@@ -149,7 +149,15 @@ def _import_table(
                 AccountColumns(stubs, [None] * len(stubs), [{}] * len(stubs), [{}] * len(stubs))
             )
         for start in range(0, total, batch_size):
-            changed += _write(store, batch.slice(start, start + batch_size))
+            try:
+                changed += _write(store, batch.slice(start, start + batch_size))
+            except TransferConflict as e:  # locate the rows: file and line
+                raise TransferConflict(
+                    [
+                        replace(c, row=table.line(start + c.row), file=str(table.path))
+                        for c in e.changed
+                    ]
+                ) from None
             if progress is not None:
                 progress(min(start + batch_size, total), total)
     report = ImportReport(

@@ -10,8 +10,9 @@ from __future__ import annotations
 import itertools
 from abc import ABC, abstractmethod
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
+from typing import Any
 
 import orjson
 
@@ -36,7 +37,7 @@ from creditgraph.domain import (
     Transfer,
     TransferColumns,
 )
-from creditgraph.errors import InvalidInput, NotFound
+from creditgraph.errors import ChangedTransfer, InvalidInput, NotFound, TransferConflict
 
 MAX_HOPS = 3
 MAX_PATH_HOPS = 6
@@ -76,12 +77,32 @@ def check_ring_status(status: str) -> RingStatus:
     raise InvalidInput(f"unknown ring status {status!r}: use one of {', '.join(RING_STATUSES)}")
 
 
+#: A transfer's content in ``TransferColumns.rows()`` order after the id.
+TRANSFER_FIELDS = ("src", "dst", "amount", "timestamp", "currency", "channel")
+
+
+def refuse_changed_transfers(batch: TransferColumns, stored: Mapping[str, Sequence[Any]]) -> None:
+    """``TransferConflict`` naming each row of ``batch`` whose id ``stored`` (id -> the
+    content in ``TRANSFER_FIELDS`` order) holds with other content."""
+    changed = []
+    for i, row in enumerate(batch.rows()):
+        old = stored.get(row[0])
+        if old is None:
+            continue
+        fields = tuple(f for f, a, b in zip(TRANSFER_FIELDS, row[1:], old, strict=True) if a != b)
+        if fields:
+            changed.append(ChangedTransfer(row[0], fields, i))
+    if changed:
+        raise TransferConflict(changed)
+
+
 class GraphStore(ABC):
     """What every backend provides. Writes are idempotent by key:
 
     accounts by ``account_id`` (features merged), transfers by ``transfer_id`` (immutable
-    events: an id already stored is left as is), links by (unordered pair, type), labels by
-    ``account_id`` (latest wins), scores by ``account_id``, rings by ``ring_id``.
+    events: an id already stored with the same content is left as is, with other content it
+    is a ``TransferConflict`` and the write is not applied), links by (unordered pair, type),
+    labels by ``account_id`` (latest wins), scores by ``account_id``, rings by ``ring_id``.
     """
 
     backend: str
@@ -108,7 +129,9 @@ class GraphStore(ABC):
 
     @abstractmethod
     def upsert_transfers(self, batch: TransferColumns) -> int:
-        """Insert transfers whose id is not stored yet; returns how many were inserted."""
+        """Insert transfers whose id is not stored yet; returns how many were inserted.
+        ``TransferConflict`` (nothing of the batch written) when a stored id comes with other
+        content."""
 
     @abstractmethod
     def upsert_links(self, batch: LinkColumns) -> int:

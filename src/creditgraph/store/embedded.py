@@ -37,7 +37,13 @@ from creditgraph.domain import (
     TransferColumns,
 )
 from creditgraph.errors import NotFound, StoreUnavailable
-from creditgraph.store.base import GraphStore, check_page, check_ring_status, score_row
+from creditgraph.store.base import (
+    GraphStore,
+    check_page,
+    check_ring_status,
+    refuse_changed_transfers,
+    score_row,
+)
 from creditgraph.store.snapshot import SnapshotBuilder
 
 SCHEMA_VERSION = 1
@@ -244,7 +250,18 @@ class EmbeddedStore(GraphStore):
 
     def upsert_transfers(self, batch: TransferColumns) -> int:
         with self._tx() as db:
-            return db.executemany(INSERT_TRANSFER, batch.rows()).rowcount
+            inserted: int = db.executemany(INSERT_TRANSFER, batch.rows()).rowcount
+            if inserted < len(batch):  # some ids were stored: same content, or a conflict
+                stored: dict[str, Sequence[Any]] = {}
+                for ids in _chunks(batch.transfer_id):
+                    for r in db.execute(
+                        "SELECT transfer_id, src, dst, amount, ts, currency, channel"
+                        f" FROM transfers WHERE transfer_id IN ({_marks(len(ids))})",
+                        ids,
+                    ):
+                        stored[r[0]] = r[1:]
+                refuse_changed_transfers(batch, stored)  # raising rolls the batch back
+            return inserted
 
     def upsert_links(self, batch: LinkColumns) -> int:
         rows = zip(batch.src, batch.dst, batch.type, batch.since, strict=True)

@@ -61,7 +61,13 @@ from creditgraph.domain import (
     TransferColumns,
 )
 from creditgraph.errors import Conflict, CreditGraphError, NotFound, StoreUnavailable
-from creditgraph.store.base import GraphStore, check_page, check_ring_status, score_row
+from creditgraph.store.base import (
+    GraphStore,
+    check_page,
+    check_ring_status,
+    refuse_changed_transfers,
+    score_row,
+)
 from creditgraph.store.snapshot import SnapshotBuilder
 
 T = TypeVar("T")
@@ -89,8 +95,8 @@ RETURN sum(CASE WHEN is_new OR properties(a) <> before THEN 1 ELSE 0 END) AS cha
 """
 EXISTING_TRANSFERS = """
 UNWIND $ids AS id
-MATCH ()-[t:TRANSFERRED {transfer_id: id}]->()
-RETURN collect(id) AS found
+MATCH (s)-[t:TRANSFERRED {transfer_id: id}]->(d)
+RETURN id, s.account_id, d.account_id, t.amount, t.ts, t.currency, t.channel
 """
 # Only ids EXISTING_TRANSFERS did not find reach this query, in the same transaction: an
 # existence test here would read what CREATE writes and force an Eager (whole-batch) plan.
@@ -274,9 +280,13 @@ def _transfer(r: Any) -> Transfer:
 
 
 def _new_transfers(tx: ManagedTransaction, rows: list[list[Any]]) -> list[list[Any]]:
-    """Rows whose transfer_id is not stored yet: transfers are immutable events."""
-    found = set(tx.run(EXISTING_TRANSFERS, ids=[r[0] for r in rows]).single(strict=True)[0])
-    return [r for r in rows if r[0] not in found] if found else rows
+    """Rows whose transfer_id is not stored yet: transfers are immutable events. A stored
+    id with other content raises ``TransferConflict``, which aborts the transaction."""
+    found = {rec[0]: list(rec)[1:] for rec in tx.run(EXISTING_TRANSFERS, ids=[r[0] for r in rows])}
+    if not found:
+        return rows
+    refuse_changed_transfers(TransferColumns(*(list(c) for c in zip(*rows, strict=True))), found)
+    return [r for r in rows if r[0] not in found]
 
 
 @contextmanager

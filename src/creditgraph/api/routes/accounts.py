@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Path
 from creditgraph.api.deps import Principal, StateDep, require_role
 from creditgraph.api.schemas import error_responses
 from creditgraph.api.schemas.accounts import AccountScorePublic
-from creditgraph.errors import NotFound
+from creditgraph.errors import InvalidInput, NotFound
 
 router = APIRouter(tags=["accounts"])
 
@@ -21,7 +21,7 @@ ScoreReader = Annotated[Principal, Depends(require_role("payment", "investigator
     "/v1/accounts/{account_id}/score",
     response_model=AccountScorePublic,
     summary="An account's fraud probability and social credit",
-    responses=error_responses(401, 403, 404, 503),
+    responses=error_responses(401, 403, 404, 422, 503),
 )
 async def account_score(
     account_id: Annotated[str, Path(min_length=1, max_length=128, examples=["acc_000042"])],
@@ -30,6 +30,9 @@ async def account_score(
 ) -> dict[str, Any]:
     """The champion's scores; accounts added since the last snapshot are scored from their
     neighbourhood. Every look-up is audited."""
+    account_id = account_id.strip()  # as ingest trims ids (a copied id with a space)
+    if not account_id:
+        raise InvalidInput("account_id is blank")
     try:
         out = asdict(await state.serving.account_score(account_id))
     except NotFound:

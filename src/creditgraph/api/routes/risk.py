@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import orjson
@@ -9,7 +10,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
-from creditgraph.api.deps import allowed_roles, authenticate
+from creditgraph.api.deps import PRINCIPAL, allowed_roles, authenticate, authorize
 from creditgraph.api.schemas import error_responses
 from creditgraph.api.schemas.risk import RiskDecisionPublic, TransferRiskCreate
 from creditgraph.api.state import ApiState
@@ -87,7 +88,12 @@ async def check_transfer(request: Request) -> Response:
     helpers the dependencies use, and documented through ``openapi_extra``). Resolving
     dependencies cost more per request than the decision itself (docs/benchmarks.md)."""
     state: ApiState = request.app.state.api
-    principal = authenticate(state, request.headers.get("authorization"), _ALLOWED)
+    verified = request.scope.get(PRINCIPAL)  # BodyGuard checked the key before the body
+    principal = (
+        authorize(verified, _ALLOWED)
+        if verified is not None
+        else authenticate(state, request.headers.get("authorization"), _ALLOWED)
+    )
     idempotency_key = request.headers.get(IDEMPOTENCY_HEADER)
     body = _parse(await request.body(), idempotency_key)
     serving = state.serving
@@ -95,7 +101,9 @@ async def check_transfer(request: Request) -> Response:
     fingerprint = b""
     if idempotency_key is not None:
         fingerprint = state.idempotency.fingerprint(body.model_dump_json().encode())
-        cached = state.idempotency.get(principal.key_id, idempotency_key, fingerprint)
+        cached = state.idempotency.reserve(principal.key_id, idempotency_key, fingerprint)
+        if isinstance(cached, asyncio.Future):  # the same request, in flight: its answer
+            cached = await asyncio.shield(cached)
         if cached is not None:
             state.audit.record(
                 principal=principal,
@@ -106,16 +114,21 @@ async def check_transfer(request: Request) -> Response:
             return Response(
                 cached, media_type="application/json", headers={"Idempotent-Replayed": "true"}
             )
-    decision = await serving.decide(
-        TransferCheck(
-            src=body.src,
-            dst=body.dst,
-            amount=body.amount,
-            currency=body.currency,
-            timestamp=body.timestamp.timestamp() if body.timestamp else None,
+    try:
+        decision = await serving.decide(
+            TransferCheck(
+                src=body.src,
+                dst=body.dst,
+                amount=body.amount,
+                currency=body.currency,
+                timestamp=body.timestamp.timestamp() if body.timestamp else None,
+            )
         )
-    )
-    answer = orjson.dumps(decision_payload(decision))
+        answer = orjson.dumps(decision_payload(decision))
+    except BaseException as e:
+        if idempotency_key is not None:
+            state.idempotency.release(principal.key_id, idempotency_key, e)
+        raise
     if idempotency_key is not None:
         state.idempotency.put(principal.key_id, idempotency_key, fingerprint, answer)
     state.metrics.decisions.labels(

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from creditgraph.api.schemas.common import ID
 
 MAX_ITEMS = 10_000
+#: Per account: at most this many features and as many properties, each text at most so long
+#: (a CSV file has its header; a request could otherwise carry a million columns).
+MAX_PROPERTIES = 100
+MAX_VALUE_LENGTH = 1_000
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 ISO = Field(
     default=None,
@@ -47,8 +51,12 @@ class LinkCreate(_Item):
 class AccountCreate(_Item):
     account_id: str = ID
     created_at: str | None = ISO
-    features: dict[str, float] = Field(default_factory=dict, examples=[{"age_years": 31}])
-    properties: dict[str, str] = Field(default_factory=dict, examples=[{"country": "DE"}])
+    features: dict[str, float] = Field(
+        default_factory=dict, max_length=MAX_PROPERTIES, examples=[{"age_years": 31}]
+    )
+    properties: dict[str, Annotated[str, StringConstraints(max_length=MAX_VALUE_LENGTH)]] = Field(
+        default_factory=dict, max_length=MAX_PROPERTIES, examples=[{"country": "DE"}]
+    )
 
     @field_validator("features", "properties")
     @classmethod

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from creditgraph.api.schemas.common import ID, ReasonPublic
 
@@ -29,8 +29,9 @@ class TransferRiskCreate(BaseModel):
         },
     )
 
-    src: str = ID
-    dst: str = ID
+    # Trimmed as ingest trims ids, so " acc_1" is the account "acc_1".
+    src: Annotated[str, StringConstraints(strip_whitespace=True)] = ID
+    dst: Annotated[str, StringConstraints(strip_whitespace=True)] = ID
     amount: float = Field(ge=0, examples=[120.0])
     currency: str | None = Field(default=None, min_length=1, max_length=8, examples=["EUR"])
     timestamp: datetime | None = None
