@@ -47,6 +47,10 @@ class DetectConfig:
     collusion_min_count: int = 2
     collusion_min_triangles: int = 2
     collusion_min_density: float = 0.4
+    #: Round-sum / night-time trading: totals that are multiples of this count as round (in
+    #: the network's currency), and components need this share of member pairs present.
+    round_unit: float = 10.0
+    round_min_density: float = 0.5
     #: Community detection seeds: accounts at or above this fraud probability, or labelled
     #: fraud; communities need at least ``seed_share`` seeds.
     seed_risk: float = 0.5
@@ -54,8 +58,9 @@ class DetectConfig:
     #: Leiden with the constant Potts model: a community's internal edge density must beat
     #: this (modularity would split one dense group and merge small ones around hubs).
     leiden_resolution: float = 0.1
-    #: Rings scoring below this are not reported.
-    min_score: float = 0.82
+    #: Rings scoring below this are not reported; None: 0.5 for the learned (calibrated)
+    #: scorer, 0.82 for the unsupervised prior (``rings.detect``).
+    min_score: float | None = None
 
 
 @dataclass(frozen=True)
@@ -222,13 +227,18 @@ def _top_share(positions: IntArray, amount: FloatArray, share: float) -> IntArra
 
 
 def mule_fan_in(g: RingGraph, cfg: DetectConfig) -> list[Candidate]:
-    """Collectors: repeat senders feed an account that passes most of the money on to one or
-    two accounts.
+    """Flow-through accounts and where their money goes.
 
-    The ring is the collector, the senders among those carrying ``flow_share`` of its inflow
-    that paid it more than once (mules are fed repeatedly; a scam victim pays once), and the
-    receivers carrying ``flow_share`` of its outflow, unless a receiver is a hub with more
-    payers than a ring holds (a merchant where the money leaves the network).
+    A *flow-through hub* has at least ``fan_min`` payers (any: scam victims pay once, feeders
+    repeatedly; no rule about who they are), passes on ``pass_through`` to ``1/pass_through``
+    of what it received, and sends at least half of its outflow to one account. Hubs are joined
+    to the (at most three) accounts carrying ``flow_share`` of their outflow, unless such an
+    account has more payers than a ring holds (a merchant: the money leaves the network); the
+    connected groups of hubs and receivers are candidates, so several mules paying one
+    collector form one group. Payers that paid a hub more than once and carry its inflow join
+    (a recruited feeder is part of the ring, a one-off victim is not). How short the money
+    stayed, how fresh the accounts are and how many payers were one-off are features for the
+    scorer, not filters here: a small business also passes its takings on.
     """
     if len(g.src) == 0:
         return []
@@ -243,19 +253,97 @@ def mule_fan_in(g: RingGraph, cfg: DetectConfig) -> list[Candidate]:
         & (passed <= 1.0 / cfg.pass_through)
         & (concentrated >= 0.5)
     )
-    out = []
+    hub_of: list[int] = []
+    recv_of: list[int] = []
+    feeders: dict[int, IntArray] = {}
     for v in hubs.tolist():
-        senders = _top_share(g.in_pairs(v), g.amount, cfg.flow_share)
-        senders = senders[g.count[senders] >= 2]
         receivers = _top_share(g.out_pairs(v), g.amount, cfg.flow_share)
-        if len(senders) < cfg.fan_min - 1 or len(receivers) > 3:
+        if len(receivers) > 3:
             continue
         receivers = receivers[in_deg[g.dst[receivers]] <= cfg.max_members]
-        members = np.unique(np.concatenate([[v], g.src[senders], g.dst[receivers]]))
-        if not cfg.min_members <= len(members) <= cfg.max_members:
-            continue
-        strength = float(min(1.0, passed[v])) * float(concentrated[v])
-        out.append(Candidate(members, "mule_fan_in", "fan_in", strength, hub=v))
+        senders = _top_share(g.in_pairs(v), g.amount, cfg.flow_share)
+        feeders[v] = g.src[senders[g.count[senders] >= 2]]
+        hub_of.extend([v] * len(receivers))
+        recv_of.extend(g.dst[receivers].tolist())
+    if not feeders:
+        return []
+    ends = np.array(hub_of + recv_of, dtype=np.int64)
+    nodes, inv = np.unique(
+        np.concatenate([ends, np.fromiter(feeders, np.int64)]), return_inverse=True
+    )
+    m = len(hub_of)
+    adj = sp.coo_matrix((np.ones(m), (inv[:m], inv[m : 2 * m])), shape=(len(nodes), len(nodes)))
+    _, comp = connected_components(adj, directed=False)
+    hub_pos = inv[2 * m :]
+    out = []
+    by_comp: dict[int, list[int]] = {}
+    for v, c in zip(feeders, comp[hub_pos].tolist(), strict=True):
+        by_comp.setdefault(c, []).append(v)
+    for c, group_hubs in by_comp.items():
+        core = nodes[comp == c]
+        if len(core) > cfg.max_members:
+            # A popular receiver ties many hubs together: each hub with its own receivers.
+            parts = [
+                np.array([v, *[r for h, r in zip(hub_of, recv_of, strict=True) if h == v]])
+                for v in group_hubs
+            ]
+        else:
+            parts = [core]
+        for part in parts:
+            part_hubs = [v for v in group_hubs if v in set(part.tolist())]
+            members = np.unique(np.concatenate([part, *[feeders[v] for v in part_hubs]]))
+            if not cfg.min_members <= len(members) <= cfg.max_members:
+                continue
+            strength = float(np.mean([min(1.0, passed[v]) * concentrated[v] for v in part_hubs]))
+            hub = max(part_hubs, key=lambda v: (in_deg[v], -v))
+            out.append(Candidate(members, "mule_fan_in", "fan_in", strength, hub=hub))
+    return out
+
+
+def round_trading(g: RingGraph, cfg: DetectConfig) -> list[Candidate]:
+    """Dense groups of repeated round-sum or night-time payments.
+
+    Assumes: money moved between the same accounts at least twice, and either every payment
+    of the pair was a round sum (the pair's total is a multiple of ``round_unit``: a sum of
+    round sums is round, while ordinary amounts with cents almost never add up to one) or the
+    pair's first and last payment fell at night (22:00-05:00 UTC). Components of such pairs
+    without hubs, of ring size, with at least ``round_min_density`` of their member pairs
+    present (no kind of its own: the group's structure decides). Clubs, roommates and night
+    owls match as well; telling them apart is the scorer's
+    job (tie age, friendships, account age).
+    """
+    if len(g.src) == 0:
+        return []
+    units = g.amount / cfg.round_unit
+    round_pair = np.abs(units - np.round(units)) < 1e-6
+    hour_first = (g.first_ts % 86_400) / 3_600
+    hour_last = (g.last_ts % 86_400) / 3_600
+    night = ((hour_first >= 22) | (hour_first < 5)) & ((hour_last >= 22) | (hour_last < 5))
+    keep = np.flatnonzero((g.count >= 2) & (round_pair | night))
+    if len(keep) == 0:
+        return []
+    a = np.minimum(g.src[keep], g.dst[keep])
+    b = np.maximum(g.src[keep], g.dst[keep])
+    und = sp.coo_matrix((np.ones(len(keep)), (a, b)), shape=(g.n, g.n)).tocsr()
+    und.data[:] = 1.0
+    sym = (und + und.T).tocsr()
+    sym.data[:] = 1.0
+    hub = np.diff(sym.indptr) > cfg.max_members
+    if hub.any():
+        keep_rows = sp.diags((~hub).astype(np.float64))
+        sym = (keep_rows @ sym @ keep_rows).tocsr()
+        sym.eliminate_zeros()
+    _, labels = connected_components(sym, directed=False)
+    sizes = np.bincount(labels, minlength=g.n)
+    has_edge = np.diff(sym.indptr) > 0
+    ok = np.unique(labels[has_edge & (sizes[labels] >= cfg.min_members)])
+    ok = ok[sizes[ok] <= cfg.max_members]
+    out = []
+    for members in _groups(labels, ok):
+        k = len(members)
+        density = float(sym[members][:, members].nnz) / (k * (k - 1))
+        if density >= cfg.round_min_density:
+            out.append(Candidate(members, None, "round_night", density))
     return out
 
 
