@@ -25,13 +25,15 @@ class DetectConfig:
 
     min_members: int = 3
     max_members: int = 60
+    #: Shared identifiers: components larger than this are split into dense communities.
+    shared_split: int = 60
     #: Cycles: at most this many hops; each pair repeated at least ``cycle_min_count`` times,
     #: with a mean amount in the network's top ``1 - cycle_amount_quantile``; consecutive hops
     #: pass on an amount within ``cycle_amount_ratio`` of each other.
-    cycle_max_len: int = 8
+    cycle_max_len: int = 12
     cycle_min_count: int = 2
     cycle_amount_quantile: float = 0.9
-    cycle_amount_ratio: float = 2.0
+    cycle_amount_ratio: float = 3.0
     #: Depth-first steps allowed per start account, and cycles kept per start account (bound
     #: the worst case on dense cores; overlapping cycles are merged later anyway).
     cycle_max_steps: int = 5_000
@@ -42,6 +44,8 @@ class DetectConfig:
     pass_through: float = 0.6
     #: Share of a hub's flow whose counterparties join the ring (largest first).
     flow_share: float = 0.9
+    #: Fan in: a receiver joins a hub only if the hub paid it at least this share of its inflow.
+    fan_source_share: float = 0.1
     #: Collusion: unordered pairs with at least this many transfers, in at least
     #: ``collusion_min_triangles`` triangles of such pairs.
     collusion_min_count: int = 2
@@ -58,6 +62,9 @@ class DetectConfig:
     #: Leiden with the constant Potts model: a community's internal edge density must beat
     #: this (modularity would split one dense group and merge small ones around hubs).
     leiden_resolution: float = 0.1
+    #: A group with at least this share of its members in a higher-scored group is the same
+    #: ring seen again (a fragment or a near-duplicate) and is not reported.
+    suppress_overlap: float = 0.5
     #: Rings scoring below this are not reported; None: 0.5 for the learned (calibrated)
     #: scorer, 0.82 for the unsupervised prior (``rings.detect``).
     min_score: float | None = None
@@ -85,13 +92,36 @@ def _groups(labels: IntArray, keep: IntArray) -> list[IntArray]:
 
 
 def shared_identity(g: RingGraph, cfg: DetectConfig) -> list[Candidate]:
-    """Connected components over every shared-identifier link type (not friendship)."""
+    """Groups of accounts sharing identifiers (every link type but friendship).
+
+    Connected components of the shared-identifier graph; a component of more than
+    ``shared_split`` accounts is split into Leiden communities (constant Potts model,
+    ``leiden_resolution``) when it has more than one: a bought account keeps its previous
+    owner's household links, so a ring of such accounts is a dense core with families hanging
+    off it, and as one component it would be judged (and matched) as a much larger group.
+    """
     if len(g.link_a) == 0:
         return []
     adj = sp.coo_matrix((np.ones(len(g.link_a)), (g.link_a, g.link_b)), shape=(g.n, g.n))
     _, labels = connected_components(adj, directed=False)
     sizes = np.bincount(labels)
     keep = np.flatnonzero((sizes >= cfg.min_members) & (sizes <= cfg.max_members))
+    big = np.flatnonzero(sizes > cfg.shared_split)
+    if len(big):
+        labels = labels.copy()
+        inside = np.isin(labels[g.link_a], big)
+        nodes, inv = np.unique(
+            np.concatenate([g.link_a[inside], g.link_b[inside]]), return_inverse=True
+        )
+        graph = ig.Graph(n=len(nodes), edges=inv.reshape(2, -1).T.tolist()).simplify()
+        parts = graph.community_leiden(
+            objective_function="CPM", resolution=cfg.leiden_resolution, n_iterations=2
+        )
+        sub = np.asarray(parts.membership, dtype=np.int64)
+        # Communities become new labels after the components' (a community never spans two).
+        labels[nodes] = labels.max() + 1 + sub
+        sizes = np.bincount(labels)
+        keep = np.flatnonzero((sizes >= cfg.min_members) & (sizes <= cfg.max_members))
     out = []
     for members in _groups(labels, keep):
         links = g.internal_links(members)
@@ -231,8 +261,8 @@ def mule_fan_in(g: RingGraph, cfg: DetectConfig) -> list[Candidate]:
 
     A *flow-through hub* has at least ``fan_min`` payers (any: scam victims pay once, feeders
     repeatedly; no rule about who they are), passes on ``pass_through`` to ``1/pass_through``
-    of what it received, and sends at least half of its outflow to one account. Hubs are joined
-    to the (at most three) accounts carrying ``flow_share`` of their outflow, unless such an
+    of what it received, and at most three accounts carry ``flow_share`` of its outflow. Hubs
+    are joined to those accounts, unless such an
     account has more payers than a ring holds (a merchant: the money leaves the network); the
     connected groups of hubs and receivers are candidates, so several mules paying one
     collector form one group. Payers that paid a hub more than once and carry its inflow join
@@ -248,10 +278,7 @@ def mule_fan_in(g: RingGraph, cfg: DetectConfig) -> list[Candidate]:
         passed = g.out_total / g.in_total
         concentrated = top_out / g.out_total
     hubs = np.flatnonzero(
-        (in_deg >= cfg.fan_min)
-        & (passed >= cfg.pass_through)
-        & (passed <= 1.0 / cfg.pass_through)
-        & (concentrated >= 0.5)
+        (in_deg >= cfg.fan_min) & (passed >= cfg.pass_through) & (passed <= 1.0 / cfg.pass_through)
     )
     hub_of: list[int] = []
     recv_of: list[int] = []
@@ -260,9 +287,16 @@ def mule_fan_in(g: RingGraph, cfg: DetectConfig) -> list[Candidate]:
         receivers = _top_share(g.out_pairs(v), g.amount, cfg.flow_share)
         if len(receivers) > 3:
             continue
-        receivers = receivers[in_deg[g.dst[receivers]] <= cfg.max_members]
+        # A receiver belongs with the hub when the hub is one of its main sources of money
+        # (not a shop or a friend the hub also pays) and it is no merchant.
+        r = g.dst[receivers]
+        main = g.amount[receivers] >= cfg.fan_source_share * g.in_total[r]
+        receivers = receivers[main & (in_deg[r] <= cfg.max_members)]
         senders = _top_share(g.in_pairs(v), g.amount, cfg.flow_share)
-        feeders[v] = g.src[senders[g.count[senders] >= 2]]
+        # Repeat payers carrying a real share of the money are recruited feeders; friends
+        # paying small sums now and then are the mule's ordinary life.
+        big = g.amount[senders] >= 0.5 * g.amount[senders].mean() if len(senders) else senders
+        feeders[v] = g.src[senders[(g.count[senders] >= 2) & big]]
         hub_of.extend([v] * len(receivers))
         recv_of.extend(g.dst[receivers].tolist())
     if not feeders:

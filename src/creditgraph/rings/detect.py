@@ -105,7 +105,7 @@ def detect(
         len(raw), len(FEATURE_NAMES)
     )
     member_sets = [a[0] for a in assessed]
-    weak = weak_labels(member_sets, g.labels, _verdict_of(g, member_sets, verdicts))
+    weak = weak_labels(member_sets, g.labels, _verdict_of(g, member_sets, verdicts), g.risk)
     scorer = RingScorer.fit(x, weak)
     scores = scorer.score(x, raw)
     reasons = scorer.reasons(x)
@@ -115,9 +115,15 @@ def detect(
     timings["score"] = time.perf_counter() - t
     t = time.perf_counter()
     rings = []
-    for i, (members, pairs, links, group, feats) in enumerate(assessed):
+    taken = np.zeros(g.n, dtype=bool)
+    for i in np.argsort(-scores, kind="stable").tolist():
+        members, pairs, links, group, feats = assessed[i]
         if scores[i] < floor:
+            break
+        # Fragments and near-duplicates of a higher-scored group are the same ring again.
+        if taken[members].mean() >= cfg.suppress_overlap:
             continue
+        taken[members] = True
         evidence = _evidence(g, members, pairs, links, group, feats)
         evidence["scorer"] = scorer.mode
         evidence["reasons"] = reasons[i]
@@ -274,8 +280,8 @@ def _features(
         h = max(hubs, key=lambda v: (g.in_ptr[v + 1] - g.in_ptr[v], -v))
         i_tot, o_tot = g.in_total[h], g.out_total[h]
         flow = float(min(i_tot, o_tot) / max(i_tot, o_tot)) if max(i_tot, o_tot) > 0 else 0.0
-        lags = [g.first_out[h] - g.first_in[h], g.last_out[h] - g.last_in[h]]
-        dwell = float(np.log1p(max(0.0, float(np.nanmedian(lags))) / 3_600))
+        lags = [x for x in (g.first_out[h] - g.first_in[h], g.last_out[h] - g.last_in[h]) if x == x]
+        dwell = float(np.log1p(max(0.0, float(np.mean(lags))) / 3_600)) if lags else nan
         payers = int(g.in_ptr[h + 1] - g.in_ptr[h])
         one_off = float(g.one_off_in[h] / payers) if payers else nan
         hub_payers = float(np.log1p(payers))

@@ -85,10 +85,14 @@ def weak_labels(
     members: Sequence[IntArray],
     labels: IntArray,
     verdict: Sequence[str | None] | None = None,
+    risk: FloatArray | None = None,
 ) -> WeakLabels:
-    """A verdict (``confirmed`` / ``dismissed``) decides; otherwise a group with a fraud-
-    labelled member (at least as many as legit ones) is a ring and a group with only legit
-    labels is not; a group with no labelled member is unknown."""
+    """A verdict (``confirmed`` / ``dismissed``) decides. Otherwise a group with only legit
+    labels is not a ring, and a group with fraud-labelled members (at least as many as legit
+    ones) is a ring when a second member is suspicious too: another fraud label, or a fraud
+    probability >= 0.5 (``risk``). One fraudster among accounts nothing else flags is a lone
+    scammer with its counterparties, not evidence of a ring: unknown, as is a group with no
+    labelled member."""
     y = np.full(len(members), -1, dtype=np.int64)
     w = np.ones(len(members))
     src = ["none"] * len(members)
@@ -99,7 +103,10 @@ def weak_labels(
             continue
         lab = labels[m]
         fraud, legit = int((lab == 1).sum()), int((lab == 0).sum())
-        if fraud and fraud >= legit:
+        suspicious = fraud + (
+            int(np.sum((lab != 1) & (risk[m] >= 0.5))) if risk is not None else 0
+        )
+        if fraud and fraud >= legit and suspicious >= 2:
             y[i], src[i] = 1, "labels"
         elif legit and not fraud:
             y[i], src[i] = 0, "labels"

@@ -210,6 +210,8 @@ def generate_world(n_accounts: int, seed: int, out_dir: Path, world: str = "tuni
     pos = 0
     for code in la_kinds.tolist():
         kind = LOOKALIKE_KINDS[code]
+        if pos + 12 > len(old_person):
+            raise InvalidInput(f"{n} accounts are too few for world {world!r}")
         group, pos = _LOOKALIKES[kind](out, old_person, pos, shops, created, w, rng)
         lookalikes.append((kind, group))
     victims_pool = old_person[pos:]
@@ -389,7 +391,8 @@ def _business(
     n_sup = int(rng.integers(1, 3))
     core = pool[pos : pos + 2 + n_sup]  # shop, owner, suppliers
     c = int(rng.integers(w.business_customers[0], w.business_customers[1] + 1))
-    customers = pool[pos + 2 + n_sup : pos + 2 + n_sup + c]
+    # Customers are anyone (they may belong to other groups too); only the core is the group.
+    customers = rng.choice(pool, c, replace=False)
     shop, owner, suppliers = core[0], core[1], core[2:]
     # Mostly one-off customers, a few regulars.
     visits = np.where(rng.random(len(customers)) < 0.8, 1, rng.integers(2, 6, len(customers)))
@@ -412,7 +415,7 @@ def _business(
     )
     since = _tie_since(created, core[:2], rng)
     out.link(core[:2], FRIEND, since)
-    return core, pos + 2 + n_sup + c
+    return core, pos + 2 + n_sup
 
 
 def _club(
