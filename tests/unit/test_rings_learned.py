@@ -88,13 +88,20 @@ def test_round_sums_in_rounds_form_a_candidate_and_odd_amounts_do_not() -> None:
 
 def test_weak_labels_from_verdicts_and_labelled_members() -> None:
     labels = np.array([1, 0, -1, -1, 0, 1], dtype=np.int64)
-    members = [np.array([0, 2]), np.array([1, 2]), np.array([2, 3]), np.array([0, 1, 4]),
-               np.array([2, 3])]
-    weak = weak_labels(members, labels, [None, None, None, None, "dismissed"])
-    # fraud-labelled; legit only; no label; more legit than fraud is ambiguous; a verdict.
-    assert weak.y.tolist() == [1, 0, -1, -1, 0]
-    assert weak.weight[4] > weak.weight[0]
-    assert weak.source[4] == "verdict:dismissed"
+    risk = np.array([0.9, 0.1, 0.2, 0.8, 0.1, 0.9])
+    members = [
+        np.array([0, 3]),  # a fraud label and a suspicious unlabelled member: a ring
+        np.array([0, 2]),  # one fraudster among ordinary accounts: a lone scammer, unknown
+        np.array([0, 5]),  # two fraud labels: a ring
+        np.array([1, 2]),  # legit labels only: not a ring
+        np.array([2, 3]),  # no label: unknown
+        np.array([0, 1, 4]),  # more legit than fraud labels: ambiguous, unknown
+        np.array([2, 3]),  # an investigator dismissed it
+    ]
+    weak = weak_labels(members, labels, [None] * 6 + ["dismissed"], risk)
+    assert weak.y.tolist() == [1, -1, 1, 0, -1, -1, 0]
+    assert weak.weight[6] > weak.weight[0]
+    assert weak.source[6] == "verdict:dismissed"
 
 
 def test_scorer_learns_from_weak_labels_and_names_its_reasons() -> None:
@@ -104,7 +111,8 @@ def test_scorer_learns_from_weak_labels_and_names_its_reasons() -> None:
     y = np.where(np.arange(n) % 2 == 0, 1, 0)
     fresh = FEATURE_NAMES.index("fresh_share")
     x[:, fresh] += 3.0 * y  # the only informative feature
-    weak = weak_labels([np.array([i]) for i in range(n)], y.astype(np.int64))
+    lab = np.repeat(y, 2).astype(np.int64)  # two labelled members per group
+    weak = weak_labels([np.array([2 * i, 2 * i + 1]) for i in range(n)], lab)
     scorer = RingScorer.fit(x, weak)
     assert scorer.mode == "logistic"
     p = scorer.score(x, [])
@@ -112,7 +120,7 @@ def test_scorer_learns_from_weak_labels_and_names_its_reasons() -> None:
     top = scorer.reasons(x[y == 1][:1])[0]
     assert top[0]["feature"] == "fresh_share"
     # Too few weak labels of a class: the unsupervised prior.
-    few = weak_labels([np.array([i]) for i in range(n)], np.where(y == 1, 1, -1).astype(np.int64))
+    few = weak_labels([np.array([2 * i, 2 * i + 1]) for i in range(n)], np.where(lab == 1, 1, -1))
     assert RingScorer.fit(x, few).mode == "unsupervised"
 
 

@@ -61,7 +61,7 @@ FEATURES: dict[str, str] = {
     "shared_density": "shared-identifier links per member",
     "link_types": "distinct shared-identifier types inside the group",
     "reciprocity": "share of internal pairs paid back",
-    "tie_age_days": "log1p median days from the younger account's creation to a pair's first payment",
+    "tie_age_days": "log1p median days from the younger account's opening to a pair's start",
     "pair_duration_days": "log1p median days between a pair's first and last payment",
     "friend_overlap": "share of internal pairs that are friends",
     "friend_density": "friend links among members / member pairs",
@@ -103,9 +103,7 @@ def weak_labels(
             continue
         lab = labels[m]
         fraud, legit = int((lab == 1).sum()), int((lab == 0).sum())
-        suspicious = fraud + (
-            int(np.sum((lab != 1) & (risk[m] >= 0.5))) if risk is not None else 0
-        )
+        suspicious = fraud + (int(np.sum((lab != 1) & (risk[m] >= 0.5))) if risk is not None else 0)
         if fraud and fraud >= legit and suspicious >= 2:
             y[i], src[i] = 1, "labels"
         elif legit and not fraud:
