@@ -19,7 +19,8 @@ Jaccard is >= 0.5; K = number of planted rings): ring precision@K (top-K detecte
 match a planted ring), recall@2K (planted rings matched in the top 2K), per-kind recall@2K,
 look-alike groups wrongly flagged in the top K and at the default threshold, planted rings
 with no labelled member found in the top 2K, and precision / recall at the reporting
-threshold the service uses by default.
+threshold the service uses by default. ``unsupervised`` is the fallback scorer on the same
+snapshot with every label hidden (``rings.detect`` directly, with the stored scores).
 
 The baseline, computed in the same run on the same store: connected components over shared
 identifiers and high-risk transfers (a transfer pair whose both ends are among the 2% of
@@ -33,6 +34,7 @@ Prints one JSON document; writes only under ``--work``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -148,6 +150,14 @@ def run_world(name: str, seed: int, accounts: int, work: Path, args: Any) -> dic
         base = baseline(snap, store)
         res["baseline"] = evaluate(base, planted, unlabelled, lookalikes)
         res["baseline"]["detect_s"] = round(time.perf_counter() - t, 2)
+        # The fallback: no labels and no verdicts, so nothing supervises the scorer.
+        risk = _risk(snap, store)
+        masked = dataclasses.replace(snap, labels=np.full(snap.num_accounts, -1, np.int8))
+        unsup = detect(masked, risk, DetectConfig(min_score=0.0))
+        res["unsupervised"] = evaluate(
+            [frozenset(r.members) for r in unsup.rings], planted, unlabelled, lookalikes
+        )
+        res["unsupervised"]["mode"] = unsup.scorer["mode"]
     finally:
         store.close()
     res["planted"] = len(planted)
@@ -246,14 +256,19 @@ def _at(
     }
 
 
-def baseline(snap: Any, store: EmbeddedStore) -> list[Group]:
-    """Components of shared identifiers + high-risk transfers, ranked by a LightGBM model."""
-    n = snap.num_accounts
-    risk = np.full(n, np.nan)
+def _risk(snap: Any, store: EmbeddedStore) -> Any:
+    risk = np.full(snap.num_accounts, np.nan)
     scores = store.get_scores()
     if scores:
         pos = np.searchsorted(snap.account_ids, [s.account_id for s in scores])
         risk[pos] = [s.fraud_probability for s in scores]
+    return risk
+
+
+def baseline(snap: Any, store: EmbeddedStore) -> list[Group]:
+    """Components of shared identifiers + high-risk transfers, ranked by a LightGBM model."""
+    n = snap.num_accounts
+    risk = _risk(snap, store)
     g = RingGraph.build(snap, risk)
     r = np.nan_to_num(risk, nan=0.0)
     # High risk: both ends among the 2% riskiest accounts (about the fraud rate), or >= 0.5
@@ -314,7 +329,7 @@ def baseline(snap: Any, store: EmbeddedStore) -> list[Group]:
 
 
 def _say(name: str, r: dict[str, Any]) -> None:
-    for who in ("detector", "baseline"):
+    for who in ("detector", "baseline", "unsupervised"):
         e = r[who]
         print(
             f"{name} {who}: P@K {e['precision_at_k']} R@2K {e['recall_at_2k']} "
