@@ -10,6 +10,7 @@ score as its reasons. Without enough supervision the documented unsupervised pri
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -204,6 +205,18 @@ def _clip(x: float) -> float:
     return float(min(1.0, max(0.0, x)))
 
 
+def _median(sorted_values: FloatArray) -> float:
+    """Median of an already sorted, non-empty array (np.median costs more than the sort)."""
+    m = len(sorted_values)
+    return float(sorted_values[m // 2] + sorted_values[(m - 1) // 2]) / 2.0
+
+
+@functools.lru_cache(maxsize=64)
+def _triu(k: int) -> tuple[IntArray, IntArray]:
+    i, j = np.triu_indices(k, 1)
+    return i, j
+
+
 def _features(
     g: RingGraph,
     members: IntArray,
@@ -230,11 +243,11 @@ def _features(
     # Money moved inside the group against the network's typical pair total, on a log scale:
     # full weight at ~300 times the typical pair (currency and scale free).
     amount_f = _clip(np.log10(max(amount, 1e-9) / g.typical_pair_amount) / 2.5)
-    in_link = np.union1d(g.link_a[links], g.link_b[links])
-    created = g.created_at[members]
+    in_link = set(g.link_a[links].tolist()) | set(g.link_b[links].tolist())
+    created = np.sort(g.created_at[members])
     created = created[~np.isnan(created)]
     burst_created = (
-        float(np.mean(np.abs(created - np.median(created)) <= 15 * DAY)) if len(created) else 0.0
+        float(np.mean(np.abs(created - _median(created)) <= 15 * DAY)) if len(created) else 0.0
     )
     # When the group's activity began: its first internal payment, else its members' first.
     firsts = np.concatenate([g.first_in[members], g.first_out[members]])
@@ -245,10 +258,10 @@ def _features(
     whole_span = float(np.nanmax(lasts, initial=-np.inf) - np.nanmin(firsts, initial=np.inf))
     if len(created) and np.isfinite(t_ref):
         age = (t_ref - created) / DAY
-        age_days = float(np.log1p(max(0.0, float(np.median(age)))))
+        age_days = float(np.log1p(max(0.0, _median(age[::-1]))))
         fresh = float(np.mean((age >= -1) & (age <= 90)))
-        q75, q25 = np.percentile(created, [75, 25])
-        spread = float(np.log1p((q75 - q25) / DAY))
+        c = len(created) - 1
+        spread = float(np.log1p((created[round(0.75 * c)] - created[round(0.25 * c)]) / DAY))
     else:
         age_days, fresh, spread = nan, 0.0, nan
     if len(pairs):
@@ -261,11 +274,15 @@ def _features(
         night = float(np.mean((hours >= 22) | (hours < 5)))
         means = g.amount[pairs] / g.count[pairs]
         amount_cv = float(means.std() / means.mean()) if means.mean() > 0 else nan
-        key = g.src[pairs] * g.n + g.dst[pairs]
-        reciprocity = float(np.isin(g.dst[pairs] * g.n + g.src[pairs], key).mean())
+        key = set((g.src[pairs] * g.n + g.dst[pairs]).tolist())
+        back = (g.dst[pairs] * g.n + g.src[pairs]).tolist()
+        reciprocity = sum(b in key for b in back) / len(back)
         younger = np.maximum(g.created_at[g.src[pairs]], g.created_at[g.dst[pairs]])
-        tie_age = float(np.log1p(max(0.0, float(np.nanmedian(g.first_ts[pairs] - younger))) / DAY))
-        duration = float(np.log1p(np.median(g.last_ts[pairs] - g.first_ts[pairs]) / DAY))
+        lag = np.sort(g.first_ts[pairs] - younger)
+        lag = lag[~np.isnan(lag)]
+        tie_age = float(np.log1p(max(0.0, _median(lag)) / DAY)) if len(lag) else nan
+        dur = np.sort(g.last_ts[pairs] - g.first_ts[pairs])
+        duration = float(np.log1p(_median(dur) / DAY))
         friend_overlap = float(g.are_friends(g.src[pairs], g.dst[pairs]).mean())
         count_mean = float(g.count[pairs].mean())
         burst_tx = _clip(1.0 - span / (180 * DAY)) if len(pairs) >= 3 else 0.0
@@ -273,7 +290,7 @@ def _features(
         span_days = compression = round_share = night = amount_cv = nan
         reciprocity = tie_age = duration = friend_overlap = count_mean = nan
         burst_tx = 0.0
-    ia, ib = np.triu_indices(k, 1)
+    ia, ib = _triu(k)
     friend_density = float(g.are_friends(members[ia], members[ib]).mean()) if k > 1 else 0.0
     hubs = [c.hub for c in group if c.hub >= 0]
     if hubs:

@@ -76,6 +76,8 @@ class RingGraph:
     last_out: FloatArray
     #: Per account: incoming pairs paid exactly once (one-off senders).
     one_off_in: IntArray
+    #: A per-account boolean scratch mask (all False between calls) for membership tests.
+    scratch: npt.NDArray[np.bool_]
 
     @property
     def n(self) -> int:
@@ -128,7 +130,8 @@ class RingGraph:
         ]
         out_ptr = _csr_pointer(src, n)
         in_ptr = _csr_pointer(dst[in_order], n)
-        friend_keys = np.unique(np.concatenate(f_parts)) if f_parts else empty
+        # Links are one row per pair already: a sort makes the keys searchable.
+        friend_keys = np.sort(np.concatenate(f_parts), kind="stable") if f_parts else empty
         return cls(
             account_ids=snap.account_ids,
             src=src,
@@ -158,6 +161,7 @@ class RingGraph:
             first_out=_segment(np.minimum, first, out_ptr),
             last_out=_segment(np.maximum, last, out_ptr),
             one_off_in=np.bincount(dst[cnt == 1], minlength=n).astype(np.int64),
+            scratch=np.zeros(n, dtype=bool),
         )
 
     def are_friends(self, a: IntArray, b: IntArray) -> npt.NDArray[np.bool_]:
@@ -178,13 +182,34 @@ class RingGraph:
 
     def internal_pairs(self, members: IntArray) -> IntArray:
         """Positions of transfer pairs with both ends in ``members`` (sorted, unique)."""
-        out = np.concatenate([self.out_pairs(int(v)) for v in members]) if len(members) else members
-        return out[np.isin(self.dst[out], members)]
+        if len(members) == 0:
+            return members
+        out = _ranges(self.out_ptr[members], self.out_ptr[members + 1])
+        mask = self.scratch
+        mask[members] = True
+        try:
+            return out[mask[self.dst[out]]]
+        finally:
+            mask[members] = False
 
     def internal_links(self, members: IntArray) -> IntArray:
         """Positions of shared-identifier links with both ends in ``members``."""
-        if len(members) == 0:
-            return members
-        ptr, at = self.link_ptr, self.link_pos
-        pos = np.unique(np.concatenate([at[ptr[v] : ptr[v + 1]] for v in members]))
-        return pos[np.isin(self.link_a[pos], members) & np.isin(self.link_b[pos], members)]
+        if len(members) == 0 or len(self.link_a) == 0:
+            return members[:0]
+        pos = self.link_pos[_ranges(self.link_ptr[members], self.link_ptr[members + 1])]
+        mask = self.scratch
+        mask[members] = True
+        try:
+            return np.unique(pos[mask[self.link_a[pos]] & mask[self.link_b[pos]]])
+        finally:
+            mask[members] = False
+
+
+def _ranges(starts: IntArray, stops: IntArray) -> IntArray:
+    """The concatenation of ``arange(start, stop)`` for each pair, without a Python loop."""
+    lens = stops - starts
+    total = int(lens.sum())
+    if total == 0:
+        return np.zeros(0, dtype=np.int64)
+    offsets = np.repeat(starts - np.cumsum(lens) + lens, lens)
+    return np.asarray(offsets + np.arange(total), dtype=np.int64)
