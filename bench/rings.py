@@ -79,7 +79,7 @@ def main(argv: list[str]) -> int:
     work.mkdir(parents=True, exist_ok=True)
     out: dict[str, Any] = {"machine": _machine(), "argv": argv, "worlds": {}}
     if args.speed is not None:
-        out["speed"] = speed(args.speed)
+        out["speed"] = speed(args.speed, args.truth)
         print(json.dumps(out, indent=1))
         return 0
     for spec in args.worlds.split(","):
@@ -166,10 +166,11 @@ def run_world(name: str, seed: int, accounts: int, work: Path, args: Any) -> dic
     return res
 
 
-def speed(db: Path) -> dict[str, Any]:
+def speed(db: Path, truth_file: Path | None = None) -> dict[str, Any]:
     """Detection time on an existing store (``--speed PATH/creditgraph.sqlite``, a copy: the
     run writes its rings): snapshot apart, ``rings.detect`` (with the store's labels and
-    scores), then ``detect_rings`` end to end."""
+    scores), then ``detect_rings`` end to end; with ``--truth ground_truth.json`` the stored
+    rings are scored against it."""
     res: dict[str, Any] = {}
     store = EmbeddedStore(db)
     try:
@@ -188,6 +189,14 @@ def speed(db: Path) -> dict[str, Any]:
         report = detect_rings(store)
         res["detect_rings_s"] = round(time.perf_counter() - t, 1)
         res["detect_rings_timings"] = report.timings
+        if truth_file is not None:
+            truth = json.loads(truth_file.read_text())
+            planted = [(r["kind"], frozenset(r["members"])) for r in truth["rings"]]
+            unl = [not r.get("labelled", True) for r in truth["rings"]]
+            stored = sorted(store.list_rings(), key=lambda r: (-r.score, r.ring_id))
+            ranked = [frozenset(r.members) for r in stored]
+            res["quality"] = evaluate(ranked, planted, unl, [])
+            res["quality"]["at_threshold"] = _at(ranked, planted, [])
     finally:
         store.close()
     return res
@@ -355,6 +364,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--retrain", action="store_true", help="Train and score again.")
     p.add_argument("--threshold", type=float, default=None, help="Reporting threshold.")
     p.add_argument("--speed", type=Path, help="Only time detection on this store file.")
+    p.add_argument("--truth", type=Path, help="With --speed: score the rings against this.")
     return p
 
 
