@@ -151,6 +151,7 @@ def test_verdicts_supervise_the_next_run() -> None:
     assert by[tuple(rings[0])].evidence["reasons"]
 
 
+@pytest.mark.slow
 def test_lookalike_world_plants_hidden_rings_among_lookalikes(tmp_path: Path) -> None:
     generate_world(20_000, 3, tmp_path / "a", "heldout")
     generate_world(20_000, 3, tmp_path / "b", "heldout")
