@@ -132,6 +132,22 @@ def test_verdicts_become_labels(loaded: GraphStore) -> None:
     assert set_ring_status(loaded, ring.ring_id, "investigating").labels_written == 0
 
 
+def test_verdicts_supervise_the_next_detection_run(loaded: GraphStore) -> None:
+    detect_rings(loaded)
+    first = by_members(loaded)
+    assert first[frozenset(CYCLE)].evidence["weak_label"] is None
+    set_ring_status(loaded, first[frozenset(CYCLE)].ring_id, "confirmed")
+    set_ring_status(loaded, first[frozenset(SHARED)].ring_id, "dismissed")
+    report = detect_rings(loaded, DetectConfig(min_score=0.0))
+    again = by_members(loaded)
+    assert again[frozenset(CYCLE)].evidence["weak_label"] == "verdict:confirmed"
+    assert again[frozenset(SHARED)].evidence["weak_label"] == "verdict:dismissed"
+    # Two verdicts are too few to fit a model: the run says so and uses the prior.
+    assert report.scorer["mode"] == "unsupervised"
+    assert report.scorer["trained_on"]["positive"] >= 1
+    assert report.scorer["trained_on"]["negative"] >= 1
+
+
 def test_bad_status_unknown_ring_unknown_account(loaded: GraphStore) -> None:
     detect_rings(loaded)
     ring_id = loaded.list_rings()[0].ring_id
@@ -154,7 +170,7 @@ def test_detection_uses_stored_scores(loaded: GraphStore) -> None:
     assert report.used_scores
     cycle = by_members(loaded)[frozenset(CYCLE)]
     assert cycle.evidence["model_scores"] is True
-    assert cycle.evidence["features"]["risk"] == pytest.approx(0.97)
+    assert cycle.evidence["features"]["risk_mean"] == pytest.approx(0.97)
     plain = detect_rings(loaded, DetectConfig(min_score=0.0), use_scores=False)
     assert not plain.used_scores
     assert by_members(loaded)[frozenset(CYCLE)].score < cycle.score

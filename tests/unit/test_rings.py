@@ -138,7 +138,8 @@ def test_member_risk_raises_the_score_and_is_optional() -> None:
     scored = {tuple(r.members): r for r in detect(snap, risk, config=ALL).rings}
     key = tuple(sorted(CYCLE))
     assert scored[key].score > plain[key]
-    assert scored[key].evidence["features"]["risk"] == pytest.approx(0.95)
+    assert scored[key].evidence["features"]["risk_all"] == pytest.approx(0.95)
+    assert scored[key].evidence["features"]["risk_mean"] == pytest.approx(0.95)
     legit = dataclasses.replace(snap, labels=snap.labels.copy())
     legit.labels[[snap.account_ids.index(m) for m in CYCLE]] = 0
     lowered = {tuple(r.members): r.score for r in detect(legit, config=ALL).rings}

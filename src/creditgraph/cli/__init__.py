@@ -360,7 +360,8 @@ def rings_detect(
         bool, typer.Option("--scores/--no-scores", help="Use stored fraud probabilities.")
     ] = True,
     min_score: Annotated[
-        float | None, typer.Option(help="Report rings scoring at least this (default 0.82).")
+        float | None,
+        typer.Option(help="Report rings scoring at least this (default 0.5, unsupervised 0.82)."),
     ] = None,
 ) -> None:
     """Detect rings in the stored graph and write them back (ids stable across runs)."""

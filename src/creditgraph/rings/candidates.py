@@ -25,13 +25,15 @@ class DetectConfig:
 
     min_members: int = 3
     max_members: int = 60
+    #: Shared identifiers: components larger than this are split into dense communities.
+    shared_split: int = 60
     #: Cycles: at most this many hops; each pair repeated at least ``cycle_min_count`` times,
     #: with a mean amount in the network's top ``1 - cycle_amount_quantile``; consecutive hops
     #: pass on an amount within ``cycle_amount_ratio`` of each other.
-    cycle_max_len: int = 8
+    cycle_max_len: int = 12
     cycle_min_count: int = 2
     cycle_amount_quantile: float = 0.9
-    cycle_amount_ratio: float = 2.0
+    cycle_amount_ratio: float = 3.0
     #: Depth-first steps allowed per start account, and cycles kept per start account (bound
     #: the worst case on dense cores; overlapping cycles are merged later anyway).
     cycle_max_steps: int = 5_000
@@ -42,11 +44,17 @@ class DetectConfig:
     pass_through: float = 0.6
     #: Share of a hub's flow whose counterparties join the ring (largest first).
     flow_share: float = 0.9
+    #: Fan in: a receiver joins a hub only if the hub paid it at least this share of its inflow.
+    fan_source_share: float = 0.1
     #: Collusion: unordered pairs with at least this many transfers, in at least
     #: ``collusion_min_triangles`` triangles of such pairs.
     collusion_min_count: int = 2
     collusion_min_triangles: int = 2
     collusion_min_density: float = 0.4
+    #: Round-sum / night-time trading: totals that are multiples of this count as round (in
+    #: the network's currency), and components need this share of member pairs present.
+    round_unit: float = 10.0
+    round_min_density: float = 0.5
     #: Community detection seeds: accounts at or above this fraud probability, or labelled
     #: fraud; communities need at least ``seed_share`` seeds.
     seed_risk: float = 0.5
@@ -54,8 +62,12 @@ class DetectConfig:
     #: Leiden with the constant Potts model: a community's internal edge density must beat
     #: this (modularity would split one dense group and merge small ones around hubs).
     leiden_resolution: float = 0.1
-    #: Rings scoring below this are not reported.
-    min_score: float = 0.82
+    #: A group with at least this share of its members in a higher-scored group is the same
+    #: ring seen again (a fragment or a near-duplicate) and is not reported.
+    suppress_overlap: float = 0.5
+    #: Rings scoring below this are not reported; None: 0.5 for the learned (calibrated)
+    #: scorer, 0.82 for the unsupervised prior (``rings.detect``).
+    min_score: float | None = None
 
 
 @dataclass(frozen=True)
@@ -80,13 +92,36 @@ def _groups(labels: IntArray, keep: IntArray) -> list[IntArray]:
 
 
 def shared_identity(g: RingGraph, cfg: DetectConfig) -> list[Candidate]:
-    """Connected components over every shared-identifier link type (not friendship)."""
+    """Groups of accounts sharing identifiers (every link type but friendship).
+
+    Connected components of the shared-identifier graph; a component of more than
+    ``shared_split`` accounts is split into Leiden communities (constant Potts model,
+    ``leiden_resolution``) when it has more than one: a bought account keeps its previous
+    owner's household links, so a ring of such accounts is a dense core with families hanging
+    off it, and as one component it would be judged (and matched) as a much larger group.
+    """
     if len(g.link_a) == 0:
         return []
     adj = sp.coo_matrix((np.ones(len(g.link_a)), (g.link_a, g.link_b)), shape=(g.n, g.n))
     _, labels = connected_components(adj, directed=False)
     sizes = np.bincount(labels)
     keep = np.flatnonzero((sizes >= cfg.min_members) & (sizes <= cfg.max_members))
+    big = np.flatnonzero(sizes > cfg.shared_split)
+    if len(big):
+        labels = labels.copy()
+        inside = np.isin(labels[g.link_a], big)
+        nodes, inv = np.unique(
+            np.concatenate([g.link_a[inside], g.link_b[inside]]), return_inverse=True
+        )
+        graph = ig.Graph(n=len(nodes), edges=inv.reshape(2, -1).T.tolist()).simplify()
+        parts = graph.community_leiden(
+            objective_function="CPM", resolution=cfg.leiden_resolution, n_iterations=2
+        )
+        sub = np.asarray(parts.membership, dtype=np.int64)
+        # Communities become new labels after the components' (a community never spans two).
+        labels[nodes] = labels.max() + 1 + sub
+        sizes = np.bincount(labels)
+        keep = np.flatnonzero((sizes >= cfg.min_members) & (sizes <= cfg.max_members))
     out = []
     for members in _groups(labels, keep):
         links = g.internal_links(members)
@@ -222,13 +257,18 @@ def _top_share(positions: IntArray, amount: FloatArray, share: float) -> IntArra
 
 
 def mule_fan_in(g: RingGraph, cfg: DetectConfig) -> list[Candidate]:
-    """Collectors: repeat senders feed an account that passes most of the money on to one or
-    two accounts.
+    """Flow-through accounts and where their money goes.
 
-    The ring is the collector, the senders among those carrying ``flow_share`` of its inflow
-    that paid it more than once (mules are fed repeatedly; a scam victim pays once), and the
-    receivers carrying ``flow_share`` of its outflow, unless a receiver is a hub with more
-    payers than a ring holds (a merchant where the money leaves the network).
+    A *flow-through hub* has at least ``fan_min`` payers (any: scam victims pay once, feeders
+    repeatedly; no rule about who they are), passes on ``pass_through`` to ``1/pass_through``
+    of what it received, and at most three accounts carry ``flow_share`` of its outflow. Hubs
+    are joined to those accounts, unless such an
+    account has more payers than a ring holds (a merchant: the money leaves the network); the
+    connected groups of hubs and receivers are candidates, so several mules paying one
+    collector form one group. Payers that paid a hub more than once and carry its inflow join
+    (a recruited feeder is part of the ring, a one-off victim is not). How short the money
+    stayed, how fresh the accounts are and how many payers were one-off are features for the
+    scorer, not filters here: a small business also passes its takings on.
     """
     if len(g.src) == 0:
         return []
@@ -238,24 +278,106 @@ def mule_fan_in(g: RingGraph, cfg: DetectConfig) -> list[Candidate]:
         passed = g.out_total / g.in_total
         concentrated = top_out / g.out_total
     hubs = np.flatnonzero(
-        (in_deg >= cfg.fan_min)
-        & (passed >= cfg.pass_through)
-        & (passed <= 1.0 / cfg.pass_through)
-        & (concentrated >= 0.5)
+        (in_deg >= cfg.fan_min) & (passed >= cfg.pass_through) & (passed <= 1.0 / cfg.pass_through)
     )
-    out = []
+    hub_of: list[int] = []
+    recv_of: list[int] = []
+    feeders: dict[int, IntArray] = {}
     for v in hubs.tolist():
-        senders = _top_share(g.in_pairs(v), g.amount, cfg.flow_share)
-        senders = senders[g.count[senders] >= 2]
         receivers = _top_share(g.out_pairs(v), g.amount, cfg.flow_share)
-        if len(senders) < cfg.fan_min - 1 or len(receivers) > 3:
+        if len(receivers) > 3:
             continue
-        receivers = receivers[in_deg[g.dst[receivers]] <= cfg.max_members]
-        members = np.unique(np.concatenate([[v], g.src[senders], g.dst[receivers]]))
-        if not cfg.min_members <= len(members) <= cfg.max_members:
-            continue
-        strength = float(min(1.0, passed[v])) * float(concentrated[v])
-        out.append(Candidate(members, "mule_fan_in", "fan_in", strength, hub=v))
+        # A receiver belongs with the hub when the hub is one of its main sources of money
+        # (not a shop or a friend the hub also pays) and it is no merchant.
+        r = g.dst[receivers]
+        main = g.amount[receivers] >= cfg.fan_source_share * g.in_total[r]
+        receivers = receivers[main & (in_deg[r] <= cfg.max_members)]
+        senders = _top_share(g.in_pairs(v), g.amount, cfg.flow_share)
+        # Repeat payers carrying a real share of the money are recruited feeders; friends
+        # paying small sums now and then are the mule's ordinary life.
+        big = g.amount[senders] >= 0.5 * g.amount[senders].mean() if len(senders) else senders
+        feeders[v] = g.src[senders[(g.count[senders] >= 2) & big]]
+        hub_of.extend([v] * len(receivers))
+        recv_of.extend(g.dst[receivers].tolist())
+    if not feeders:
+        return []
+    ends = np.array(hub_of + recv_of, dtype=np.int64)
+    nodes, inv = np.unique(
+        np.concatenate([ends, np.fromiter(feeders, np.int64)]), return_inverse=True
+    )
+    m = len(hub_of)
+    adj = sp.coo_matrix((np.ones(m), (inv[:m], inv[m : 2 * m])), shape=(len(nodes), len(nodes)))
+    _, comp = connected_components(adj, directed=False)
+    hub_pos = inv[2 * m :]
+    out = []
+    by_comp: dict[int, list[int]] = {}
+    for v, c in zip(feeders, comp[hub_pos].tolist(), strict=True):
+        by_comp.setdefault(c, []).append(v)
+    for c, group_hubs in by_comp.items():
+        core = nodes[comp == c]
+        if len(core) > cfg.max_members:
+            # A popular receiver ties many hubs together: each hub with its own receivers.
+            parts = [
+                np.array([v, *[r for h, r in zip(hub_of, recv_of, strict=True) if h == v]])
+                for v in group_hubs
+            ]
+        else:
+            parts = [core]
+        for part in parts:
+            part_hubs = [v for v in group_hubs if v in set(part.tolist())]
+            members = np.unique(np.concatenate([part, *[feeders[v] for v in part_hubs]]))
+            if not cfg.min_members <= len(members) <= cfg.max_members:
+                continue
+            strength = float(np.mean([min(1.0, passed[v]) * concentrated[v] for v in part_hubs]))
+            hub = max(part_hubs, key=lambda v: (in_deg[v], -v))
+            out.append(Candidate(members, "mule_fan_in", "fan_in", strength, hub=hub))
+    return out
+
+
+def round_trading(g: RingGraph, cfg: DetectConfig) -> list[Candidate]:
+    """Dense groups of repeated round-sum or night-time payments.
+
+    Assumes: money moved between the same accounts at least twice, and either every payment
+    of the pair was a round sum (the pair's total is a multiple of ``round_unit``: a sum of
+    round sums is round, while ordinary amounts with cents almost never add up to one) or the
+    pair's first and last payment fell at night (22:00-05:00 UTC). Components of such pairs
+    without hubs, of ring size, with at least ``round_min_density`` of their member pairs
+    present (no kind of its own: the group's structure decides). Clubs, roommates and night
+    owls match as well; telling them apart is the scorer's
+    job (tie age, friendships, account age).
+    """
+    if len(g.src) == 0:
+        return []
+    units = g.amount / cfg.round_unit
+    round_pair = np.abs(units - np.round(units)) < 1e-6
+    hour_first = (g.first_ts % 86_400) / 3_600
+    hour_last = (g.last_ts % 86_400) / 3_600
+    night = ((hour_first >= 22) | (hour_first < 5)) & ((hour_last >= 22) | (hour_last < 5))
+    keep = np.flatnonzero((g.count >= 2) & (round_pair | night))
+    if len(keep) == 0:
+        return []
+    a = np.minimum(g.src[keep], g.dst[keep])
+    b = np.maximum(g.src[keep], g.dst[keep])
+    und = sp.coo_matrix((np.ones(len(keep)), (a, b)), shape=(g.n, g.n)).tocsr()
+    und.data[:] = 1.0
+    sym = (und + und.T).tocsr()
+    sym.data[:] = 1.0
+    hub = np.diff(sym.indptr) > cfg.max_members
+    if hub.any():
+        keep_rows = sp.diags((~hub).astype(np.float64))
+        sym = (keep_rows @ sym @ keep_rows).tocsr()
+        sym.eliminate_zeros()
+    _, labels = connected_components(sym, directed=False)
+    sizes = np.bincount(labels, minlength=g.n)
+    has_edge = np.diff(sym.indptr) > 0
+    ok = np.unique(labels[has_edge & (sizes[labels] >= cfg.min_members)])
+    ok = ok[sizes[ok] <= cfg.max_members]
+    out = []
+    for members in _groups(labels, ok):
+        k = len(members)
+        density = float(sym[members][:, members].nnz) / (k * (k - 1))
+        if density >= cfg.round_min_density:
+            out.append(Candidate(members, None, "round_night", density))
     return out
 
 

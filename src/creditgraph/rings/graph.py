@@ -10,11 +10,21 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from creditgraph.domain import FRIEND, TRANSFER, FloatArray, IntArray, Snapshot
 
 #: Link types that say "these people know each other", not "they share an identifier".
 SOCIAL_LINK_TYPES: frozenset[str] = frozenset({FRIEND})
+
+
+def _segment(op: np.ufunc, values: FloatArray, ptr: IntArray) -> FloatArray:
+    """``op.reduce`` over each CSR segment of ``values`` (NaN for empty segments)."""
+    out = np.full(len(ptr) - 1, np.nan)
+    nonempty = np.flatnonzero(np.diff(ptr) > 0)
+    if len(nonempty):
+        out[nonempty] = op.reduceat(values, ptr[nonempty])
+    return out
 
 
 def _csr_pointer(keys: IntArray, n: int) -> IntArray:
@@ -57,6 +67,17 @@ class RingGraph:
     labels: IntArray
     #: Median total amount of a transfer pair (1.0 without transfers): the money scale.
     typical_pair_amount: float
+    #: Sorted keys ``min * n + max`` of social (FRIEND) pairs, for "are these two friends".
+    friend_keys: IntArray
+    #: Per account: earliest / latest time money arrived and left (NaN without such pairs).
+    first_in: FloatArray
+    last_in: FloatArray
+    first_out: FloatArray
+    last_out: FloatArray
+    #: Per account: incoming pairs paid exactly once (one-off senders).
+    one_off_in: IntArray
+    #: A per-account boolean scratch mask (all False between calls) for membership tests.
+    scratch: npt.NDArray[np.bool_]
 
     @property
     def n(self) -> int:
@@ -102,6 +123,15 @@ class RingGraph:
         by_end = np.argsort(ends, kind="stable")
         if risk is None:
             risk = np.full(n, np.nan)
+        f_parts = [
+            np.minimum(e.src, e.dst).astype(np.int64) * n + np.maximum(e.src, e.dst)
+            for r, e in snap.edges.items()
+            if not e.directed and r in social
+        ]
+        out_ptr = _csr_pointer(src, n)
+        in_ptr = _csr_pointer(dst[in_order], n)
+        # Links are one row per pair already: a sort makes the keys searchable.
+        friend_keys = np.sort(np.concatenate(f_parts), kind="stable") if f_parts else empty
         return cls(
             account_ids=snap.account_ids,
             src=src,
@@ -110,9 +140,9 @@ class RingGraph:
             amount=amt,
             first_ts=first,
             last_ts=last,
-            out_ptr=_csr_pointer(src, n),
+            out_ptr=out_ptr,
             in_order=in_order,
-            in_ptr=_csr_pointer(dst[in_order], n),
+            in_ptr=in_ptr,
             out_total=np.bincount(src, weights=amt, minlength=n).astype(np.float64),
             in_total=np.bincount(dst, weights=amt, minlength=n).astype(np.float64),
             link_a=link_a,
@@ -125,7 +155,22 @@ class RingGraph:
             risk=np.asarray(risk, dtype=np.float64),
             labels=snap.labels.astype(np.int64),
             typical_pair_amount=float(np.median(amt)) if len(amt) else 1.0,
+            friend_keys=friend_keys,
+            first_in=_segment(np.minimum, first[in_order], in_ptr),
+            last_in=_segment(np.maximum, last[in_order], in_ptr),
+            first_out=_segment(np.minimum, first, out_ptr),
+            last_out=_segment(np.maximum, last, out_ptr),
+            one_off_in=np.bincount(dst[cnt == 1], minlength=n).astype(np.int64),
+            scratch=np.zeros(n, dtype=bool),
         )
+
+    def are_friends(self, a: IntArray, b: IntArray) -> npt.NDArray[np.bool_]:
+        """Whether each (a, b) pair is a social link."""
+        key = np.minimum(a, b) * self.n + np.maximum(a, b)
+        if len(self.friend_keys) == 0:
+            return np.zeros(len(key), dtype=bool)
+        pos = np.minimum(np.searchsorted(self.friend_keys, key), len(self.friend_keys) - 1)
+        return np.asarray(self.friend_keys[pos] == key)
 
     def out_pairs(self, v: int) -> IntArray:
         """Positions of ``v``'s outgoing pairs."""
@@ -137,13 +182,34 @@ class RingGraph:
 
     def internal_pairs(self, members: IntArray) -> IntArray:
         """Positions of transfer pairs with both ends in ``members`` (sorted, unique)."""
-        out = np.concatenate([self.out_pairs(int(v)) for v in members]) if len(members) else members
-        return out[np.isin(self.dst[out], members)]
+        if len(members) == 0:
+            return members
+        out = _ranges(self.out_ptr[members], self.out_ptr[members + 1])
+        mask = self.scratch
+        mask[members] = True
+        try:
+            return out[mask[self.dst[out]]]
+        finally:
+            mask[members] = False
 
     def internal_links(self, members: IntArray) -> IntArray:
         """Positions of shared-identifier links with both ends in ``members``."""
-        if len(members) == 0:
-            return members
-        ptr, at = self.link_ptr, self.link_pos
-        pos = np.unique(np.concatenate([at[ptr[v] : ptr[v + 1]] for v in members]))
-        return pos[np.isin(self.link_a[pos], members) & np.isin(self.link_b[pos], members)]
+        if len(members) == 0 or len(self.link_a) == 0:
+            return members[:0]
+        pos = self.link_pos[_ranges(self.link_ptr[members], self.link_ptr[members + 1])]
+        mask = self.scratch
+        mask[members] = True
+        try:
+            return np.unique(pos[mask[self.link_a[pos]] & mask[self.link_b[pos]]])
+        finally:
+            mask[members] = False
+
+
+def _ranges(starts: IntArray, stops: IntArray) -> IntArray:
+    """The concatenation of ``arange(start, stop)`` for each pair, without a Python loop."""
+    lens = stops - starts
+    total = int(lens.sum())
+    if total == 0:
+        return np.zeros(0, dtype=np.int64)
+    offsets = np.repeat(starts - np.cumsum(lens) + lens, lens)
+    return np.asarray(offsets + np.arange(total), dtype=np.int64)

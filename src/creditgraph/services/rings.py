@@ -27,6 +27,7 @@ import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -51,6 +52,8 @@ class RingReport:
     accounts: int
     timings: dict[str, float]
     candidates: dict[str, int] = field(default_factory=dict)
+    #: How the rings were scored (learned or unsupervised, weak-label counts, weights).
+    scorer: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -121,10 +124,12 @@ def detect_rings(
             pos = np.searchsorted(snap.account_ids, [s.account_id for s in scores])
             risk[pos] = [s.fraud_probability for s in scores]
     timings["scores"] = time.perf_counter() - t
-    found = detect(snap, risk, config)
+    previous = store.list_rings()
+    # Investigators' verdicts on stored rings supervise this run's scorer.
+    verdicts = [(r.members, r.status) for r in previous if r.status in ("confirmed", "dismissed")]
+    found = detect(snap, risk, config, verdicts=verdicts)
     timings.update({f"detect.{k}": v for k, v in found.timings.items()})
     t = time.perf_counter()
-    previous = store.list_rings()
     matched = match_previous(found.rings, previous)
     stamp = time.time() if now is None else now
     rings: list[Ring] = []
@@ -164,6 +169,7 @@ def detect_rings(
         accounts=snap.num_accounts,
         timings={k: round(v, 3) for k, v in timings.items()},
         candidates=found.candidates,
+        scorer=found.scorer,
     )
 
 
