@@ -114,11 +114,18 @@ def test_ring_memberships(graph: GraphStore) -> None:
 
 def test_neighbourhood_stops_at_max_nodes(graph: GraphStore) -> None:
     # A's strongest tie is B (two transfers and a friendship), then C and H (one transfer
-    # each; A's transfer to itself counts too). The budget is spent after C: H, and B's and
-    # C's other neighbours (D, E) stay out, and those three accounts say so.
+    # each; A's transfer to itself is no tie). The budget is spent after C: H, and B's and
+    # C's other neighbours (D, E) stay out, and those three accounts say so with their
+    # relationship counts (A: six transfer ends, its own transfer counting twice, and B's
+    # friendship).
     sub = graph.neighbourhood("A", hops=2, limit=25, max_nodes=3)
     assert sub.nodes == ["A", "B", "C"]
-    assert (sub.truncated, sub.capped) == (True, {"A": 4, "B": 3, "C": 3})
+    assert (sub.truncated, sub.capped) == (True, {"A": 7, "B": 5, "C": 3})
+    assert sub.degrees == {
+        "A": {"TRANSFER": 6, "FRIEND": 1},
+        "B": {"TRANSFER": 3, "FRIEND": 2},
+        "C": {"TRANSFER": 2, "SHARES_DEVICE": 1},
+    }
     assert {(e.src, e.dst) for e in sub.edges} == {("A", "A"), ("A", "B"), ("B", "C"), ("C", "A")}
     whole = graph.neighbourhood("A", hops=2, limit=25)
     assert (whole.truncated, whole.capped) == (False, {})

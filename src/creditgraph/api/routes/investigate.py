@@ -119,8 +119,22 @@ class NodePublic(BaseModel):
     center: bool | None = None
     capped: int | None = Field(
         default=None,
-        description="Present when this account has more neighbours than the view's limit: "
-        "its full neighbour count (only the strongest `limit` are shown)",
+        description="Present when the view does not draw all of this account's neighbours "
+        "(more than `limit`, the view's node budget, or a hub not walked through): its "
+        "number of relationships within the relation filter",
+    )
+    hub: bool | None = Field(
+        default=None, description="More relationships than the hub threshold (`hub_degree`)"
+    )
+    summarised: bool | None = Field(
+        default=None,
+        description="A hub whose neighbours this view did not walk (ask `through_hubs=true`)",
+    )
+    degree: dict[str, int] | None = Field(
+        default=None, description="Capped accounts and hubs: relationships per relation"
+    )
+    more: dict[str, int] | None = Field(
+        default=None, description="Per relation, relationships the view does not draw"
     )
 
 
@@ -148,8 +162,12 @@ class GraphPublic(BaseModel):
                     "hops": 1,
                     "limit": 25,
                     "relations": None,
+                    "hub_degree": 1000,
+                    "through_hubs": False,
                     "truncated": True,
                     "capped": {"acc_000042": 310},
+                    "hubs": [],
+                    "summarised": [],
                     "nodes": [
                         {
                             "id": "acc_000042",
@@ -159,6 +177,8 @@ class GraphPublic(BaseModel):
                             "rings": ["ring_3f2a9c"],
                             "center": True,
                             "capped": 310,
+                            "degree": {"FRIEND": 12, "TRANSFER": 298},
+                            "more": {"FRIEND": 4, "TRANSFER": 261},
                         },
                         {
                             "id": "acc_000977",
@@ -188,8 +208,14 @@ class GraphPublic(BaseModel):
     hops: int
     limit: int
     relations: list[str] | None
-    truncated: bool = Field(description="Some account had more neighbours than `limit`")
-    capped: dict[str, int] = Field(description="Those accounts with their full neighbour count")
+    hub_degree: int = Field(description="Accounts with more relationships are hubs")
+    through_hubs: bool
+    truncated: bool = Field(description="Some account's neighbours are not all drawn")
+    capped: dict[str, int] = Field(description="Those accounts with their relationship count")
+    hubs: list[str] = Field(description="Accounts in the view over the hub threshold")
+    summarised: list[str] = Field(
+        description="Hubs the expansion did not walk through (`through_hubs=true` walks them)"
+    )
     nodes: list[NodePublic]
     edges: list[EdgePublic]
 
@@ -334,6 +360,10 @@ class PathsPublic(BaseModel):
                     "max_hops": 4,
                     "found": True,
                     "length": 2,
+                    "complete": True,
+                    "cut_short": [],
+                    "hubs_skipped": [],
+                    "through_hubs": False,
                     "paths": [
                         {
                             "accounts": ["acc_000042", "acc_000500", "acc_000977"],
@@ -379,6 +409,12 @@ class PathsPublic(BaseModel):
     max_hops: int
     found: bool
     length: int | None = Field(description="Hops of the shortest paths; null when none")
+    complete: bool = Field(description="False when the search stopped early (`cut_short`)")
+    cut_short: list[str] = Field(
+        description="Why paths may be missing: deadline, frontier, hubs, fanout, paths"
+    )
+    hubs_skipped: list[str] = Field(description="Hubs reached but not walked through")
+    through_hubs: bool
     paths: list[PathPublic]
     nodes: list[NodePublic]
     edges: list[EdgePublic]
@@ -600,6 +636,7 @@ def get_account(
 def get_neighbourhood(
     account_id: AccountId,
     store: StoreDep,
+    state: StateDep,
     lookup: LookupDep,
     hops: Annotated[int, Query(ge=1, le=MAX_HOPS, description="Rings of neighbours")] = 1,
     limit: Annotated[
@@ -614,13 +651,27 @@ def get_neighbourhood(
             examples=["TRANSFER,SHARES_DEVICE"],
         ),
     ] = None,
+    through_hubs: Annotated[
+        bool,
+        Query(
+            description="Walk through hubs (accounts over the hub threshold) too: slower, "
+            "and a hub's neighbours crowd out the rest"
+        ),
+    ] = False,
 ) -> Response:
     rels = _relations(relations)
+    hub_degree = state.settings.investigate_hub_degree
     out = lookup.run(
         "investigate.neighbourhood",
         account_id,
         lambda: investigate.neighbourhood_graph(
-            store, account_id, hops=hops, limit=limit, relations=rels
+            store,
+            account_id,
+            hops=hops,
+            limit=limit,
+            relations=rels,
+            hub_degree=hub_degree,
+            through_hubs=through_hubs,
         ),
         lambda v: f"nodes={len(v['nodes'])} edges={len(v['edges'])} truncated={v['truncated']}",
     )
@@ -635,21 +686,38 @@ def get_neighbourhood(
 )
 def get_paths(
     store: StoreDep,
+    state: StateDep,
     lookup: LookupDep,
     src: Annotated[str, Query(alias="from", min_length=1, max_length=128)],
     dst: Annotated[str, Query(alias="to", min_length=1, max_length=128)],
     max_hops: Annotated[int, Query(ge=1, le=MAX_PATH_HOPS)] = 4,
     relations: Annotated[list[str] | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=100, description="At most this many paths")] = 10,
+    through_hubs: Annotated[
+        bool,
+        Query(
+            description="Walk through hubs (accounts over the hub threshold) too: slower, "
+            "and a hub's neighbours crowd out the rest"
+        ),
+    ] = False,
 ) -> Response:
     rels = _relations(relations)
+    settings = state.settings
     out = lookup.run(
         "investigate.paths",
         f"{src}->{dst}",
         lambda: investigate.paths_view(
-            store, src, dst, max_hops=max_hops, relations=rels, limit=limit
+            store,
+            src,
+            dst,
+            max_hops=max_hops,
+            relations=rels,
+            limit=limit,
+            hub_degree=settings.investigate_hub_degree,
+            through_hubs=through_hubs,
+            deadline_s=settings.investigate_path_deadline_s,
         ),
-        lambda v: f"paths={len(v['paths'])} length={v['length']}",
+        lambda v: f"paths={len(v['paths'])} length={v['length']} complete={v['complete']}",
     )
     return json_response(out)
 
