@@ -56,6 +56,8 @@ HUB_DEGREE = 1000
 PATH_FANOUT = 100
 #: A path search stops enumerating shortest routes after this many.
 MAX_PATHS_ENUMERATED = 1000
+#: Accounts a path search expands per store call (between two looks at the deadline).
+PATH_CHUNK = 500
 #: Seconds a path search may spend expanding before it answers with what it has.
 PATH_DEADLINE_S = 1.0
 #: Largest page any paginated read returns, and the largest offset (stores take 64-bit ints).
@@ -318,7 +320,7 @@ class GraphStore(ABC):
             info.update(self.expand(leaves, rels, 0))
         degree = {n: info.get(n, _NO_TIES) for n in nodes}
         hubs = [n for n in nodes if degree[n].total > hub_degree]
-        edges = self._edges_among(nodes, set(hubs), rels)
+        edges = self.edges_among(nodes, rels, set(hubs))
         return Subgraph(
             center=account_id,
             nodes=nodes,
@@ -330,18 +332,19 @@ class GraphStore(ABC):
             degrees={n: degree[n].degree for n in nodes if n in capped or n in set(hubs)},
         )
 
-    def _edges_among(
-        self, nodes: Sequence[str], heavy: set[str], rels: frozenset[str] | None
+    def edges_among(
+        self, account_ids: Sequence[str], relations: frozenset[str] | None, heavy: set[str]
     ) -> list[GraphEdge]:
-        """Edges with both ends among ``nodes``: the full relationships of the light accounts,
-        and pair look-ups between heavy ones (a hub's list is never read whole)."""
-        inside = set(nodes)
-        light = [n for n in nodes if n not in heavy]
-        edges = [e for e in self.adjacent(light, rels) if e.src in inside and e.dst in inside]
-        big = sorted(heavy)
+        """Edges with both ends among ``account_ids`` (sorted, ``adjacent``'s form), never
+        reading the whole list of a ``heavy`` account: the relationships of the others, and
+        pair look-ups between heavy ones. Backends with a cheaper way override it."""
+        inside = set(account_ids)
+        light = [n for n in account_ids if n not in heavy]
+        edges = [e for e in self.adjacent(light, relations) if e.src in inside and e.dst in inside]
+        big = sorted(heavy & inside)
         pairs = [(a, b) for i, a in enumerate(big) for b in big[i:]]
         if pairs:
-            edges += self.edges_between(pairs, rels)
+            edges += self.edges_between(pairs, relations)
         edges.sort(key=lambda e: (e.src, e.dst, e.relation))
         return _dedupe(edges)
 
@@ -392,20 +395,25 @@ class GraphStore(ABC):
             side = 0 if len(frontiers[0]) <= len(frontiers[1]) else 1
             mine, other = parents[side], parents[1 - side]
             walk_hubs = through_hubs or depth[side] == 0
-            expanded = self.expand(
-                frontiers[side], rels, fanout + 1, None if walk_hubs else hub_degree
-            )
             nxt: dict[str, list[str]] = defaultdict(list)
-            for a in frontiers[side]:
-                ties = expanded.get(a, _NO_TIES)
-                if ties.ties is None:
-                    skipped.add(a)
-                    continue
-                if len(ties.ties) > fanout:
-                    cut.add("fanout")
-                for b, _ in ties.ties[:fanout]:
-                    if b not in mine:
-                        nxt[b].append(a)
+            front = frontiers[side]
+            # Expanded in chunks, so the deadline also bounds one wide level.
+            for i in range(0, len(front), PATH_CHUNK):
+                if i and time.monotonic() - started > deadline_s:
+                    cut.add("deadline")
+                    break
+                chunk = front[i : i + PATH_CHUNK]
+                expanded = self.expand(chunk, rels, fanout + 1, None if walk_hubs else hub_degree)
+                for a in chunk:
+                    ties = expanded.get(a, _NO_TIES)
+                    if ties.ties is None:
+                        skipped.add(a)
+                        continue
+                    if len(ties.ties) > fanout:
+                        cut.add("fanout")
+                    for b, _ in ties.ties[:fanout]:
+                        if b not in mine:
+                            nxt[b].append(a)
             for node, ps in nxt.items():
                 mine[node] = sorted(ps)
                 if node in other:
@@ -415,6 +423,8 @@ class GraphStore(ABC):
                 (frontier_list, frontiers[1]) if side == 0 else (frontiers[0], frontier_list)
             )
             depth[side] += 1
+            if "deadline" in cut:
+                break
             if not meet and len(mine) + len(other) > MAX_PATH_FRONTIER:
                 cut.add("frontier")
                 break

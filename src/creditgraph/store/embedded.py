@@ -61,6 +61,9 @@ DDL = (
         TRANSFER_INDEXES := (
             "CREATE INDEX IF NOT EXISTS transfers_src_dst ON transfers(src, dst)",
             "CREATE INDEX IF NOT EXISTS transfers_dst_src ON transfers(dst, src)",
+            # An account's transfers newest first (the investigator's transfers page).
+            "CREATE INDEX IF NOT EXISTS transfers_src_ts ON transfers(src, ts)",
+            "CREATE INDEX IF NOT EXISTS transfers_dst_ts ON transfers(dst, ts)",
         )
     ),
     """CREATE TABLE IF NOT EXISTS links(
@@ -141,6 +144,7 @@ DDL = (
         )
     ),
 )
+TRANSFER_INDEX_NAMES = tuple(stmt.split()[5] for stmt in TRANSFER_INDEXES)
 # Rebuilding the derived tables from scratch: after a bulk load and by the v1 -> v2 migration.
 # Each branch reads a table in one of its index orders; the outer GROUP BY sorts once.
 REBUILD_DERIVED = (
@@ -296,8 +300,8 @@ class EmbeddedStore(GraphStore):
             rebuild = table is not None and rows > BULK_MIN_ROWS and rows > self._rows(table)
             if rebuild:
                 if kind == "transfers":
-                    db.execute("DROP INDEX IF EXISTS transfers_src_dst")
-                    db.execute("DROP INDEX IF EXISTS transfers_dst_src")
+                    for name in TRANSFER_INDEX_NAMES:
+                        db.execute(f"DROP INDEX IF EXISTS {name}")
                 db.execute("DROP TRIGGER IF EXISTS transfers_ties")
                 db.execute("DROP TRIGGER IF EXISTS links_ties")
             yield
@@ -641,6 +645,25 @@ class EmbeddedStore(GraphStore):
                         edges[(s, d, t)] = GraphEdge(s, d, t, False)
         return [edges[k] for k in sorted(edges)]
 
+    def edges_among(
+        self, account_ids: Sequence[str], relations: frozenset[str] | None, heavy: set[str]
+    ) -> list[GraphEdge]:
+        # The pairs come from the ties table (both ends listed, one index range per light
+        # account); only the drawn pairs' transfers are then read. Every account is paired
+        # with itself too: ties leave transfers to oneself out.
+        inside = set(account_ids)
+        pairs: set[tuple[str, str]] = {(a, a) for a in inside}
+        with self._tx(immediate=False) as db:
+            for a in account_ids:
+                if a in heavy:
+                    continue
+                for (b,) in db.execute("SELECT other FROM ties WHERE account_id = ?", (a,)):
+                    if b in inside:
+                        pairs.add((a, b) if a <= b else (b, a))
+        big = sorted(heavy & inside)
+        pairs.update((a, b) for i, a in enumerate(big) for b in big[i + 1 :])
+        return self.edges_between(sorted(pairs), relations)
+
     def transfers_of(
         self,
         account_id: str,
@@ -653,15 +676,19 @@ class EmbeddedStore(GraphStore):
     ) -> Page[Transfer]:
         check_page(limit, offset)
         self._require_accounts([account_id], "transfers")
-        # One branch per direction so each uses its (src, dst) / (dst, src) index; a transfer
-        # to oneself is taken by the first branch only.
-        where = " AND ts >= ?3 AND ts <= ?4"
-        matches = (
-            f"SELECT {TRANSFER_COLUMNS} FROM transfers"
-            f" WHERE src = ?1 AND (?2 IS NULL OR dst = ?2){where}"
-            f" UNION ALL SELECT {TRANSFER_COLUMNS} FROM transfers"
-            f" WHERE dst = ?1 AND src <> ?1 AND (?2 IS NULL OR src = ?2){where}"
+        # One branch per direction so each uses an index: (src, dst) / (dst, src) for a
+        # counterparty, else (src, ts) / (dst, ts), which also serve "newest first" without
+        # reading a hub's whole list; a transfer to oneself is taken by the first branch only.
+        cp = counterparty is not None
+        branch = (
+            f"SELECT {TRANSFER_COLUMNS} FROM transfers WHERE src = ?1"
+            + (" AND dst = ?2" if cp else "")
+            + " AND ts >= ?3 AND ts <= ?4",
+            f"SELECT {TRANSFER_COLUMNS} FROM transfers WHERE dst = ?1 AND src <> ?1"
+            + (" AND src = ?2" if cp else "")
+            + " AND ts >= ?3 AND ts <= ?4",
         )
+        order = " ORDER BY ts DESC, transfer_id DESC"
         params = (
             account_id,
             counterparty,
@@ -669,10 +696,15 @@ class EmbeddedStore(GraphStore):
             float("inf") if until is None else until,
         )
         with self._tx(immediate=False) as db:
-            total = int(db.execute(f"SELECT count(*) FROM ({matches})", params).fetchone()[0])
+            total = sum(
+                int(db.execute(f"SELECT count(*) FROM ({b})", params).fetchone()[0]) for b in branch
+            )
+            # Each branch stops after offset + limit rows in index order; the merge is small.
             rows = db.execute(
-                f"{matches} ORDER BY ts DESC, transfer_id DESC LIMIT ?5 OFFSET ?6",
-                (*params, limit, offset),
+                f"SELECT * FROM ({branch[0]}{order} LIMIT ?5)"
+                f" UNION ALL SELECT * FROM ({branch[1]}{order} LIMIT ?5)"
+                f"{order} LIMIT ?6 OFFSET ?7",
+                (*params, limit + offset, limit, offset),
             ).fetchall()
         return Page([_transfer(r) for r in rows], total, limit, offset)
 
