@@ -46,8 +46,11 @@ def test_transfers_of_newest_first_both_directions(graph: GraphStore) -> None:
 
 
 def test_transfers_of_filters_and_pages(graph: GraphStore) -> None:
-    assert ids(graph.transfers_of("A", counterparty="B").items) == ["T2", "T1"]
-    assert ids(graph.transfers_of("A", counterparty="A").items) == ["T7"]
+    with_b = graph.transfers_of("A", counterparty="B")
+    assert (ids(with_b.items), with_b.total) == (["T2", "T1"], 2)
+    own = graph.transfers_of("A", counterparty="A")
+    assert (ids(own.items), own.total) == (["T7"], 1)
+    assert graph.transfers_of("A", since=ts("2024-02-03T10:00"), until=ts("2024-02-05")).total == 2
     since = graph.transfers_of("A", since=ts("2024-02-03T10:00"))
     assert ids(since.items) == ["T6", "T4", "T2"]
     window = graph.transfers_of("A", since=ts("2024-02-01"), until=ts("2024-02-04T10:00"))

@@ -678,33 +678,52 @@ class EmbeddedStore(GraphStore):
         self._require_accounts([account_id], "transfers")
         # One branch per direction so each uses an index: (src, dst) / (dst, src) for a
         # counterparty, else (src, ts) / (dst, ts), which also serve "newest first" without
-        # reading a hub's whole list; a transfer to oneself is taken by the first branch only.
+        # reading a hub's whole list. A transfer to oneself is taken by the first branch only;
+        # the count subtracts those instead of testing every row of the second branch.
         cp = counterparty is not None
-        branch = (
-            f"SELECT {TRANSFER_COLUMNS} FROM transfers WHERE src = ?1"
-            + (" AND dst = ?2" if cp else "")
-            + " AND ts >= ?3 AND ts <= ?4",
-            f"SELECT {TRANSFER_COLUMNS} FROM transfers WHERE dst = ?1 AND src <> ?1"
-            + (" AND src = ?2" if cp else "")
-            + " AND ts >= ?3 AND ts <= ?4",
+        window = (" AND ts >= :since" if since is not None else "") + (
+            " AND ts <= :until" if until is not None else ""
         )
+        src_index, dst_index = (
+            ("transfers_src_dst", "transfers_dst_src")
+            if cp
+            else ("transfers_src_ts", "transfers_dst_ts")
+        )
+        outgoing = (
+            f"FROM transfers INDEXED BY {src_index} WHERE src = :id"
+            + (" AND dst = :cp" if cp else "")
+            + window
+        )
+        incoming = (
+            f"FROM transfers INDEXED BY {dst_index} WHERE dst = :id"
+            + (" AND src = :cp" if cp else "")
+            + window
+        )
+        own = f"FROM transfers WHERE src = :id AND dst = :id{window}"
         order = " ORDER BY ts DESC, transfer_id DESC"
-        params = (
-            account_id,
-            counterparty,
-            float("-inf") if since is None else since,
-            float("inf") if until is None else until,
-        )
+        params = {
+            "id": account_id,
+            "cp": counterparty,
+            "since": since,
+            "until": until,
+            "n": limit + offset,
+            "limit": limit,
+            "offset": offset,
+        }
         with self._tx(immediate=False) as db:
-            total = sum(
-                int(db.execute(f"SELECT count(*) FROM ({b})", params).fetchone()[0]) for b in branch
-            )
+
+            def count(sql: str) -> int:
+                return int(db.execute(f"SELECT count(*) {sql}", params).fetchone()[0])
+
+            total = count(outgoing) + count(incoming)
+            if counterparty in (None, account_id):
+                total -= count(own)  # counted by both branches
             # Each branch stops after offset + limit rows in index order; the merge is small.
             rows = db.execute(
-                f"SELECT * FROM ({branch[0]}{order} LIMIT ?5)"
-                f" UNION ALL SELECT * FROM ({branch[1]}{order} LIMIT ?5)"
-                f"{order} LIMIT ?6 OFFSET ?7",
-                (*params, limit + offset, limit, offset),
+                f"SELECT * FROM (SELECT {TRANSFER_COLUMNS} {outgoing}{order} LIMIT :n)"
+                f" UNION ALL SELECT * FROM (SELECT {TRANSFER_COLUMNS} {incoming} AND src <> :id"
+                f"{order} LIMIT :n){order} LIMIT :limit OFFSET :offset",
+                params,
             ).fetchall()
         return Page([_transfer(r) for r in rows], total, limit, offset)
 
