@@ -443,12 +443,10 @@ def ring_detail(store: GraphStore, ring_id: str) -> dict[str, Any]:
     nodes = _nodes_json(store, members)
     edges: list[dict[str, Any]] = []
     if len(members) <= RING_GRAPH_MEMBERS:
-        inside = set(members)
-        edges = [
-            _edge_json(e, evidence_keys)
-            for e in store.adjacent(members)
-            if e.src in inside and e.dst in inside
-        ]
+        # A member that is a hub (a mule's collection account) is joined by pair look-ups,
+        # never by reading its whole list.
+        heavy = {m for m, t in store.expand(members, None, 0).items() if t.total > HUB_DEGREE}
+        edges = [_edge_json(e, evidence_keys) for e in store.edges_among(members, None, heavy)]
     timeline = store.transfers_among(members, limit=RING_TIMELINE)
     return _ring_summary(ring) | {
         "members": nodes,
