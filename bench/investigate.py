@@ -38,6 +38,7 @@ from creditgraph.store.neo4j import Neo4jStore
 from risk_api import RISK, server, start_wrk, wrk_result
 
 REPO = Path(__file__).resolve().parents[1]
+# Transfers and friendships only (the synthetic network's bulk): pass --hub-ids to compare.
 TOP_HUBS_NEO4J = """
 MATCH (a:Account)
 WITH a, COUNT { (a)-[:TRANSFERRED]-() } + COUNT { (a)-[:FRIEND]-() } AS d
@@ -99,6 +100,9 @@ def main() -> None:
     ap.add_argument("--risk-window", type=int, default=30, help="seconds per wrk window")
     ap.add_argument("--connections", type=int, default=8)
     ap.add_argument("--kinds", default="", help="comma-separated subset of request kinds")
+    ap.add_argument(
+        "--hub-ids", default="", help="comma-separated hubs to use instead of the top ones"
+    )
     ap.add_argument("--work", type=Path, default=Path("/tmp/cg-invbench"))
     args = ap.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
@@ -112,7 +116,11 @@ def main() -> None:
     try:
         counts = store.counts()
         accounts = sample_accounts(store, args.samples * 3, rng)
-        hubs = top_hubs(store, args.hubs)
+        hubs = (
+            [(h, store.expand([h], None, 0)[h].total) for h in args.hub_ids.split(",")]
+            if args.hub_ids
+            else top_hubs(store, args.hubs)
+        )
         page = store.find_rings(limit=1000)
         rings = [r.ring_id for r in page.items]
     finally:
