@@ -185,7 +185,7 @@ def main() -> None:
     with server(cmd, env, url, "/healthz") as pid:
         client = httpx.Client(base_url=url, headers=headers, timeout=120)
         ready = False
-        deadline = time.monotonic() + 600
+        deadline = time.monotonic() + 900  # the engine loads a snapshot of the whole store
         while time.monotonic() < deadline:
             r = client.get("/readyz")
             if r.status_code == 200:
