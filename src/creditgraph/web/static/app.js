@@ -348,13 +348,14 @@
     await layout(cy.nodes().length < 40 || fresh.length > 10);
     const added = fresh.filter((n) => n.id() !== id).length;
     const parts = [`${id}: ${g.nodes.length - 1} neighbours shown, ${added} new.`];
-    const capped = Object.entries(g.capped || {});
-    if (g.truncated) {
+    const summarised = g.summarised || [];
+    // Hubs not walked through are explained below; the rest had more than the limit.
+    const capped = Object.entries(g.capped || {}).filter(([n]) => !summarised.includes(n));
+    if (capped.length) {
       parts.push(" ", el("span", { class: "warn", "data-testid": "truncated" },
         "Truncated: " + capped.map(([n, total]) => `${n} has ${total.toLocaleString()} relationships`).join(", ") +
         ` (strongest ${g.limit} per account shown).`));
     }
-    const summarised = g.summarised || [];
     if (summarised.length) {
       // Why the view stops at a hub, and the way to go on anyway.
       parts.push(" ", el("span", { class: "warn", "data-testid": "hubs-summarised" },
