@@ -171,7 +171,7 @@ def test_degrees_follow_ingest(graph: GraphStore, tmp_path: Path) -> None:
     load(graph, tmp_path, transfers=TRANSFERS, links=LINKS)
     graph.upsert_transfers(
         TransferColumns(
-            ["T8", "T9"], ["G", "G"], ["A", "A"], [1.0, 2.0], [0.0, 1.0], *[[None] * 2] * 2
+            ["T8", "T9"], ["G", "G"], ["A", "A"], [1.0, 2.0], [0.0, 1.0], [None, None], [None, None]
         )
     )
     graph.upsert_links(LinkColumns(["A"], ["G"], ["SHARES_DEVICE"], [None]))

@@ -1,5 +1,8 @@
 """The retraining job: snapshot → features → split → GNN + baseline → gate → registry.
 
+At ~450 lines: the job with its model card; issue 11 reshapes it (model candidates), so it
+was left whole in the renovation.
+
 One call trains a challenger on a consistent snapshot of the store, measures it, the tree
 baseline and the current champion on the SAME held-out test labels, and registers the
 challenger as a new version (artifact, metrics side by side, data summary, model card and
@@ -36,6 +39,8 @@ from creditgraph.ml.train import (
     train,
 )
 from creditgraph.registry import GateDecision, ModelRecord, ModelRegistry, gate
+from creditgraph.services.champion import load_champion
+from creditgraph.services.laps import Laps
 from creditgraph.store.base import GraphStore
 from creditgraph.training_config import TrainingConfig
 
@@ -89,15 +94,8 @@ def retrain(
     scores right after training passes the ``snapshot`` it exports once to both. Raises
     ``InvalidInput`` when the store has too few labels of either class to split.
     """
-    timings: dict[str, float] = {}
-    start = clock = time.perf_counter()
-
-    def lap(name: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        timings[name] = round(now - clock, 3)
-        clock = now
-
+    laps = Laps()
+    lap, timings = laps.lap, laps.timings
     if snapshot is None:
         snapshot = store.snapshot()
     lap("snapshot_s")
@@ -137,7 +135,7 @@ def retrain(
     )
     fairness = _sensitive_groups(snapshot, challenger_scores, config.sensitive)
     lap("artifacts_s")
-    timings["total_s"] = round(time.perf_counter() - start, 3)
+    laps.total("total_s")
     evaluation = {
         "metrics": metrics,
         "champion": None
@@ -266,10 +264,10 @@ def _evaluate_champion(
     The champion may have trained on some of these accounts (its split came from an older
     snapshot); that can only flatter the champion, so the gate errs towards keeping it.
     """
-    version = registry.champion_version()
-    if version is None:
+    if registry.champion_version() is None:
         return None
-    artifact = load_artifact(registry.path(version))
+    champion = load_champion(registry)
+    artifact, version = champion.artifact, champion.version
     scores = artifact.result.score(artifact.features(snapshot))
     metrics = evaluate(
         snapshot.labels[split.test],
