@@ -342,8 +342,11 @@ class GraphStore(ABC):
         inside = set(account_ids)
         light = [n for n in account_ids if n not in heavy]
         edges = [e for e in self.adjacent(light, relations) if e.src in inside and e.dst in inside]
+        # Distinct heavy pairs only: a pair look-up of a hub with itself walks its whole list
+        # (Neo4j expands into the smaller side, here both), so a hub's transfers to itself
+        # are counted in its ``more``, not drawn.
         big = sorted(heavy & inside)
-        pairs = [(a, b) for i, a in enumerate(big) for b in big[i:]]
+        pairs = [(a, b) for i, a in enumerate(big) for b in big[i + 1 :]]
         if pairs:
             edges += self.edges_between(pairs, relations)
         edges.sort(key=lambda e: (e.src, e.dst, e.relation))

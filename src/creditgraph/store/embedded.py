@@ -652,10 +652,11 @@ class EmbeddedStore(GraphStore):
         self, account_ids: Sequence[str], relations: frozenset[str] | None, heavy: set[str]
     ) -> list[GraphEdge]:
         # The pairs come from the ties table (both ends listed, one index range per light
-        # account); only the drawn pairs' transfers are then read. Every account is paired
-        # with itself too: ties leave transfers to oneself out.
+        # account); only the drawn pairs' transfers are then read. Every light account is
+        # paired with itself too (ties leave transfers to oneself out); a hub is not, as in
+        # the contract's default.
         inside = set(account_ids)
-        pairs: set[tuple[str, str]] = {(a, a) for a in inside}
+        pairs: set[tuple[str, str]] = {(a, a) for a in inside if a not in heavy}
         with self._tx(immediate=False) as db:
             for a in account_ids:
                 if a in heavy:

@@ -139,10 +139,13 @@ ORDER BY id
 GET_ALL_SCORES = "MATCH (a:Account) WHERE a.model_version IS NOT NULL" + SCORE_FIELDS
 # One index seek per id: `a.account_id IN $ids OR $ids IS NULL` scanned all accounts (~1 s
 # at 1M, paid by every investigator graph view).
-GET_SCORES = """
+GET_SCORES = (
+    """
 UNWIND $ids AS id
 MATCH (a:Account {account_id: id}) WHERE a.model_version IS NOT NULL
-""" + SCORE_FIELDS
+"""
+    + SCORE_FIELDS
+)
 WRITE_RINGS = """
 UNWIND $rows AS r
 MERGE (g:Ring {ring_id: r.ring_id})
