@@ -96,6 +96,12 @@ class Settings(BaseSettings):
     #: Off by default: /metrics (Prometheus) and the JSON logs are the service's own, and the
     #: per-request "is OTel configured?" check cost ~5 % of a risk decision's CPU.
     otel_telemetry: bool = False
+    #: Investigator views: an account with more relationships than this is a hub, drawn with
+    #: its counts ("+N more") and not walked through by a neighbourhood or a path search
+    #: unless the request asks (``through_hubs``).
+    investigate_hub_degree: int = Field(default=1000, ge=1)
+    #: A path search answers with what it found after expanding this long (``cut_short``).
+    investigate_path_deadline_s: float = Field(default=1.0, gt=0, le=60)
     #: HTTP ingest: accounts rescored synchronously per batch (the rest at the next reload).
     rescore_limit: int = Field(default=2_000, ge=0)
     #: Request body limits in bytes (413 before the body is read; every body needs a valid

@@ -290,11 +290,33 @@ class GraphEdge:
 
 
 @dataclass(frozen=True, slots=True)
-class Subgraph:
-    """A capped neighbourhood; ``truncated`` is true when some node had more neighbours.
+class Ties:
+    """One account as the store expands it, without reading more than it returns.
 
-    ``capped`` names those nodes with their full neighbour count (within the relation filter):
-    the view shows only the strongest ``limit`` of them.
+    ``degree``: relationships per relation within the filter (a transfer counts once at each
+    end, so a transfer to oneself counts twice; zero omitted). ``ties``: the strongest ties,
+    ``(other account, relationships joining the pair)``, heaviest first then by id, oneself
+    left out; ``None`` when the store did not read them (a hub over the threshold).
+    """
+
+    degree: dict[str, int]
+    ties: list[tuple[str, int]] | None
+
+    @property
+    def total(self) -> int:
+        return sum(self.degree.values())
+
+
+@dataclass(frozen=True, slots=True)
+class Subgraph:
+    """A capped, hub-aware neighbourhood.
+
+    ``capped`` names the accounts whose neighbours are not all drawn, with their total number
+    of relationships (within the relation filter): the view shows only their strongest
+    ``limit`` ties, or none of a hub it did not walk through. ``hubs`` are the accounts over
+    the hub threshold; ``summarised`` those among them a further hop did not walk through.
+    ``degrees`` gives each capped account and each hub its relationships per relation.
+    ``truncated`` is true when something was left out.
     """
 
     center: str
@@ -302,6 +324,9 @@ class Subgraph:
     edges: list[GraphEdge]
     truncated: bool
     capped: dict[str, int] = field(default_factory=dict)
+    hubs: list[str] = field(default_factory=list)
+    summarised: list[str] = field(default_factory=list)
+    degrees: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -310,6 +335,26 @@ class Path:
 
     accounts: list[str]
     hops: list[list[GraphEdge]]
+
+
+@dataclass(frozen=True, slots=True)
+class PathSearch:
+    """The shortest paths found, and why the search may have missed some.
+
+    ``cut_short`` lists what stopped it early, each a reason an investigator can act on:
+    ``deadline`` (out of time), ``frontier`` (too many accounts reached), ``hubs`` (hubs in
+    ``hubs_skipped`` were not walked through), ``fanout`` (some account had more ties than
+    the search follows per account), ``paths`` (more shortest paths than were enumerated).
+    Empty ``cut_short``: ``paths`` are all the shortest paths (up to the limit asked).
+    """
+
+    paths: list[Path]
+    cut_short: list[str] = field(default_factory=list)
+    hubs_skipped: list[str] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        return not self.cut_short
 
 
 @dataclass(frozen=True)

@@ -91,7 +91,8 @@ def build_graph(settings: Settings, tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiClient]:
     root = tmp_path_factory.mktemp("investigate")
-    settings = Settings(data_dir=root / "data")
+    # HUB (30 transfers) is a hub here; every other account is far below.
+    settings = Settings(data_dir=root / "data", investigate_hub_degree=20)
     build_graph(settings, root)
     with api_client(settings) as client:
         yield client
@@ -196,17 +197,51 @@ def test_supernode_is_capped_with_marker(api: ApiClient) -> None:
     body = get(api, "/v1/accounts/HUB/neighbourhood", limit=10).json()
     assert body["truncated"] is True
     assert body["capped"] == {"HUB": 30}
+    assert (body["hubs"], body["summarised"], body["hub_degree"]) == (["HUB"], [], 20)
     assert len(body["nodes"]) == 11
     hub = next(n for n in body["nodes"] if n["id"] == "HUB")
-    assert hub["capped"] == 30
+    assert (hub["capped"], hub["hub"], hub["degree"], hub["more"]) == (
+        30,
+        True,
+        {"TRANSFER": 30},
+        {"TRANSFER": 20},
+    )
     full = get(api, "/v1/accounts/HUB/neighbourhood", limit=30).json()
     assert full["truncated"] is False
     assert len(full["nodes"]) == 31
-    # From a spoke, two hops reach the hub, which is capped in turn.
+    assert next(n for n in full["nodes"] if n["id"] == "HUB")["more"] == {}
+    # From a spoke, two hops reach the hub and stop there: it is summarised, not walked.
     spoke = get(api, "/v1/accounts/S00/neighbourhood", hops=2, limit=5).json()
-    assert spoke["capped"] == {"HUB": 30}
-    # S00 itself is among the hub's five strongest ties (equal weights, then by id).
-    assert [n["id"] for n in spoke["nodes"]] == ["S00", "HUB", "S01", "S02", "S03", "S04"]
+    assert [n["id"] for n in spoke["nodes"]] == ["S00", "HUB"]
+    assert (spoke["capped"], spoke["summarised"], spoke["truncated"]) == (
+        {"HUB": 30},
+        ["HUB"],
+        True,
+    )
+    hub = spoke["nodes"][1]
+    assert (hub["summarised"], hub["more"]) == (True, {"TRANSFER": 29})
+    # Asked explicitly, the expansion walks through it; S00 is among the hub's five
+    # strongest ties (equal weights, then by id).
+    walked = get(api, "/v1/accounts/S00/neighbourhood", hops=2, limit=5, through_hubs=True).json()
+    assert (walked["capped"], walked["summarised"], walked["through_hubs"]) == (
+        {"HUB": 30},
+        [],
+        True,
+    )
+    assert [n["id"] for n in walked["nodes"]] == ["S00", "HUB", "S01", "S02", "S03", "S04"]
+
+
+def test_paths_say_when_a_hub_was_not_walked(api: ApiClient) -> None:
+    body = get(api, "/v1/paths", **{"from": "S00", "to": "S01"}).json()
+    assert (body["found"], body["complete"], body["cut_short"], body["hubs_skipped"]) == (
+        False,
+        False,
+        ["hubs"],
+        ["HUB"],
+    )
+    through = get(api, "/v1/paths", through_hubs=True, **{"from": "S00", "to": "S01"}).json()
+    assert (through["found"], through["length"], through["complete"]) == (True, 2, True)
+    assert through["paths"][0]["accounts"] == ["S00", "HUB", "S01"]
 
 
 @pytest.mark.parametrize(
@@ -228,6 +263,7 @@ def test_neighbourhood_bad_parameters(api: ApiClient, params: dict[str, Any], st
 def test_paths_with_transfers(api: ApiClient) -> None:
     body = get(api, "/v1/paths", **{"from": "A", "to": "D"}).json()
     assert body["found"] is True
+    assert (body["complete"], body["cut_short"]) == (True, [])
     assert body["length"] == 2
     assert [p["accounts"] for p in body["paths"]] == [["A", "B", "D"]]
     first, second = body["paths"][0]["hops"]

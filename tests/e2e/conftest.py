@@ -29,6 +29,8 @@ from tests.apitools import build_network
 ARTIFACTS = Path(__file__).parent / "artifacts"
 #: Large enough for the detector to find rings of several kinds, small enough for seconds.
 ACCOUNTS = 5_000
+#: The server's hub threshold: low enough that this network's busiest merchants are hubs.
+HUB_DEGREE = 80
 VIEWPORT: ViewportSize = {"width": 1600, "height": 1000}
 
 
@@ -76,6 +78,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         **os.environ,
         "CREDITGRAPH_STORE": "embedded",
         "CREDITGRAPH_DATA_DIR": str(settings.data_dir),
+        "CREDITGRAPH_INVESTIGATE_HUB_DEGREE": str(HUB_DEGREE),
     }
     log = (root / "server.log").open("wb")
     cli = Path(sys.executable).with_name("creditgraph")

@@ -18,7 +18,9 @@ import orjson
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import ARTIFACTS, Server
+from creditgraph.config import Settings
+from creditgraph.store.factory import open_store
+from tests.e2e.conftest import ARTIFACTS, HUB_DEGREE, Server
 
 pytestmark = pytest.mark.e2e
 
@@ -182,3 +184,42 @@ def test_investigator_walkthrough(page: Page, server: Server) -> None:
         "investigate.transfers",
         "investigate.ring.status",
     } <= actions
+
+
+def test_hub_is_summarised_then_walked_on_request(page: Page, server: Server) -> None:
+    store = open_store(Settings(data_dir=server.data_dir))
+    try:
+        ids = store.snapshot().account_ids
+        degree = {a: t.total for a, t in store.expand(ids, None, 0).items()}
+    finally:
+        store.close()
+    hub = max(degree, key=lambda a: (degree[a], a))
+    assert degree[hub] > HUB_DEGREE, "the network's busiest account should be a hub here"
+    # An ordinary account whose two-hop view reaches the hub and stops there.
+    ties = [n["id"] for n in api(server, f"/v1/accounts/{hub}/neighbourhood", limit=50)["nodes"]]
+    for spoke in (a for a in ties if degree[a] <= HUB_DEGREE):
+        view = api(server, f"/v1/accounts/{spoke}/neighbourhood", hops=2, limit=15)
+        if hub in view["summarised"]:
+            break
+    else:
+        pytest.fail(f"no neighbour of {hub} whose two-hop view summarises it")
+    sign_in(page, server, server.investigator_key)
+    page.locator("#expand-hops").select_option("2")
+    page.locator("#open-account-id").fill(spoke)
+    page.locator("#open-account-id").press("Enter")
+    expect(page.get_by_test_id("hubs-summarised")).to_contain_text(hub)
+    page.wait_for_function(f"() => window.cy.nodes().length === {len(view['nodes'])}")
+    assert graph(page, f"cy.$id('{hub}').hasClass('degree-hub')")
+    more = next(n for n in view["nodes"] if n["id"] == hub)["more"]
+    assert more
+    assert graph(page, f"cy.$id('{hub}').data('label')").endswith(" more)")
+    shot(page, "06-hub-summarised")
+    # Asked explicitly, the expansion walks through the hub: its strongest ties join.
+    walked = api(server, f"/v1/accounts/{spoke}/neighbourhood", hops=2, limit=15, through_hubs=True)
+    assert walked["summarised"] == []
+    expected = len({n["id"] for n in view["nodes"]} | {n["id"] for n in walked["nodes"]})
+    assert expected > len(view["nodes"])
+    page.get_by_test_id("through-hubs").click()
+    page.wait_for_function(f"() => window.cy.nodes().length === {expected}")
+    expect(page.get_by_test_id("hubs-summarised")).to_have_count(0)
+    shot(page, "07-hub-walked")

@@ -203,14 +203,16 @@ def test_neighbourhood_caps_supernodes(store: GraphStore, tmp_path: Path) -> Non
 
 
 def test_shortest_paths(graph: GraphStore) -> None:
-    paths = graph.shortest_paths("A", "E", max_hops=4)
+    search = graph.shortest_paths("A", "E", max_hops=4)
+    assert (search.complete, search.cut_short, search.hubs_skipped) == (True, [], [])
+    paths = search.paths
     assert [p.accounts for p in paths] == [["A", "C", "E"]]
     hop_relations = [{e.relation for e in hop} for hop in paths[0].hops]
     assert hop_relations == [{"TRANSFER"}, {"SHARES_DEVICE"}]
-    via_friends = graph.shortest_paths("A", "D", relations=["FRIEND"])
+    via_friends = graph.shortest_paths("A", "D", relations=["FRIEND"]).paths
     assert [p.accounts for p in via_friends] == [["A", "B", "D"]]
-    assert graph.shortest_paths("A", "F", max_hops=6) == []
-    assert graph.shortest_paths("A", "E", max_hops=1) == []
+    assert graph.shortest_paths("A", "F", max_hops=6).paths == []
+    assert graph.shortest_paths("A", "E", max_hops=1).paths == []
     with pytest.raises(NotFound):
         graph.shortest_paths("A", "nobody")
 
@@ -222,11 +224,11 @@ def test_shortest_paths_lists_every_shortest_route(store: GraphStore, tmp_path: 
         accounts="account_id\nS\nX\nY\nZ\nT\n",
         links="src,dst,type\nS,X,FRIEND\nS,Y,FRIEND\nX,T,FRIEND\nY,T,FRIEND\nS,Z,FRIEND\n",
     )
-    assert [p.accounts for p in store.shortest_paths("S", "T")] == [
+    assert [p.accounts for p in store.shortest_paths("S", "T").paths] == [
         ["S", "X", "T"],
         ["S", "Y", "T"],
     ]
-    assert len(store.shortest_paths("S", "T", limit=1)) == 1
+    assert len(store.shortest_paths("S", "T", limit=1).paths) == 1
 
 
 def test_snapshot_contents(graph: GraphStore) -> None:

@@ -5,10 +5,13 @@ the API serialises them with orjson as they are: neighbourhoods run to hundreds 
 per-field validation would cost more than the store reads (PERFORMANCE-NOTES.md).
 
 Graph JSON, shared by the neighbourhood, path and ring views:
-- node ``{id, fraud_probability, social_credit, risk, rings, center?, capped?}``; ``risk`` is
-  a band (``RISK_BANDS``), ``unscored`` without a stored score; ``capped`` is the node's full
-  neighbour count when the view shows fewer of them (the per-account ``limit`` or the view's
-  node budget).
+- node ``{id, fraud_probability, social_credit, risk, rings, center?, capped?, hub?,
+  summarised?, degree?, more?}``; ``risk`` is a band (``RISK_BANDS``), ``unscored`` without a
+  stored score; ``capped`` is the node's number of relationships when the view does not draw
+  all of them (the per-account ``limit``, the view's node budget, or a hub not walked
+  through); ``hub`` marks an account over the hub threshold and ``summarised`` one whose
+  neighbours were not walked for that reason; ``degree`` gives such a node's relationships
+  per relation and ``more`` how many of them per relation the view does not draw ("+N more").
 - edge ``{id, source, target, relation, directed, count, total_amount, evidence?}``; transfers
   between an ordered pair are one edge (``count`` transfers, ``total_amount`` summed).
 """
@@ -33,7 +36,7 @@ from creditgraph.errors import NotFound
 from creditgraph.ml.explain import NEIGHBOUR_LOWERS, NEIGHBOUR_RAISES
 from creditgraph.services.inductive import InductiveScorer
 from creditgraph.services.rings import set_ring_status
-from creditgraph.store.base import GraphStore
+from creditgraph.store.base import HUB_DEGREE, PATH_DEADLINE_S, GraphStore
 
 #: Lower bounds of the risk bands on the fraud probability, highest first. The colours of
 #: the investigator page follow these bands; the payment decision has its own thresholds.
@@ -115,6 +118,21 @@ def _nodes_json(
             node["capped"] = capped[a]
         out.append(node)
     return out
+
+
+def _not_drawn(
+    degrees: dict[str, dict[str, int]], edges: Sequence[GraphEdge]
+) -> dict[str, dict[str, int]]:
+    """Per account and relation, its relationships the drawn edges do not account for."""
+    drawn: dict[str, dict[str, int]] = {a: {} for a in degrees}
+    for e in edges:
+        for end in (e.src, e.dst):
+            if end in drawn:
+                drawn[end][e.relation] = drawn[end].get(e.relation, 0) + e.count
+    return {
+        a: {r: n - drawn[a].get(r, 0) for r, n in sorted(d.items()) if n > drawn[a].get(r, 0)}
+        for a, d in degrees.items()
+    }
 
 
 # -- account --------------------------------------------------------------------------------------
@@ -214,18 +232,45 @@ def neighbourhood_graph(
     hops: int = 1,
     limit: int = 25,
     relations: Sequence[str] | None = None,
+    hub_degree: int = HUB_DEGREE,
+    through_hubs: bool = False,
 ) -> dict[str, Any]:
-    """The capped neighbourhood as graph JSON; ``truncated`` says some node had more
-    neighbours than ``limit`` and ``capped`` names them with their full counts."""
-    sub = store.neighbourhood(account_id, hops=hops, limit=limit, relations=relations)
+    """The capped, hub-aware neighbourhood as graph JSON; ``truncated`` says something was
+    left out, ``capped`` names the accounts not fully drawn with their relationship counts,
+    ``hubs`` the accounts over ``hub_degree`` and ``summarised`` those a further hop did not
+    walk through (``through_hubs`` walks them)."""
+    sub = store.neighbourhood(
+        account_id,
+        hops=hops,
+        limit=limit,
+        relations=relations,
+        hub_degree=hub_degree,
+        through_hubs=through_hubs,
+    )
+    nodes = _nodes_json(store, sub.nodes, center=sub.center, capped=sub.capped)
+    more = _not_drawn(sub.degrees, sub.edges)
+    hubs, summarised = set(sub.hubs), set(sub.summarised)
+    for node in nodes:
+        a = node["id"]
+        if a in hubs:
+            node["hub"] = True
+        if a in summarised:
+            node["summarised"] = True
+        if a in sub.degrees:
+            node["degree"] = dict(sorted(sub.degrees[a].items()))
+            node["more"] = more[a]
     return {
         "center": sub.center,
         "hops": hops,
         "limit": limit,
         "relations": None if relations is None else sorted(set(relations)),
+        "hub_degree": hub_degree,
+        "through_hubs": through_hubs,
         "truncated": sub.truncated,
         "capped": sub.capped,
-        "nodes": _nodes_json(store, sub.nodes, center=sub.center, capped=sub.capped),
+        "hubs": sub.hubs,
+        "summarised": sub.summarised,
+        "nodes": nodes,
         "edges": [_edge_json(e) for e in sub.edges],
     }
 
@@ -238,10 +283,24 @@ def paths_view(
     max_hops: int = 4,
     relations: Sequence[str] | None = None,
     limit: int = 10,
+    hub_degree: int = HUB_DEGREE,
+    through_hubs: bool = False,
+    deadline_s: float = PATH_DEADLINE_S,
 ) -> dict[str, Any]:
     """Shortest paths between two accounts (edges taken undirected), each hop with its
-    edges and, where money moved, the transfers between the pair (newest first)."""
-    paths = store.shortest_paths(src, dst, max_hops=max_hops, relations=relations, limit=limit)
+    edges and, where money moved, the transfers between the pair (newest first).
+    ``complete`` is false when the search stopped early; ``cut_short`` says why."""
+    search = store.shortest_paths(
+        src,
+        dst,
+        max_hops=max_hops,
+        relations=relations,
+        limit=limit,
+        hub_degree=hub_degree,
+        through_hubs=through_hubs,
+        deadline_s=deadline_s,
+    )
+    paths = search.paths
     pair_transfers: dict[tuple[str, str], tuple[list[dict[str, Any]], int]] = {}
     out_paths = []
     edges: dict[str, dict[str, Any]] = {}
@@ -276,6 +335,10 @@ def paths_view(
         "max_hops": max_hops,
         "found": bool(paths),
         "length": len(paths[0].accounts) - 1 if paths else None,
+        "complete": search.complete,
+        "cut_short": search.cut_short,
+        "hubs_skipped": search.hubs_skipped,
+        "through_hubs": through_hubs,
         "paths": out_paths,
         "nodes": _nodes_json(store, accounts),
         "edges": list(edges.values()),
@@ -381,12 +444,10 @@ def ring_detail(store: GraphStore, ring_id: str) -> dict[str, Any]:
     nodes = _nodes_json(store, members)
     edges: list[dict[str, Any]] = []
     if len(members) <= RING_GRAPH_MEMBERS:
-        inside = set(members)
-        edges = [
-            _edge_json(e, evidence_keys)
-            for e in store.adjacent(members)
-            if e.src in inside and e.dst in inside
-        ]
+        # A member that is a hub (a mule's collection account) is joined by pair look-ups,
+        # never by reading its whole list.
+        heavy = {m for m, t in store.expand(members, None, 0).items() if t.total > HUB_DEGREE}
+        edges = [_edge_json(e, evidence_keys) for e in store.edges_among(members, None, heavy)]
     timeline = store.transfers_among(members, limit=RING_TIMELINE)
     return _ring_summary(ring) | {
         "members": nodes,

@@ -1,13 +1,16 @@
 """The GraphStore contract shared by every backend, and the graph walks built on it.
 
-Backends implement storage primitives (upserts, ``adjacent``, ``snapshot``...). The walks
-(capped neighbourhood, shortest paths) live here once, on top of ``adjacent``, so every backend
-answers investigators identically.
+Backends implement storage primitives (upserts, ``adjacent``, ``expand``, ``snapshot``...).
+The walks (capped neighbourhood, shortest paths) live here once, on top of ``expand`` (one
+store query per hop: every frontier account's strongest ties and its degree, without reading
+the rest), so every backend answers investigators identically. An account with more
+relationships than the hub threshold is summarised, not walked through, unless asked.
 """
 
 from __future__ import annotations
 
 import itertools
+import time
 from abc import ABC, abstractmethod
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -28,12 +31,14 @@ from creditgraph.domain import (
     LinkColumns,
     Page,
     Path,
+    PathSearch,
     Ring,
     RingKind,
     RingStatus,
     Score,
     Snapshot,
     Subgraph,
+    Ties,
     Transfer,
     TransferColumns,
 )
@@ -45,6 +50,17 @@ MAX_PATH_HOPS = 6
 MAX_NEIGHBOURHOOD_NODES = 5000
 #: A shortest-path search that reaches this many accounts stops: it is not an investigation.
 MAX_PATH_FRONTIER = 200_000
+#: An account with more relationships than this is a hub: drawn with its counts, and neither
+#: a neighbourhood nor a path search walks through it unless asked (the API's setting).
+HUB_DEGREE = 1000
+#: A path search follows at most this many ties per account, strongest first.
+PATH_FANOUT = 100
+#: A path search stops enumerating shortest routes after this many.
+MAX_PATHS_ENUMERATED = 1000
+#: Accounts a path search expands per store call (between two looks at the deadline).
+PATH_CHUNK = 500
+#: Seconds a path search may spend expanding before it answers with what it has.
+PATH_DEADLINE_S = 1.0
 #: Largest page any paginated read returns, and the largest offset (stores take 64-bit ints).
 MAX_PAGE = 1000
 MAX_OFFSET = 1_000_000_000
@@ -203,6 +219,26 @@ class GraphStore(ABC):
         """
 
     @abstractmethod
+    def expand(
+        self,
+        account_ids: Sequence[str],
+        relations: frozenset[str] | None,
+        limit: int,
+        hub_degree: int | None = None,
+    ) -> dict[str, Ties]:
+        """Every given stored account's degree per relation and, unless ``limit`` is 0 or its
+        total degree exceeds ``hub_degree``, its ``limit`` strongest ties (``Ties``), in one
+        read, reading no more of an account's relationships than the ties it returns (an
+        account's relationships outside a relation filter may be read)."""
+
+    @abstractmethod
+    def edges_between(
+        self, pairs: Sequence[tuple[str, str]], relations: frozenset[str] | None = None
+    ) -> list[GraphEdge]:
+        """The edges joining each given pair of accounts (``adjacent``'s form), reading only
+        the relationships of the pair."""
+
+    @abstractmethod
     def transfers_of(
         self,
         account_id: str,
@@ -255,33 +291,47 @@ class GraphStore(ABC):
         limit: int = 25,
         relations: Iterable[str] | None = None,
         max_nodes: int = MAX_NEIGHBOURHOOD_NODES,
+        hub_degree: int = HUB_DEGREE,
+        through_hubs: bool = False,
     ) -> Subgraph:
         """Accounts within ``hops`` of ``account_id``; each expanded account contributes at
-        most ``limit`` neighbours, strongest ties first (most connecting edges, then id), and
-        the whole view stops growing at ``max_nodes`` accounts. An account that could not
-        contribute all its neighbours is in ``capped`` with its full neighbour count."""
+        most ``limit`` neighbours, strongest ties first (most connecting relationships, then
+        id), and the whole view stops growing at ``max_nodes`` accounts. A hub (more than
+        ``hub_degree`` relationships) other than the centre is drawn but not walked through
+        unless ``through_hubs``. See ``Subgraph`` for the markers of what was left out."""
         if not 1 <= hops <= MAX_HOPS:
             raise InvalidInput(f"hops must be between 1 and {MAX_HOPS}, got {hops}")
         if not 1 <= limit <= 1000:
             raise InvalidInput(f"limit must be between 1 and 1000, got {limit}")
+        if hub_degree < 1:
+            raise InvalidInput(f"hub_degree must be at least 1, got {hub_degree}")
         rels = check_relations(relations)
         if self.missing_accounts([account_id]):
             raise NotFound(f"account {account_id!r} not found")
         seen: dict[str, None] = {account_id: None}
         frontier = [account_id]
+        info: dict[str, Ties] = {}
         capped: dict[str, int] = {}
-        for _ in range(hops):
-            by_node = _group_by_endpoint(self.adjacent(frontier, rels), frontier)
+        summarised: list[str] = []
+        for hop in range(hops):
+            # One more tie than shown tells whether an account has more than ``limit``.
+            walk_hubs = hop == 0 or through_hubs
+            expanded = self.expand(frontier, rels, limit + 1, None if walk_hubs else hub_degree)
+            info.update(expanded)
             nxt: list[str] = []
             for node in frontier:
-                ranked = _rank_neighbours(node, by_node.get(node, []))
-                if len(ranked) > limit:
-                    capped[node] = len(ranked)
-                for other in ranked[:limit]:
+                ties = expanded.get(node, _NO_TIES)
+                if ties.ties is None:
+                    summarised.append(node)
+                    capped[node] = ties.total
+                    continue
+                if len(ties.ties) > limit:
+                    capped[node] = ties.total
+                for other, _ in ties.ties[:limit]:
                     if other in seen:
                         continue
                     if len(seen) >= max_nodes:
-                        capped[node] = len(ranked)
+                        capped[node] = ties.total
                         break
                     seen[other] = None
                     nxt.append(other)
@@ -289,16 +339,41 @@ class GraphStore(ABC):
             if not frontier:
                 break
         nodes = list(seen)
-        inside = set(nodes)
-        edges = [e for e in self.adjacent(nodes, rels) if e.src in inside and e.dst in inside]
-        edges.sort(key=lambda e: (e.src, e.dst, e.relation))
+        leaves = [n for n in nodes if n not in info]
+        if leaves:
+            info.update(self.expand(leaves, rels, 0))
+        degree = {n: info.get(n, _NO_TIES) for n in nodes}
+        hubs = [n for n in nodes if degree[n].total > hub_degree]
+        edges = self.edges_among(nodes, rels, set(hubs))
         return Subgraph(
             center=account_id,
             nodes=nodes,
-            edges=_dedupe(edges),
+            edges=edges,
             truncated=bool(capped),
             capped=capped,
+            hubs=hubs,
+            summarised=summarised,
+            degrees={n: degree[n].degree for n in nodes if n in capped or n in set(hubs)},
         )
+
+    def edges_among(
+        self, account_ids: Sequence[str], relations: frozenset[str] | None, heavy: set[str]
+    ) -> list[GraphEdge]:
+        """Edges with both ends among ``account_ids`` (sorted, ``adjacent``'s form), never
+        reading the whole list of a ``heavy`` account: the relationships of the others, and
+        pair look-ups between heavy ones. Backends with a cheaper way override it."""
+        inside = set(account_ids)
+        light = [n for n in account_ids if n not in heavy]
+        edges = [e for e in self.adjacent(light, relations) if e.src in inside and e.dst in inside]
+        # Distinct heavy pairs only: a pair look-up of a hub with itself walks its whole list
+        # (Neo4j expands into the smaller side, here both), so a hub's transfers to itself
+        # are counted in its ``more``, not drawn.
+        big = sorted(heavy & inside)
+        pairs = [(a, b) for i, a in enumerate(big) for b in big[i + 1 :]]
+        if pairs:
+            edges += self.edges_between(pairs, relations)
+        edges.sort(key=lambda e: (e.src, e.dst, e.relation))
+        return _dedupe(edges)
 
     def shortest_paths(
         self,
@@ -307,9 +382,21 @@ class GraphStore(ABC):
         max_hops: int = 4,
         relations: Iterable[str] | None = None,
         limit: int = 10,
-    ) -> list[Path]:
-        """All shortest account sequences from ``src`` to ``dst`` (edges taken undirected),
-        at most ``limit``, each hop with the edges that join the pair."""
+        *,
+        hub_degree: int = HUB_DEGREE,
+        through_hubs: bool = False,
+        fanout: int = PATH_FANOUT,
+        deadline_s: float = PATH_DEADLINE_S,
+        max_enumerated: int = MAX_PATHS_ENUMERATED,
+    ) -> PathSearch:
+        """Shortest account sequences from ``src`` to ``dst`` (edges taken undirected), at
+        most ``limit``, each hop with the edges that join the pair.
+
+        A bidirectional search over the capped, hub-aware adjacency: each account is
+        followed through its ``fanout`` strongest ties, a hub (more than ``hub_degree``
+        relationships; the two ends excepted) is reached but not walked through unless
+        ``through_hubs``, and expanding stops after ``deadline_s`` seconds. ``cut_short``
+        of the answer says when any of that may have hidden a path."""
         if not 1 <= max_hops <= MAX_PATH_HOPS:
             raise InvalidInput(f"max_hops must be between 1 and {MAX_PATH_HOPS}, got {max_hops}")
         if not 1 <= limit <= 100:
@@ -319,49 +406,89 @@ class GraphStore(ABC):
         if missing:
             raise NotFound(f"account {missing[0]!r} not found")
         if src == dst:
-            return [Path(accounts=[src], hops=[])]
-        # Bidirectional BFS: parents on each side, expanding the smaller frontier first.
+            return PathSearch([Path(accounts=[src], hops=[])])
+        started = time.monotonic()
+        cut: set[str] = set()
+        skipped: set[str] = set()
+        # Parents on each side, expanding the smaller frontier first.
         parents: tuple[dict[str, list[str]], dict[str, list[str]]] = ({src: []}, {dst: []})
         frontiers: tuple[list[str], list[str]] = ([src], [dst])
         depth = [0, 0]
         meet: set[str] = set()
         while not meet and depth[0] + depth[1] < max_hops and frontiers[0] and frontiers[1]:
+            if time.monotonic() - started > deadline_s:
+                cut.add("deadline")
+                break
             side = 0 if len(frontiers[0]) <= len(frontiers[1]) else 1
             mine, other = parents[side], parents[1 - side]
-            expanding = set(frontiers[side])
+            walk_hubs = through_hubs or depth[side] == 0
             nxt: dict[str, list[str]] = defaultdict(list)
-            for e in self.adjacent(frontiers[side], rels):
-                for a, b in ((e.src, e.dst), (e.dst, e.src)):
-                    if a in expanding and b not in mine and a not in nxt[b]:
-                        nxt[b].append(a)
+            front = frontiers[side]
+            # Expanded in chunks, so the deadline also bounds one wide level.
+            for i in range(0, len(front), PATH_CHUNK):
+                if i and time.monotonic() - started > deadline_s:
+                    cut.add("deadline")
+                    break
+                chunk = front[i : i + PATH_CHUNK]
+                expanded = self.expand(chunk, rels, fanout + 1, None if walk_hubs else hub_degree)
+                for a in chunk:
+                    ties = expanded.get(a, _NO_TIES)
+                    if ties.ties is None:
+                        skipped.add(a)
+                        continue
+                    if len(ties.ties) > fanout:
+                        cut.add("fanout")
+                    for b, _ in ties.ties[:fanout]:
+                        if b not in mine:
+                            nxt[b].append(a)
             for node, ps in nxt.items():
-                mine[node] = ps
+                mine[node] = sorted(ps)
                 if node in other:
                     meet.add(node)
             frontier_list = sorted(nxt)
-            if len(mine) + len(other) > MAX_PATH_FRONTIER:
-                raise InvalidInput("path search reached too many accounts: lower max_hops")
             frontiers = (
                 (frontier_list, frontiers[1]) if side == 0 else (frontiers[0], frontier_list)
             )
             depth[side] += 1
+            if "deadline" in cut:
+                break
+            if not meet and len(mine) + len(other) > MAX_PATH_FRONTIER:
+                cut.add("frontier")
+                break
+        if skipped:
+            cut.add("hubs")
         if not meet:
-            return []
+            return PathSearch([], sorted(cut), sorted(skipped))
         sequences: list[list[str]] = []
         for m in sorted(meet):
             for left in _walk_back(parents[0], m):
                 for right in _walk_back(parents[1], m):
                     sequences.append(list(reversed(left)) + right[1:])
+                    if len(sequences) >= max_enumerated:
+                        break
+                if len(sequences) >= max_enumerated:
+                    break
+            if len(sequences) >= max_enumerated:
+                cut.add("paths")
+                break
         sequences.sort()
         sequences = sequences[:limit]
-        pair_edges = _edges_by_pair(self.adjacent(sorted({a for s in sequences for a in s}), rels))
-        return [
-            Path(
-                accounts=s,
-                hops=[pair_edges.get(_pair_key(a, b), []) for a, b in itertools.pairwise(s)],
-            )
-            for s in sequences
-        ]
+        pairs = sorted({_pair_key(a, b) for s in sequences for a, b in itertools.pairwise(s)})
+        pair_edges = _edges_by_pair(self.edges_between(pairs, rels))
+        return PathSearch(
+            [
+                Path(
+                    accounts=s,
+                    hops=[pair_edges.get(_pair_key(a, b), []) for a, b in itertools.pairwise(s)],
+                )
+                for s in sequences
+            ],
+            sorted(cut),
+            sorted(skipped),
+        )
+
+
+_NO_TIES = Ties({}, [])
 
 
 def score_row(s: Score) -> tuple[str, float, float, str, str, float]:
@@ -397,27 +524,6 @@ def _edges_by_pair(edges: Iterable[GraphEdge]) -> dict[tuple[str, str], list[Gra
     for e in _dedupe(sorted(edges, key=lambda e: (e.src, e.dst, e.relation))):
         out[_pair_key(e.src, e.dst)].append(e)
     return out
-
-
-def _group_by_endpoint(
-    edges: Iterable[GraphEdge], nodes: Sequence[str]
-) -> dict[str, list[GraphEdge]]:
-    wanted = set(nodes)
-    out: dict[str, list[GraphEdge]] = defaultdict(list)
-    for e in edges:
-        if e.src in wanted:
-            out[e.src].append(e)
-        if e.dst in wanted and e.dst != e.src:
-            out[e.dst].append(e)
-    return out
-
-
-def _rank_neighbours(node: str, edges: Iterable[GraphEdge]) -> list[str]:
-    weight: dict[str, int] = defaultdict(int)
-    for e in edges:
-        other = e.dst if e.src == node else e.src
-        weight[other] += e.count
-    return sorted(weight, key=lambda n: (-weight[n], n))
 
 
 def _dedupe(edges: list[GraphEdge]) -> list[GraphEdge]:

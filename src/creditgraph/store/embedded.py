@@ -33,6 +33,7 @@ from creditgraph.domain import (
     RingStatus,
     Score,
     Snapshot,
+    Ties,
     Transfer,
     TransferColumns,
 )
@@ -46,7 +47,7 @@ from creditgraph.store.base import (
 )
 from creditgraph.store.snapshot import SnapshotBuilder
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # Tables are created idempotently; ``user_version`` records the layout for later migrations.
 DDL = (
@@ -69,6 +70,9 @@ DDL = (
         TRANSFER_INDEXES := (
             "CREATE INDEX IF NOT EXISTS transfers_src_dst ON transfers(src, dst)",
             "CREATE INDEX IF NOT EXISTS transfers_dst_src ON transfers(dst, src)",
+            # An account's transfers newest first (the investigator's transfers page).
+            "CREATE INDEX IF NOT EXISTS transfers_src_ts ON transfers(src, ts)",
+            "CREATE INDEX IF NOT EXISTS transfers_dst_ts ON transfers(dst, ts)",
         )
     ),
     """CREATE TABLE IF NOT EXISTS links(
@@ -108,6 +112,67 @@ DDL = (
         PRIMARY KEY (ring_id, account_id)
     ) WITHOUT ROWID""",
     "CREATE INDEX IF NOT EXISTS ring_members_account ON ring_members(account_id)",
+    # Investigator expansion (v2): per-account relationship counts per relation, and every
+    # tie (both directions, oneself left out) with its weight, the relationships joining the
+    # pair; ``ties_rank`` serves "the k strongest ties of an account" without reading the rest.
+    """CREATE TABLE IF NOT EXISTS degrees(
+        account_id TEXT NOT NULL,
+        relation TEXT NOT NULL,
+        n INTEGER NOT NULL,
+        PRIMARY KEY (account_id, relation)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS ties(
+        account_id TEXT NOT NULL,
+        other TEXT NOT NULL,
+        w INTEGER NOT NULL,
+        PRIMARY KEY (account_id, other)
+    ) WITHOUT ROWID""",
+    *(TIE_INDEXES := ("CREATE INDEX IF NOT EXISTS ties_rank ON ties(account_id, w DESC, other)",)),
+    *(
+        TIE_TRIGGERS := (
+            """CREATE TRIGGER IF NOT EXISTS transfers_ties AFTER INSERT ON transfers BEGIN
+        INSERT INTO degrees(account_id, relation, n) VALUES (NEW.src, 'TRANSFER', 1)
+            ON CONFLICT DO UPDATE SET n = n + 1;
+        INSERT INTO degrees(account_id, relation, n) VALUES (NEW.dst, 'TRANSFER', 1)
+            ON CONFLICT DO UPDATE SET n = n + 1;
+        INSERT INTO ties(account_id, other, w) SELECT NEW.src, NEW.dst, 1 WHERE NEW.src <> NEW.dst
+            ON CONFLICT DO UPDATE SET w = w + 1;
+        INSERT INTO ties(account_id, other, w) SELECT NEW.dst, NEW.src, 1 WHERE NEW.src <> NEW.dst
+            ON CONFLICT DO UPDATE SET w = w + 1;
+        END""",
+            """CREATE TRIGGER IF NOT EXISTS links_ties AFTER INSERT ON links BEGIN
+        INSERT INTO degrees(account_id, relation, n) VALUES (NEW.src, NEW.type, 1)
+            ON CONFLICT DO UPDATE SET n = n + 1;
+        INSERT INTO degrees(account_id, relation, n) VALUES (NEW.dst, NEW.type, 1)
+            ON CONFLICT DO UPDATE SET n = n + 1;
+        INSERT INTO ties(account_id, other, w) SELECT NEW.src, NEW.dst, 1 WHERE NEW.src <> NEW.dst
+            ON CONFLICT DO UPDATE SET w = w + 1;
+        INSERT INTO ties(account_id, other, w) SELECT NEW.dst, NEW.src, 1 WHERE NEW.src <> NEW.dst
+            ON CONFLICT DO UPDATE SET w = w + 1;
+        END""",
+        )
+    ),
+)
+TRANSFER_INDEX_NAMES = tuple(stmt.split()[5] for stmt in TRANSFER_INDEXES)
+# Rebuilding the derived tables from scratch: after a bulk load and by the v1 -> v2 migration.
+# Each branch reads a table in one of its index orders; the outer GROUP BY sorts once.
+REBUILD_DERIVED = (
+    "DELETE FROM degrees",
+    "DELETE FROM ties",
+    """INSERT INTO degrees(account_id, relation, n)
+    SELECT a, r, sum(n) FROM (
+        SELECT src AS a, 'TRANSFER' AS r, count(*) AS n FROM transfers GROUP BY src
+        UNION ALL SELECT dst, 'TRANSFER', count(*) FROM transfers GROUP BY dst
+        UNION ALL SELECT src, type, count(*) FROM links GROUP BY src, type
+        UNION ALL SELECT dst, type, count(*) FROM links GROUP BY dst, type
+    ) GROUP BY a, r""",
+    """INSERT INTO ties(account_id, other, w)
+    SELECT a, b, sum(n) FROM (
+        SELECT src AS a, dst AS b, count(*) AS n FROM transfers WHERE src <> dst GROUP BY src, dst
+        UNION ALL SELECT dst, src, count(*) FROM transfers WHERE src <> dst GROUP BY dst, src
+        UNION ALL SELECT src, dst, 1 FROM links WHERE src <> dst
+        UNION ALL SELECT dst, src, 1 FROM links WHERE src <> dst
+    ) GROUP BY a, b""",
 )
 
 UPSERT_ACCOUNT = """
@@ -193,11 +258,26 @@ class EmbeddedStore(GraphStore):
             self._db.close()
 
     def apply_schema(self) -> list[str]:
-        with self._tx():
+        with self._tx() as db:
+            before = int(db.execute("PRAGMA user_version").fetchone()[0])
             for stmt in DDL:
-                self._db.execute(stmt)
-            self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-        return [f"sqlite schema v{SCHEMA_VERSION}"]
+                db.execute(stmt)
+            applied = [f"sqlite schema v{SCHEMA_VERSION}"]
+            if 0 < before < 2:
+                # v1 stores lack the degree and tie tables: derive them once, in this
+                # transaction (a killed migration leaves the v1 store as it was).
+                self._rebuild_derived(db)
+                applied.append("migrated v1 -> v2: degrees and ties derived")
+            db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        return applied
+
+    @staticmethod
+    def _rebuild_derived(db: sqlite3.Connection) -> None:
+        db.execute("DROP INDEX IF EXISTS ties_rank")
+        for stmt in REBUILD_DERIVED:
+            db.execute(stmt)
+        for stmt in TIE_INDEXES:
+            db.execute(stmt)
 
     @contextmanager
     def _tx(self, immediate: bool = True) -> Iterator[sqlite3.Connection]:
@@ -221,20 +301,29 @@ class EmbeddedStore(GraphStore):
     @contextmanager
     def import_scope(self, kind: str = "", rows: int = 0) -> Iterator[None]:
         with self._tx() as db:
-            # Loading more transfers than the table holds: building the secondary indexes once
-            # afterwards beats updating them row by row (2-3x on ten million rows). DDL is
-            # transactional in SQLite, so a killed import still leaves the old table and indexes.
-            rebuild = kind == "transfers" and rows > BULK_MIN_ROWS and rows > self._transfers()
+            # Loading more rows than the table holds: building the secondary indexes and the
+            # derived tables (degrees, ties) once afterwards beats updating them row by row
+            # (2-3x on ten million rows). DDL is transactional in SQLite, so a killed import
+            # still leaves the old tables, indexes and triggers.
+            table = {"transfers": "transfers", "links": "links"}.get(kind)
+            rebuild = table is not None and rows > BULK_MIN_ROWS and rows > self._rows(table)
             if rebuild:
-                db.execute("DROP INDEX IF EXISTS transfers_src_dst")
-                db.execute("DROP INDEX IF EXISTS transfers_dst_src")
+                if kind == "transfers":
+                    for name in TRANSFER_INDEX_NAMES:
+                        db.execute(f"DROP INDEX IF EXISTS {name}")
+                db.execute("DROP TRIGGER IF EXISTS transfers_ties")
+                db.execute("DROP TRIGGER IF EXISTS links_ties")
             yield
             if rebuild:
-                for stmt in TRANSFER_INDEXES:
+                if kind == "transfers":
+                    for stmt in TRANSFER_INDEXES:
+                        db.execute(stmt)
+                self._rebuild_derived(db)
+                for stmt in TIE_TRIGGERS:
                     db.execute(stmt)
 
-    def _transfers(self) -> int:
-        return int(self._db.execute("SELECT count(*) FROM transfers").fetchone()[0])
+    def _rows(self, table: str) -> int:
+        return int(self._db.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
 
     # -- writes ----------------------------------------------------------------------------------
     def upsert_accounts(self, batch: AccountColumns) -> int:
@@ -489,6 +578,113 @@ class EmbeddedStore(GraphStore):
                         edges[(s, d, t)] = GraphEdge(s, d, t, False)
         return [edges[k] for k in sorted(edges)]
 
+    def expand(
+        self,
+        account_ids: Sequence[str],
+        relations: frozenset[str] | None,
+        limit: int,
+        hub_degree: int | None = None,
+    ) -> dict[str, Ties]:
+        ids = list(dict.fromkeys(account_ids))
+        out: dict[str, Ties] = {}
+        with self._tx(immediate=False) as db:
+            degree: dict[str, dict[str, int]] = {a: {} for a in ids}
+            for chunk in _chunks(ids):
+                for a, rel, n in db.execute(
+                    "SELECT account_id, relation, n FROM degrees"
+                    f" WHERE account_id IN ({_marks(len(chunk))}) AND n > 0",
+                    tuple(chunk),
+                ):
+                    if relations is None or rel in relations:
+                        degree[a][rel] = n
+            for a in ids:
+                d = degree[a]
+                total = sum(d.values())
+                ties: list[tuple[str, int]] | None = None
+                if limit <= 0 or not d:
+                    ties = []
+                elif hub_degree is None or total <= hub_degree:
+                    ties = self._ties(db, a, relations, limit)
+                out[a] = Ties(d, ties)
+        return out
+
+    @staticmethod
+    def _ties(
+        db: sqlite3.Connection, account_id: str, relations: frozenset[str] | None, limit: int
+    ) -> list[tuple[str, int]]:
+        if relations is None:
+            # ties_rank: the first ``limit`` entries of the account, nothing more.
+            return [
+                (b, int(w))
+                for b, w in db.execute(
+                    "SELECT other, w FROM ties WHERE account_id = ? ORDER BY w DESC, other LIMIT ?",
+                    (account_id, limit),
+                )
+            ]
+        # A relation filter weighs ties by the chosen relations only: counted from the
+        # account's own relationships (a hub's whole list when one is asked for filtered).
+        weight: dict[str, int] = {}
+        if TRANSFER in relations:
+            for sql in (
+                "SELECT dst, count(*) FROM transfers WHERE src = ?1 AND dst <> ?1 GROUP BY dst",
+                "SELECT src, count(*) FROM transfers WHERE dst = ?1 AND src <> ?1 GROUP BY src",
+            ):
+                for b, n in db.execute(sql, (account_id,)):
+                    weight[b] = weight.get(b, 0) + int(n)
+        types = sorted(relations - {TRANSFER})
+        if types:
+            marks = _marks(len(types))
+            for sql in (
+                f"SELECT dst FROM links WHERE src = ? AND dst <> src AND type IN ({marks})",
+                f"SELECT src FROM links WHERE dst = ? AND dst <> src AND type IN ({marks})",
+            ):
+                for (b,) in db.execute(sql, (account_id, *types)):
+                    weight[b] = weight.get(b, 0) + 1
+        return sorted(weight.items(), key=lambda t: (-t[1], t[0]))[:limit]
+
+    def edges_between(
+        self, pairs: Sequence[tuple[str, str]], relations: frozenset[str] | None = None
+    ) -> list[GraphEdge]:
+        edges: dict[tuple[str, str, str], GraphEdge] = {}
+        want_transfers = relations is None or TRANSFER in relations
+        with self._tx(immediate=False) as db:
+            for x, y in dict.fromkeys(pairs):
+                if want_transfers:
+                    for s, d, n, total in db.execute(
+                        "SELECT src, dst, count(*), sum(amount) FROM transfers"
+                        " WHERE (src = ?1 AND dst = ?2) OR (src = ?2 AND dst = ?1)"
+                        " GROUP BY src, dst",
+                        (x, y),
+                    ):
+                        edges[(s, d, TRANSFER)] = GraphEdge(s, d, TRANSFER, True, n, total)
+                a, b = (x, y) if x <= y else (y, x)
+                for s, d, t in db.execute(
+                    "SELECT src, dst, type FROM links WHERE src = ? AND dst = ?", (a, b)
+                ):
+                    if relations is None or t in relations:
+                        edges[(s, d, t)] = GraphEdge(s, d, t, False)
+        return [edges[k] for k in sorted(edges)]
+
+    def edges_among(
+        self, account_ids: Sequence[str], relations: frozenset[str] | None, heavy: set[str]
+    ) -> list[GraphEdge]:
+        # The pairs come from the ties table (both ends listed, one index range per light
+        # account); only the drawn pairs' transfers are then read. Every light account is
+        # paired with itself too (ties leave transfers to oneself out); a hub is not, as in
+        # the contract's default.
+        inside = set(account_ids)
+        pairs: set[tuple[str, str]] = {(a, a) for a in inside if a not in heavy}
+        with self._tx(immediate=False) as db:
+            for a in account_ids:
+                if a in heavy:
+                    continue
+                for (b,) in db.execute("SELECT other FROM ties WHERE account_id = ?", (a,)):
+                    if b in inside:
+                        pairs.add((a, b) if a <= b else (b, a))
+        big = sorted(heavy & inside)
+        pairs.update((a, b) for i, a in enumerate(big) for b in big[i + 1 :])
+        return self.edges_between(sorted(pairs), relations)
+
     def transfers_of(
         self,
         account_id: str,
@@ -501,26 +697,54 @@ class EmbeddedStore(GraphStore):
     ) -> Page[Transfer]:
         check_page(limit, offset)
         self._require_accounts([account_id], "transfers")
-        # One branch per direction so each uses its (src, dst) / (dst, src) index; a transfer
-        # to oneself is taken by the first branch only.
-        where = " AND ts >= ?3 AND ts <= ?4"
-        matches = (
-            f"SELECT {TRANSFER_COLUMNS} FROM transfers"
-            f" WHERE src = ?1 AND (?2 IS NULL OR dst = ?2){where}"
-            f" UNION ALL SELECT {TRANSFER_COLUMNS} FROM transfers"
-            f" WHERE dst = ?1 AND src <> ?1 AND (?2 IS NULL OR src = ?2){where}"
+        # One branch per direction so each uses an index: (src, dst) / (dst, src) for a
+        # counterparty, else (src, ts) / (dst, ts), which also serve "newest first" without
+        # reading a hub's whole list. A transfer to oneself is taken by the first branch only;
+        # the count subtracts those instead of testing every row of the second branch.
+        cp = counterparty is not None
+        window = (" AND ts >= :since" if since is not None else "") + (
+            " AND ts <= :until" if until is not None else ""
         )
-        params = (
-            account_id,
-            counterparty,
-            float("-inf") if since is None else since,
-            float("inf") if until is None else until,
+        src_index, dst_index = (
+            ("transfers_src_dst", "transfers_dst_src")
+            if cp
+            else ("transfers_src_ts", "transfers_dst_ts")
         )
+        outgoing = (
+            f"FROM transfers INDEXED BY {src_index} WHERE src = :id"
+            + (" AND dst = :cp" if cp else "")
+            + window
+        )
+        incoming = (
+            f"FROM transfers INDEXED BY {dst_index} WHERE dst = :id"
+            + (" AND src = :cp" if cp else "")
+            + window
+        )
+        own = f"FROM transfers WHERE src = :id AND dst = :id{window}"
+        order = " ORDER BY ts DESC, transfer_id DESC"
+        params = {
+            "id": account_id,
+            "cp": counterparty,
+            "since": since,
+            "until": until,
+            "n": limit + offset,
+            "limit": limit,
+            "offset": offset,
+        }
         with self._tx(immediate=False) as db:
-            total = int(db.execute(f"SELECT count(*) FROM ({matches})", params).fetchone()[0])
+
+            def count(sql: str) -> int:
+                return int(db.execute(f"SELECT count(*) {sql}", params).fetchone()[0])
+
+            total = count(outgoing) + count(incoming)
+            if counterparty in (None, account_id):
+                total -= count(own)  # counted by both branches
+            # Each branch stops after offset + limit rows in index order; the merge is small.
             rows = db.execute(
-                f"{matches} ORDER BY ts DESC, transfer_id DESC LIMIT ?5 OFFSET ?6",
-                (*params, limit, offset),
+                f"SELECT * FROM (SELECT {TRANSFER_COLUMNS} {outgoing}{order} LIMIT :n)"
+                f" UNION ALL SELECT * FROM (SELECT {TRANSFER_COLUMNS} {incoming} AND src <> :id"
+                f"{order} LIMIT :n){order} LIMIT :limit OFFSET :offset",
+                params,
             ).fetchall()
         return Page([_transfer(r) for r in rows], total, limit, offset)
 

@@ -57,6 +57,7 @@ from creditgraph.domain import (
     RingStatus,
     Score,
     Snapshot,
+    Ties,
     Transfer,
     TransferColumns,
 )
@@ -136,12 +137,21 @@ SET a.fraud_probability = r[1], a.social_credit = r[2], a.model_version = r[3],
     a.score_reasons = r[4], a.scored_at = r[5]
 RETURN count(*) AS written
 """
-GET_SCORES = """
-MATCH (a:Account) WHERE a.model_version IS NOT NULL AND ($ids IS NULL OR a.account_id IN $ids)
+SCORE_FIELDS = """
 RETURN a.account_id AS id, a.fraud_probability AS p, a.social_credit AS c,
        a.model_version AS v, a.score_reasons AS reasons, a.scored_at AS at
 ORDER BY id
 """
+GET_ALL_SCORES = "MATCH (a:Account) WHERE a.model_version IS NOT NULL" + SCORE_FIELDS
+# One index seek per id: `a.account_id IN $ids OR $ids IS NULL` scanned all accounts (~1 s
+# at 1M, paid by every investigator graph view).
+GET_SCORES = (
+    """
+UNWIND $ids AS id
+MATCH (a:Account {account_id: id}) WHERE a.model_version IS NOT NULL
+"""
+    + SCORE_FIELDS
+)
 WRITE_RINGS = """
 UNWIND $rows AS r
 MERGE (g:Ring {ring_id: r.ring_id})
@@ -264,8 +274,47 @@ MATCH (g:Ring)-[:HAS_MEMBER]->(:Account {account_id: id})
 RETURN id, g.ring_id AS ring
 """
 AWAIT_INDEXES = "CALL db.awaitIndexes(300)"
+# Investigator expansion. {degrees} is one count per relationship type, out plus in: counts
+# of a typed pattern with an unlabelled far end are read from the node's degree store
+# (getDegree), not by walking the relationships. {types} is the type alternation of the ties.
+# The subquery runs per account, so LIMIT is per account; a hub over $hub is not walked.
+EXPAND = """
+UNWIND $ids AS id
+MATCH (a:Account {account_id: id})
+WITH a, id, [{degrees}] AS degs
+WITH a, id, degs, reduce(s = 0, x IN degs | s + x) AS total
+CALL (a, total) {
+  WITH a, total WHERE $k > 0 AND ($hub IS NULL OR total <= $hub)
+  MATCH (a)-[r:{types}]-(b:Account) WHERE b <> a
+  WITH b, count(r) AS w
+  ORDER BY w DESC, b.account_id
+  LIMIT $k
+  RETURN collect([b.account_id, w]) AS ties
+}
+RETURN id, degs, total, ties
+"""
+# Expand-into between two bound nodes walks the side with fewer relationships of the type.
+PAIR_TRANSFERS = """
+UNWIND $pairs AS p
+MATCH (x:Account {account_id: p[0]})
+MATCH (y:Account {account_id: p[1]})
+MATCH (x)-[t:TRANSFERRED]-(y)
+WITH DISTINCT t
+RETURN startNode(t).account_id AS s, endNode(t).account_id AS d, count(t) AS n,
+       sum(t.amount) AS total
+"""
+PAIR_LINKS = """
+UNWIND $pairs AS p
+MATCH (x:Account {account_id: p[0]})
+MATCH (y:Account {account_id: p[1]})
+MATCH (x)-[l]-(y)
+WHERE NOT type(l) IN $reserved AND ($types IS NULL OR type(l) IN $types)
+RETURN DISTINCT startNode(l).account_id AS s, endNode(l).account_id AS d, type(l) AS t
+"""
 
 _RESERVED = sorted(RESERVED_LINK_TYPES)
+#: The relationship type of transfers (``TRANSFER`` in the store contract).
+TRANSFERRED = "TRANSFERRED"
 
 
 def _rel(link_type: str) -> str:
@@ -570,7 +619,8 @@ class Neo4jStore(GraphStore):
         )
 
     def get_scores(self, account_ids: Sequence[str] | None = None) -> list[Score]:
-        ids = None if account_ids is None else list(account_ids)
+        ids = None if account_ids is None else sorted(set(account_ids))
+        query = GET_ALL_SCORES if ids is None else GET_SCORES
 
         def run(tx: ManagedTransaction) -> list[Score]:
             return [
@@ -582,7 +632,7 @@ class Neo4jStore(GraphStore):
                     reasons=orjson.loads(r["reasons"]),
                     scored_at=r["at"],
                 )
-                for r in tx.run(GET_SCORES, ids=ids)
+                for r in tx.run(query, ids=ids)
             ]
 
         return self._read(run)
@@ -646,6 +696,78 @@ class Neo4jStore(GraphStore):
             return [edges[k] for k in sorted(edges)]
 
         return self._read(run)
+
+    def _link_types(self, tx: ManagedTransaction) -> list[str]:
+        return sorted(
+            t
+            for t in (r[0] for r in tx.run(REL_TYPES))
+            if t not in RESERVED_LINK_TYPES and LINK_TYPE_RE.match(t)
+        )
+
+    def expand(
+        self,
+        account_ids: Sequence[str],
+        relations: frozenset[str] | None,
+        limit: int,
+        hub_degree: int | None = None,
+    ) -> dict[str, Ties]:
+        ids = list(dict.fromkeys(account_ids))
+
+        def run(tx: ManagedTransaction) -> dict[str, Ties]:
+            links = (
+                self._link_types(tx)
+                if relations is None
+                else sorted(relations - RESERVED_LINK_TYPES)
+            )
+            names = ([TRANSFER] if relations is None or TRANSFER in relations else []) + [
+                _rel(t) for t in links
+            ]
+            if not names:
+                return {a: Ties({}, []) for a in self._present(tx, ids)}
+            types = [TRANSFERRED if n == TRANSFER else n for n in names]
+            query = EXPAND.replace(
+                "{degrees}",
+                ", ".join(
+                    f"COUNT {{ (a)-[:`{t}`]->() }} + COUNT {{ (a)<-[:`{t}`]-() }}" for t in types
+                ),
+            ).replace("{types}", "|".join(f"`{t}`" for t in types))
+            out: dict[str, Ties] = {}
+            for r in tx.run(query, ids=ids, k=limit, hub=hub_degree):
+                degree = {n: int(d) for n, d in zip(names, r["degs"], strict=True) if d}
+                walked = limit > 0 and (hub_degree is None or r["total"] <= hub_degree)
+                ties = [(b, int(w)) for b, w in r["ties"]] if walked else None
+                if ties is not None:
+                    ties.sort(key=lambda t: (-t[1], t[0]))
+                out[r["id"]] = Ties(degree, ties if limit > 0 else [])
+            return out
+
+        return self._read(run) if ids else {}
+
+    @staticmethod
+    def _present(tx: ManagedTransaction, ids: list[str]) -> list[str]:
+        gone = {r[0] for r in tx.run(MISSING_ACCOUNTS, ids=ids)}
+        return [a for a in ids if a not in gone]
+
+    def edges_between(
+        self, pairs: Sequence[tuple[str, str]], relations: frozenset[str] | None = None
+    ) -> list[GraphEdge]:
+        todo = [list(p) for p in dict.fromkeys(pairs)]
+        want_transfers = relations is None or TRANSFER in relations
+        types = None if relations is None else sorted(relations - {TRANSFER})
+
+        def run(tx: ManagedTransaction) -> list[GraphEdge]:
+            edges: dict[tuple[str, str, str], GraphEdge] = {}
+            if want_transfers:
+                for r in tx.run(PAIR_TRANSFERS, pairs=todo):
+                    edges[(r["s"], r["d"], TRANSFER)] = GraphEdge(
+                        r["s"], r["d"], TRANSFER, True, int(r["n"]), float(r["total"])
+                    )
+            if types is None or types:
+                for r in tx.run(PAIR_LINKS, pairs=todo, types=types, reserved=_RESERVED):
+                    edges[(r["s"], r["d"], r["t"])] = GraphEdge(r["s"], r["d"], r["t"], False)
+            return [edges[k] for k in sorted(edges)]
+
+        return self._read(run) if todo else []
 
     def transfers_of(
         self,

@@ -145,6 +145,7 @@ def get_account(
 def get_neighbourhood(
     account_id: AccountId,
     store: StoreDep,
+    state: StateDep,
     lookup: LookupDep,
     hops: Annotated[int, Query(ge=1, le=MAX_HOPS, description="Rings of neighbours")] = 1,
     limit: Annotated[
@@ -159,13 +160,27 @@ def get_neighbourhood(
             examples=["TRANSFER,SHARES_DEVICE"],
         ),
     ] = None,
+    through_hubs: Annotated[
+        bool,
+        Query(
+            description="Walk through hubs (accounts over the hub threshold) too: slower, "
+            "and a hub's neighbours crowd out the rest"
+        ),
+    ] = False,
 ) -> Response:
     rels = _relations(relations)
+    hub_degree = state.settings.investigate_hub_degree
     out = lookup.run(
         "investigate.neighbourhood",
         account_id,
         lambda: investigate.neighbourhood_graph(
-            store, account_id, hops=hops, limit=limit, relations=rels
+            store,
+            account_id,
+            hops=hops,
+            limit=limit,
+            relations=rels,
+            hub_degree=hub_degree,
+            through_hubs=through_hubs,
         ),
         lambda v: f"nodes={len(v['nodes'])} edges={len(v['edges'])} truncated={v['truncated']}",
     )
@@ -180,21 +195,38 @@ def get_neighbourhood(
 )
 def get_paths(
     store: StoreDep,
+    state: StateDep,
     lookup: LookupDep,
     src: Annotated[str, Query(alias="from", min_length=1, max_length=128)],
     dst: Annotated[str, Query(alias="to", min_length=1, max_length=128)],
     max_hops: Annotated[int, Query(ge=1, le=MAX_PATH_HOPS)] = 4,
     relations: Annotated[list[str] | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=100, description="At most this many paths")] = 10,
+    through_hubs: Annotated[
+        bool,
+        Query(
+            description="Walk through hubs (accounts over the hub threshold) too: slower, "
+            "and a hub's neighbours crowd out the rest"
+        ),
+    ] = False,
 ) -> Response:
     rels = _relations(relations)
+    settings = state.settings
     out = lookup.run(
         "investigate.paths",
         f"{src}->{dst}",
         lambda: investigate.paths_view(
-            store, src, dst, max_hops=max_hops, relations=rels, limit=limit
+            store,
+            src,
+            dst,
+            max_hops=max_hops,
+            relations=rels,
+            limit=limit,
+            hub_degree=settings.investigate_hub_degree,
+            through_hubs=through_hubs,
+            deadline_s=settings.investigate_path_deadline_s,
         ),
-        lambda v: f"paths={len(v['paths'])} length={v['length']}",
+        lambda v: f"paths={len(v['paths'])} length={v['length']} complete={v['complete']}",
     )
     return json_response(out)
 

@@ -52,8 +52,22 @@ class NodePublic(BaseModel):
     center: bool | None = None
     capped: int | None = Field(
         default=None,
-        description="Present when this account has more neighbours than the view's limit: "
-        "its full neighbour count (only the strongest `limit` are shown)",
+        description="Present when the view does not draw all of this account's neighbours "
+        "(more than `limit`, the view's node budget, or a hub not walked through): its "
+        "number of relationships within the relation filter",
+    )
+    hub: bool | None = Field(
+        default=None, description="More relationships than the hub threshold (`hub_degree`)"
+    )
+    summarised: bool | None = Field(
+        default=None,
+        description="A hub whose neighbours this view did not walk (ask `through_hubs=true`)",
+    )
+    degree: dict[str, int] | None = Field(
+        default=None, description="Capped accounts and hubs: relationships per relation"
+    )
+    more: dict[str, int] | None = Field(
+        default=None, description="Per relation, relationships the view does not draw"
     )
 
 
@@ -81,10 +95,20 @@ class GraphPublic(BaseModel):
                     "hops": 1,
                     "limit": 25,
                     "relations": None,
+                    "hub_degree": 1000,
+                    "through_hubs": False,
                     "truncated": True,
                     "capped": {"acc_000042": 310},
+                    "hubs": [],
+                    "summarised": [],
                     "nodes": [
-                        {**_NODE, "center": True, "capped": 310},
+                        {
+                            **_NODE,
+                            "center": True,
+                            "capped": 310,
+                            "degree": {"FRIEND": 12, "TRANSFER": 298},
+                            "more": {"FRIEND": 4, "TRANSFER": 261},
+                        },
                         {
                             "id": "acc_000977",
                             "fraud_probability": 0.02,
@@ -113,8 +137,14 @@ class GraphPublic(BaseModel):
     hops: int
     limit: int
     relations: list[str] | None
-    truncated: bool = Field(description="Some account had more neighbours than `limit`")
-    capped: dict[str, int] = Field(description="Those accounts with their full neighbour count")
+    hub_degree: int = Field(description="Accounts with more relationships are hubs")
+    through_hubs: bool
+    truncated: bool = Field(description="Some account's neighbours are not all drawn")
+    capped: dict[str, int] = Field(description="Those accounts with their relationship count")
+    hubs: list[str] = Field(description="Accounts in the view over the hub threshold")
+    summarised: list[str] = Field(
+        description="Hubs the expansion did not walk through (`through_hubs=true` walks them)"
+    )
     nodes: list[NodePublic]
     edges: list[EdgePublic]
 
@@ -253,6 +283,10 @@ class PathsPublic(BaseModel):
                     "max_hops": 4,
                     "found": True,
                     "length": 2,
+                    "complete": True,
+                    "cut_short": [],
+                    "hubs_skipped": [],
+                    "through_hubs": False,
                     "paths": [
                         {
                             "accounts": ["acc_000042", "acc_000500", "acc_000977"],
@@ -298,6 +332,12 @@ class PathsPublic(BaseModel):
     max_hops: int
     found: bool
     length: int | None = Field(description="Hops of the shortest paths; null when none")
+    complete: bool = Field(description="False when the search stopped early (`cut_short`)")
+    cut_short: list[str] = Field(
+        description="Why paths may be missing: deadline, frontier, hubs, fanout, paths"
+    )
+    hubs_skipped: list[str] = Field(description="Hubs reached but not walked through")
+    through_hubs: bool
     paths: list[PathPublic]
     nodes: list[NodePublic]
     edges: list[EdgePublic]

@@ -221,6 +221,8 @@
         { selector: "node.in-ring", style: { "border-width": 5, "border-color": "#7c3aed" } },
         { selector: "node.hub", style: { shape: "diamond" } },
         { selector: "node.capped", style: { "border-style": "double", "border-width": 6, "border-color": "#475569" } },
+        // An account over the hub threshold: drawn with its counts, not walked through.
+        { selector: "node.degree-hub", style: { "border-style": "dashed", "border-width": 5, "border-color": "#b45309" } },
         { selector: "node.center", style: { "font-weight": "bold", "font-size": 11 } },
         { selector: "node.path", style: { "border-width": 5, "border-color": "#0ea5b7" } },
         { selector: "node:selected", style: { "overlay-color": "#2457c5", "overlay-opacity": 0.18, "overlay-padding": 6 } },
@@ -280,7 +282,8 @@
         }
         const node = cy.$id(n.id);
         node.toggleClass("ring-member", (n.rings || []).length > 0);
-        if (n.capped) node.addClass("capped").data("label", `${n.id} (+${n.capped - (graph.limit || 0)} more)`);
+        if (n.capped) node.addClass("capped").data("label", `${n.id} (${moreLabel(n)})`);
+        if (n.hub) node.addClass("degree-hub");
       }
       for (const e of graph.edges || []) {
         if (cy.$id(e.id).empty() && cy.$id(e.source).nonempty() && cy.$id(e.target).nonempty()) {
@@ -320,14 +323,24 @@
     }
   }
 
+  /** "+N more" per relation, from the view's ``more`` (relationships it does not draw). */
+  function moreLabel(n) {
+    const more = Object.entries(n.more || {});
+    if (!more.length) return `${n.capped} relationships`;
+    return more.map(([rel, k]) => `+${k.toLocaleString()} ${rel}`).join(", ") + " more";
+  }
+
   const expandLimit = () => Math.max(1, Math.min(200, Number($("expand-limit").value) || 15));
 
-  async function expand(id) {
+  async function expand(id, { throughHubs = false } = {}) {
     setStatus("Loading neighbours of " + id + "…");
     let g;
     try {
       g = await api(`/v1/accounts/${encodeURIComponent(id)}/neighbourhood`, {
-        params: { hops: $("expand-hops").value, limit: expandLimit(), relations: relationParam() },
+        params: {
+          hops: $("expand-hops").value, limit: expandLimit(), relations: relationParam(),
+          through_hubs: throughHubs ? "true" : null,
+        },
       });
     } catch (err) { failed(err); return; }
     const fresh = addGraph(g, { near: id });
@@ -335,11 +348,21 @@
     await layout(cy.nodes().length < 40 || fresh.length > 10);
     const added = fresh.filter((n) => n.id() !== id).length;
     const parts = [`${id}: ${g.nodes.length - 1} neighbours shown, ${added} new.`];
-    const capped = Object.entries(g.capped || {});
-    if (g.truncated) {
+    const summarised = g.summarised || [];
+    // Hubs not walked through are explained below; the rest had more than the limit.
+    const capped = Object.entries(g.capped || {}).filter(([n]) => !summarised.includes(n));
+    if (capped.length) {
       parts.push(" ", el("span", { class: "warn", "data-testid": "truncated" },
-        "Truncated: " + capped.map(([n, total]) => `${n} has ${total}`).join(", ") +
+        "Truncated: " + capped.map(([n, total]) => `${n} has ${total.toLocaleString()} relationships`).join(", ") +
         ` (strongest ${g.limit} per account shown).`));
+    }
+    if (summarised.length) {
+      // Why the view stops at a hub, and the way to go on anyway.
+      parts.push(" ", el("span", { class: "warn", "data-testid": "hubs-summarised" },
+        `Not walked through ${summarised.length === 1 ? "a hub" : "hubs"}: ${summarised.join(", ")} ` +
+        `(over ${g.hub_degree.toLocaleString()} relationships; their neighbours would crowd out the rest). `),
+        el("button", { type: "button", class: "ghost", "data-testid": "through-hubs",
+          onclick: () => expand(id, { throughHubs: true }) }, "Expand through hubs"));
     }
     setStatus(...parts);
     $("graph-title").textContent = state.ring ? `Ring ${state.ring.ring_id} and neighbours` : `Neighbourhood of ${g.center}`;
@@ -647,18 +670,40 @@
   }
 
   // -- path finder --------------------------------------------------------------------------------
-  async function findPaths(event) {
-    event.preventDefault();
+  const CUT_SHORT = {
+    deadline: "the search ran out of time",
+    frontier: "the search reached too many accounts",
+    hubs: "hubs were not walked through",
+    fanout: "only the strongest ties of each account were followed",
+    paths: "there were more shortest paths than were listed",
+  };
+
+  /** Why a path search may have missed paths, with a way to search through hubs. */
+  function cutShortNote(res, from, to) {
+    if (res.complete) return null;
+    const why = res.cut_short.map((c) => CUT_SHORT[c] || c).join("; ");
+    const hubs = res.hubs_skipped.length ? ` (hubs: ${res.hubs_skipped.join(", ")})` : "";
+    return el("p", { class: "warn", "data-testid": "path-cut-short" }, `Search cut short: ${why}${hubs}. `,
+      res.hubs_skipped.length && !res.through_hubs
+        ? el("button", { type: "button", class: "ghost", onclick: () => findPaths(null, { throughHubs: true }) }, "Search through hubs")
+        : null);
+  }
+
+  async function findPaths(event, { throughHubs = false } = {}) {
+    if (event) event.preventDefault();
     const from = $("path-from").value.trim();
     const to = $("path-to").value.trim();
     const out = $("path-results");
     out.replaceChildren(el("p", { class: "muted" }, "Searching…"));
     let res;
     try {
-      res = await api("/v1/paths", { params: { from, to, max_hops: $("path-max-hops").value } });
+      res = await api("/v1/paths", {
+        params: { from, to, max_hops: $("path-max-hops").value, through_hubs: throughHubs ? "true" : null },
+      });
     } catch (err) { out.replaceChildren(el("p", { class: "error" }, err.message)); return; }
     if (!res.found) {
-      out.replaceChildren(el("p", { class: "muted", "data-testid": "path-none" }, `No path of at most ${res.max_hops} hops between ${from} and ${to}.`));
+      out.replaceChildren(el("p", { class: "muted", "data-testid": "path-none" }, `No path of at most ${res.max_hops} hops between ${from} and ${to}.`),
+        cutShortNote(res, from, to) || "");
       return;
     }
     cy.elements().removeClass("path");
@@ -673,6 +718,7 @@
     setStatus(`${res.paths.length} shortest path(s) of ${res.length} hop(s), highlighted in teal.`);
     out.replaceChildren(
       el("p", {}, el("b", {}, `${res.paths.length} shortest path(s)`), ` of ${res.length} hop(s).`),
+      cutShortNote(res, from, to) || "",
       ...res.paths.map((p) => el("div", { class: "path-card", "data-testid": "path-card" },
         el("div", { class: "path-seq mono" }, p.accounts.flatMap((a, i) => (i ? [" → ", accountLink(a)] : [accountLink(a)]))),
         p.hops.map((h) => el("div", { class: "path-hop" },
