@@ -71,6 +71,7 @@ from creditgraph.ml.inductive import (
     localise,
     sample,
 )
+from creditgraph.ml.model import RelationalGNN
 from creditgraph.ml.train import social_credit
 from creditgraph.registry import ModelRegistry
 from creditgraph.store.base import GraphStore
@@ -141,8 +142,11 @@ class InductiveScorer:
         self.model_version = model_version
         self.fanouts = tuple(int(f) for f in fanouts)
         self.seed = seed
-        self.model = artifact.result.model
-        self.center_model = CenterModel(self.model)
+        model = artifact.result.model
+        if not isinstance(model, RelationalGNN):
+            raise ModelNotReady(f"request-time scoring does not serve a {type(model).__name__}")
+        self.model = model
+        self.center_model = CenterModel(model)
         self.standardizer = artifact.result.standardizer
         features = artifact.features(snapshot)
         self.account_ids = features.account_ids

@@ -2,7 +2,8 @@
 scores go back to the store (and optionally to a CSV file).
 
 Labelled and unlabelled accounts are scored alike: labels are training targets, never model
-inputs. Reasons come from ``ml.attribution`` (a few full-graph passes for all accounts);
+inputs. Reasons come from ``ml.reasons`` (GNN attribution passes and TreeSHAP, whichever
+the champion's members need, for all accounts at once);
 the per-account gradient explanation (``ml.explain``) stays for on-demand questions. Score
 objects are built and written one batch at a time, so memory holds the arrays of the whole
 graph but the Python objects of only one batch.
@@ -21,7 +22,7 @@ import pyarrow.csv as pacsv
 from creditgraph.domain import Score, Snapshot
 from creditgraph.errors import ModelNotReady
 from creditgraph.ml.artifact import load_artifact
-from creditgraph.ml.attribution import attribute
+from creditgraph.ml.reasons import served_attribution
 from creditgraph.registry import ModelRegistry
 from creditgraph.store.base import GraphStore
 
@@ -78,9 +79,9 @@ def score_all(
         snapshot = store.snapshot()
     lap("snapshot_s")
     features = artifact.features(snapshot)
-    scores = artifact.result.score(features)
+    scores = artifact.score(features)
     lap("score_s")
-    attribution = attribute(artifact.result, features)
+    attribution = served_attribution(artifact.served, features)
     lap("attribution_s")
 
     scored_at = time.time()
