@@ -239,9 +239,23 @@ class CandidateRun:
     social: str
     served: ServedModel
     timings: dict[str, float]
+    #: Every trained model (``served`` keeps only what the two selected candidates read).
+    full: ServedModel = field(repr=False)
 
     def by_name(self, name: str) -> Candidate:
         return next(c for c in self.candidates if c.name == name)
+
+    def served_as(self, fraud: str, social: str) -> ServedModel:
+        """The model that would serve ``fraud`` and ``social`` (for comparisons and tests)."""
+        return prune(
+            replace(
+                self.full,
+                fraud=fraud,
+                social=social,
+                fraud_calibrator=self.by_name(fraud).calibrator,
+                social_calibrator=self.by_name(social).calibrator,
+            )
+        )
 
 
 def measure(
@@ -398,8 +412,7 @@ def train_candidates(
         stack_folds=cfg.stack_folds if "stacked" in cfg.families else 0,
         member_calibrators={c.name: c.calibrator for c in candidates},
     )
-    served = prune(served)
-    return CandidateRun(candidates, champion.name, social.name, served, timings)
+    return CandidateRun(candidates, champion.name, social.name, prune(served), timings, served)
 
 
 def inner_split(

@@ -29,8 +29,9 @@ from creditgraph.ml.graphops import _csr, mean_adjacency, neighbour_max
 AGGREGATES = ("mean1", "max1", "std1", "mean2", "max2")
 #: Label-aware columns per relation, in order.
 LABEL_COLUMNS = ("labelled1", "fraud1", "fraud_share1", "fraud_share2")
-#: Pseudo-count of the fraud-share smoothing towards the training fraud rate: an account
-#: with one labelled neighbour is not "100 % fraud neighbourhood".
+#: Pseudo-count of legit neighbours added to every fraud share: an account with one
+#: labelled neighbour is not a "100 % fraud neighbourhood". A constant, not the training
+#: fraud rate: that rate contains the account's own label.
 SMOOTHING = 2.0
 
 
@@ -79,7 +80,6 @@ def label_features(
     """
     n = features.num_accounts
     labelled = known >= 0
-    prior = float((known == 1).sum()) / max(1, int(labelled.sum()))
     # (rows described, labels they may see, count factor): one variant per fold, then the
     # accounts outside training, who see every training label.
     variants = [(fold == f, fold != f, 1.0) for f in range(folds)]
@@ -105,8 +105,8 @@ def label_features(
                 [
                     np.log1p(lab1),
                     np.log1p(fr1),
-                    (fr1 + SMOOTHING * prior) / (lab1 + SMOOTHING),
-                    (fr2 + SMOOTHING * prior) / (lab2 + SMOOTHING),
+                    fr1 / (lab1 + SMOOTHING),
+                    fr2 / (lab2 + SMOOTHING),
                 ],
                 axis=1,
             )

@@ -36,6 +36,7 @@ from creditgraph.training_config import TrainingConfig
 
 EVALUATION = "evaluation.json"
 MODEL_CARD = "model_card.md"
+CANDIDATE_SCORES = "candidate_scores.npz"
 TREE_FAMILIES = ("trees", "labels", "stacked")
 
 
@@ -134,6 +135,13 @@ def retrain(
     selected = {"fraud": run.champion, "social": run.social}
     save_artifact(
         folder, run.served, config.sensitive, extra={"selected": selected, "candidates": candidates}
+    )
+    # Every candidate's ranking score per account, so a reviewer (or bench/quality.py) can
+    # measure each on labels the job never saw.
+    np.savez_compressed(
+        folder / CANDIDATE_SCORES,
+        account_id=np.asarray(snapshot.account_ids),
+        **{c.name: c.logit.astype(np.float32) for c in run.candidates},
     )
     challenger_scores = run.served.score(features)
     curves = _curves(run, challenger_scores, champion)
