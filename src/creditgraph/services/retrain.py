@@ -138,10 +138,9 @@ def retrain(
     )
     # Every candidate's ranking score per account, so a reviewer (or bench/quality.py) can
     # measure each on labels the job never saw.
+    arrays: dict[str, Any] = {c.name: c.logit.astype(np.float32) for c in run.candidates}
     np.savez_compressed(
-        folder / CANDIDATE_SCORES,
-        account_id=np.asarray(snapshot.account_ids),
-        **{c.name: c.logit.astype(np.float32) for c in run.candidates},
+        folder / CANDIDATE_SCORES, account_id=np.asarray(snapshot.account_ids), **arrays
     )
     challenger_scores = run.served.score(features)
     curves = _curves(run, challenger_scores, champion)
