@@ -309,9 +309,11 @@ def train_candidates(
     trees: dict[str, TreeModel] = {}
     logits: dict[str, FloatArray] = {}
     y_val, y_test = labels[split.val], labels[split.test]
-    # Every candidate fits on ``fit`` and stops early on ``stop`` (both carved from the
-    # training labels): validation labels only select and calibrate, so no candidate's
-    # validation score is flattered by having stopped on it.
+    # GNNs fit on ``fit`` and stop early on ``stop`` (both carved from the training labels),
+    # never on validation: a GNN's validation curve jumps from epoch to epoch, so the best of
+    # a few hundred looks at it would flatter its validation score and win the selection on
+    # noise. Boosted trees add a small step per round (a smooth curve): they stop on
+    # validation and keep every training label.
     fit_idx, stop_idx = inner_split(labels, split.train, cfg.stop_fraction, cfg.trees.seed)
     inner = Split(train=fit_idx, val=stop_idx, test=split.test)
 
@@ -342,11 +344,15 @@ def train_candidates(
             add(family, scores.fraud_logit, seconds)
         add(f"{family}:social", scores.social_logit, seconds, social=True)
 
-    known = known_labels(labels, fit_idx)
-    label_fold = training_folds(fit_idx, features.num_accounts, cfg.trees)
-    table = {features.account_ids[i]: int(labels[i]) for i in fit_idx}
+    known = known_labels(labels, split.train)
+    label_fold = training_folds(split.train, features.num_accounts, cfg.trees)
+    table = {features.account_ids[i]: int(labels[i]) for i in split.train}
 
-    def fit_trees(family: TreeFamily, gnn_logits: dict[str, FloatArray] | None = None) -> TreeModel:
+    def fit_trees(
+        family: TreeFamily,
+        gnn_logits: dict[str, FloatArray] | None = None,
+        rows: IntArray | None = None,
+    ) -> TreeModel:
         start = time.perf_counter()
         x, names = design(
             features,
@@ -357,7 +363,9 @@ def train_candidates(
             folds=cfg.trees.folds,
             gnn_logits=gnn_logits,
         )
-        booster = fit(x, labels, fit_idx, stop_idx, names, cfg.trees)
+        booster = fit(
+            x, labels, split.train if rows is None else rows, split.val, names, cfg.trees
+        )
         raw = np.asarray(booster.predict(x, raw_score=True), dtype=np.float64)
         model = TreeModel(
             family=family,
@@ -384,17 +392,17 @@ def train_candidates(
         oof = _out_of_fold(features, labels, inner, cfg, gnns, note)
         timings["stack_gnn_s"] = round(time.perf_counter() - start, 3)
         add("gnn_folds", oof, timings["stack_gnn_s"])
-        fit_trees("stacked", {"gnn:gnn": oof})
+        # Only accounts whose GNN column is truly out of fold train the stacked trees (the
+        # ``stop`` accounts' labels chose the fold models' epochs).
+        fit_trees("stacked", {"gnn:gnn": oof}, fit_idx)
         blend = Blend.fit(STACK_MEMBERS, logits)
         cost = timings["stack_gnn_s"] + timings["stacked_trees_s"] + timings["trees_s"]
         add("stacked", blend(logits), cost)
     else:
         blend = None
 
-    # The stacked family's members are measured and shown, but only the blend competes:
-    # ``gnn_folds`` mixes out-of-fold logits (training rows) with fold means (the rest).
-    selectable = {*cfg.families, *(["stacked_trees"] if "stacked" in cfg.families else [])}
-    fraud_pool = [c for c in candidates if not c.social and c.name in selectable]
+    # The stacked family's members are measured and shown, but only the blend competes.
+    fraud_pool = [c for c in candidates if not c.social and c.name in cfg.families]
     if not fraud_pool:
         raise ValueError("no fraud candidate was trained: check [candidates] families")
     champion = select(fraud_pool)
@@ -462,8 +470,9 @@ def _out_of_fold(
     gnns: dict[str, TrainResult],
     note: Callable[[str], None],
 ) -> FloatArray:
-    """Each training account's logit from the GNN trained without its fold; every other
-    account's mean over the fold models. The fold models are kept in ``gnns``."""
+    """Each ``inner.train`` account's logit from the GNN trained without its fold (stopping
+    early on ``inner.val``); every other account's mean over the fold models. The fold
+    models are kept in ``gnns``."""
     n = features.num_accounts
     fold = assign_folds(split.train, n, cfg.stack_folds, cfg.trees.seed + 1)
     oof = np.zeros(n)
