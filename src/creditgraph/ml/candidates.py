@@ -363,9 +363,7 @@ def train_candidates(
             folds=cfg.trees.folds,
             gnn_logits=gnn_logits,
         )
-        booster = fit(
-            x, labels, split.train if rows is None else rows, split.val, names, cfg.trees
-        )
+        booster = fit(x, labels, split.train if rows is None else rows, split.val, names, cfg.trees)
         raw = np.asarray(booster.predict(x, raw_score=True), dtype=np.float64)
         model = TreeModel(
             family=family,
