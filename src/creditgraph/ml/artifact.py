@@ -115,6 +115,7 @@ def save_artifact(
             "best_round": model.best_round,
             "calibrator": model.calibrator.state(),
             "known": model.known,
+            "folds": model.folds,
         }
     meta: dict[str, Any] = {
         "format": FORMAT,
@@ -209,6 +210,7 @@ def _load_v2(folder: Path, meta: dict[str, Any]) -> ServedModel:
             names=list(t["names"]),
             best_round=int(t["best_round"]),
             known={k: int(v) for k, v in t["known"].items()},
+            folds=int(t["folds"]),
         )
     return ServedModel(
         fraud=meta["fraud"],

@@ -187,7 +187,14 @@ class ServedModel:
         if family == "stacked":
             local: dict[str, FloatArray] = {} if cache is None else cache
             stacked["gnn:gnn"] = self._logit("gnn_folds", features, local)
-        return design(features, self.standardizer, family, known=known, gnn_logits=stacked)
+        return design(
+            features,
+            self.standardizer,
+            family,
+            known=known,
+            folds=model.folds,
+            gnn_logits=stacked,
+        )
 
     def _logit(self, name: str, features: FeatureSet, cache: dict[str, FloatArray]) -> FloatArray:
         if name in cache:
@@ -373,6 +380,7 @@ def train_candidates(
             names=names,
             best_round=booster.best_iteration,
             known=table if family in ("labels", "stacked") else {},
+            folds=cfg.trees.folds,
         )
         trees[family] = model
         name = "stacked_trees" if family == "stacked" else family
@@ -474,16 +482,17 @@ def _out_of_fold(
     n = features.num_accounts
     fold = assign_folds(split.train, n, cfg.stack_folds, cfg.trees.seed + 1)
     oof = np.zeros(n)
-    mean = np.zeros(n)
+    logits = []
     for k in range(cfg.stack_folds):
         part = Split(train=split.train[fold[split.train] != k], val=split.val, test=split.test)
         result = train(features, labels, part, replace(cfg.gnn, calibration=cfg.calibration))
         gnns[f"stack:gnn:{k}"] = result
         logit = result.score(features).fraud_logit
         oof[fold == k] = logit[fold == k]
-        mean += logit / cfg.stack_folds
+        logits.append(logit)
         note(f"stacked: fold model {k + 1}/{cfg.stack_folds} trained")
-    return np.where(fold >= 0, oof, mean)
+    # The mean exactly as ``ServedModel`` computes it, so scores reproduce bit for bit.
+    return np.where(fold >= 0, oof, np.mean(logits, axis=0))
 
 
 def account_folds(train_idx: IntArray, n: int, folds: int, seed: int) -> IntArray:

@@ -70,6 +70,9 @@ class TreeModel:
     best_round: int
     #: Training labels by account id (label-aware families): what scoring may see.
     known: dict[str, int] = field(default_factory=dict)
+    #: Out-of-fold folds of the label-aware columns at training: scoring scales neighbour
+    #: counts as training did for accounts outside the folds.
+    folds: int = 1
 
     @property
     def uses_labels(self) -> bool:
