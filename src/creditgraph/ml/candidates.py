@@ -53,9 +53,11 @@ from creditgraph.ml.train import (
     train,
 )
 from creditgraph.ml.trees import (
+    Base,
     TreeConfig,
     TreeFamily,
     TreeModel,
+    base_blocks,
     design,
     fit,
     known_for,
@@ -71,6 +73,8 @@ ARCHITECTURE: dict[str, Architecture] = {"gnn": "relational", "wavelet": "wavele
 #: ``stacked`` = mean of these standardised logits: the tree baseline, the stacked trees
 #: (which read the out-of-fold GNN logits) and the bag of fold GNNs itself.
 STACK_MEMBERS = ["trees", "stacked_trees", "gnn_folds"]
+#: Families whose columns include the shared own + aggregate blocks.
+TREE_USERS = ("trees", "labels", "stacked")
 
 
 @dataclass(frozen=True)
@@ -160,16 +164,20 @@ class ServedModel:
     #: The member candidates' own calibrators, for the card and for reasons.
     member_calibrators: dict[str, Calibrator] = field(default_factory=dict)
 
-    def logits(self, features: FeatureSet) -> tuple[FloatArray, FloatArray]:
-        """Fraud and relationship-only ranking scores of every account."""
-        cache: dict[str, FloatArray] = {}
+    def logits(
+        self, features: FeatureSet, cache: dict[str, Any] | None = None
+    ) -> tuple[FloatArray, FloatArray]:
+        """Fraud and relationship-only ranking scores of every account (``cache``: see
+        ``tree_design``)."""
+        if cache is None:
+            cache = {}
         return (
             self._logit(self.fraud, features, cache),
             self._logit(self.social, features, cache),
         )
 
-    def score(self, features: FeatureSet) -> Scores:
-        fraud, social = self.logits(features)
+    def score(self, features: FeatureSet, cache: dict[str, Any] | None = None) -> Scores:
+        fraud, social = self.logits(features, cache)
         return Scores(
             fraud_logit=fraud,
             social_logit=social,
@@ -178,48 +186,64 @@ class ServedModel:
         )
 
     def tree_design(
-        self, family: TreeFamily, features: FeatureSet, cache: dict[str, FloatArray] | None = None
+        self, family: TreeFamily, features: FeatureSet, cache: dict[str, Any] | None = None
     ) -> tuple[npt.NDArray[np.float32], list[str]]:
-        """The columns ``family``'s booster reads, for every account of ``features``."""
+        """The columns ``family``'s booster reads, for every account of ``features``.
+
+        ``cache`` (one dict per ``features``) keeps what several calls share: the own and
+        aggregate blocks, GNN logits, finished matrices."""
+        if cache is not None and f"design:{family}" in cache:
+            hit: tuple[npt.NDArray[np.float32], list[str]] = cache[f"design:{family}"]
+            return hit
         model = self.trees[family]
         known = known_for(features.account_ids, model.known) if model.uses_labels else None
         stacked: dict[str, FloatArray] = {}
         if family == "stacked":
-            local: dict[str, FloatArray] = {} if cache is None else cache
+            local: dict[str, Any] = {} if cache is None else cache
             stacked["gnn:gnn"] = self._logit("gnn_folds", features, local)
-        return design(
+        base: Base | None = None if cache is None else cache.get("base")
+        if base is None:
+            base = base_blocks(features, self.standardizer)
+            if cache is not None:
+                cache["base"] = base
+        out = design(
             features,
             self.standardizer,
             family,
             known=known,
             folds=model.folds,
             gnn_logits=stacked,
+            base=base,
         )
+        if cache is not None:
+            cache[f"design:{family}"] = out
+        return out
 
-    def _logit(self, name: str, features: FeatureSet, cache: dict[str, FloatArray]) -> FloatArray:
+    def _logit(self, name: str, features: FeatureSet, cache: dict[str, Any]) -> FloatArray:
         if name in cache:
-            return cache[name]
+            hit: FloatArray = cache[name]
+            return hit
         if name.endswith(":social"):
-            family = name.removesuffix(":social")
-            self._logit(family, features, cache)
-            return cache[name]
+            self._logit(name.removesuffix(":social"), features, cache)
+            social: FloatArray = cache[name]
+            return social
+        out: FloatArray
         if name in ARCHITECTURE:
             result = self.gnns[name]
             scores = result.score(features)
-            cache[name], cache[f"{name}:social"] = scores.fraud_logit, scores.social_logit
+            out = scores.fraud_logit
+            cache[f"{name}:social"] = scores.social_logit
         elif name == "gnn_folds":
             keys = [f"stack:gnn:{k}" for k in range(self.stack_folds)]
-            cache[name] = np.mean(
-                [_gnn_logit(self.gnns[k], features, cache, k) for k in keys], axis=0
-            )
+            out = np.mean([_gnn_logit(self.gnns[k], features, cache, k) for k in keys], axis=0)
         elif name == "stacked" and self.blend is not None:
-            parts = {m: self._logit(m, features, cache) for m in self.blend.members}
-            cache[name] = self.blend(parts)
+            out = self.blend({m: self._logit(m, features, cache) for m in self.blend.members})
         else:
             family = tree_family(name)
             x, _ = self.tree_design(family, features, cache)
-            cache[name] = self.trees[family].raw(x)
-        return cache[name]
+            out = self.trees[family].raw(x)
+        cache[name] = out
+        return out
 
 
 def tree_family(name: str) -> TreeFamily:
@@ -227,10 +251,11 @@ def tree_family(name: str) -> TreeFamily:
 
 
 def _gnn_logit(
-    result: TrainResult, features: FeatureSet, cache: dict[str, FloatArray] | None, key: str
+    result: TrainResult, features: FeatureSet, cache: dict[str, Any] | None, key: str
 ) -> FloatArray:
     if cache is not None and key in cache:
-        return cache[key]
+        hit: FloatArray = cache[key]
+        return hit
     logit = result.score(features).fraud_logit
     if cache is not None:
         cache[key] = logit
@@ -353,6 +378,11 @@ def train_candidates(
 
     known = known_labels(labels, split.train)
     label_fold = training_folds(split.train, features.num_accounts, cfg.trees)
+    base = (
+        base_blocks(features, standardizer)
+        if any(f in cfg.families for f in TREE_USERS) or cfg.social_trees
+        else None
+    )
     table = {features.account_ids[i]: int(labels[i]) for i in split.train}
 
     def fit_trees(
@@ -369,6 +399,7 @@ def train_candidates(
             fold=label_fold,
             folds=cfg.trees.folds,
             gnn_logits=gnn_logits,
+            base=base,
         )
         booster = fit(x, labels, split.train if rows is None else rows, split.val, names, cfg.trees)
         raw = np.asarray(booster.predict(x, raw_score=True), dtype=np.float64)

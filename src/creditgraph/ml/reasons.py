@@ -16,6 +16,8 @@ social head, or ``social_trees``' SHAP by relation).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
 
@@ -30,8 +32,11 @@ FloatArray = npt.NDArray[np.float64]
 CHUNK = 50_000
 
 
-def served_attribution(served: ServedModel, features: FeatureSet) -> Attribution:
-    """Own-feature and relation attributions of every account for ``served``'s two scores."""
+def served_attribution(
+    served: ServedModel, features: FeatureSet, cache: dict[str, Any] | None = None
+) -> Attribution:
+    """Own-feature and relation attributions of every account for ``served``'s two scores
+    (``cache``: the one ``served.score`` filled for the same ``features``, if any)."""
     relations = list(features.relations)
     n = features.num_accounts
     std = served.standardizer
@@ -39,7 +44,8 @@ def served_attribution(served: ServedModel, features: FeatureSet) -> Attribution
     fraud_features = np.zeros((n, len(own)), dtype=np.float32)
     fraud_rel = np.zeros((n, len(relations)))
     social_rel = np.zeros((n, len(relations)))
-    cache: dict[str, FloatArray] = {}
+    if cache is None:
+        cache = {}
 
     def add_gnn(key: str, weight: float, *, social: bool) -> None:
         att = attribute(served.gnns[key], features)
@@ -102,7 +108,7 @@ def tree_contributions(
     served: ServedModel,
     family: TreeFamily,
     features: FeatureSet,
-    cache: dict[str, FloatArray] | None = None,
+    cache: dict[str, Any] | None = None,
 ) -> tuple[FloatArray | None, FloatArray]:
     """TreeSHAP of ``family`` grouped: own-feature columns ``[n, own]`` (None for a family
     without own features) and per relation of ``features`` ``[n, R]``."""

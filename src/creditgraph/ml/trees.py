@@ -87,6 +87,23 @@ class TreeModel:
         return np.asarray(self.booster.predict(x, pred_contrib=True), dtype=np.float64)
 
 
+@dataclass(frozen=True)
+class Base:
+    """Standardised own features and neighbour aggregates: the columns all families share."""
+
+    own: F32Array
+    own_names: list[str]
+    aggregates: list[F32Array]
+    aggregate_names: list[str]
+
+
+def base_blocks(features: FeatureSet, standardizer: Standardizer) -> Base:
+    x = torch.from_numpy(standardizer.transform(features.x, features.names))
+    own_names = list(standardizer.output_names)
+    agg, agg_names = neighbour_aggregates(x, own_names, features)
+    return Base(x.numpy(), own_names, [b.numpy() for b in agg], agg_names)
+
+
 def design(
     features: FeatureSet,
     standardizer: Standardizer,
@@ -96,23 +113,25 @@ def design(
     fold: npt.NDArray[np.int64] | None = None,
     folds: int = 1,
     gnn_logits: dict[str, FloatArray] | None = None,
+    base: Base | None = None,
 ) -> tuple[F32Array, list[str]]:
     """The family's ``[n, columns]`` float32 matrix and its column names.
 
     ``known``/``fold``/``folds`` feed ``label_features`` (label-aware families; ``fold``
     defaults to "no training account", i.e. every account sees every known label);
-    ``gnn_logits`` maps a column name to a per-account logit (stacked family).
+    ``gnn_logits`` maps a column name to a per-account logit (stacked family); ``base``
+    is ``base_blocks(features, standardizer)`` when the caller already has it (the blocks
+    every family shares, the costly part at scale).
     """
-    x = torch.from_numpy(standardizer.transform(features.x, features.names))
-    own_names = list(standardizer.output_names)
-    agg, agg_names = neighbour_aggregates(x, own_names, features)
+    if base is None:
+        base = base_blocks(features, standardizer)
     blocks: list[F32Array] = []
     names: list[str] = []
     if family != "social_trees":
-        blocks.append(x.numpy())
-        names += own_names
-    blocks += [b.numpy() for b in agg]
-    names += agg_names
+        blocks.append(base.own)
+        names += base.own_names
+    blocks += base.aggregates
+    names += base.aggregate_names
     if family in ("labels", "stacked"):
         if known is None:
             raise ValueError(f"the {family} family needs the training labels")

@@ -28,7 +28,14 @@ from creditgraph.ml.artifact import load_artifact, save_artifact
 from creditgraph.ml.candidates import CandidateRun, CandidatesConfig, measure, train_candidates
 from creditgraph.ml.features import FeatureSet, build_features
 from creditgraph.ml.plots import save_plots
-from creditgraph.ml.train import FloatArray, Scores, Split, TrainConfig, stratified_split
+from creditgraph.ml.train import (
+    FloatArray,
+    Scores,
+    Split,
+    TrainConfig,
+    social_credit,
+    stratified_split,
+)
 from creditgraph.ml.trees import TreeConfig
 from creditgraph.registry import GateDecision, ModelRecord, ModelRegistry, gate
 from creditgraph.store.base import GraphStore
@@ -142,7 +149,15 @@ def retrain(
     np.savez_compressed(
         folder / CANDIDATE_SCORES, account_id=np.asarray(snapshot.account_ids), **arrays
     )
-    challenger_scores = run.served.score(features)
+    # The selected candidates' own scores (training accounts out of fold where a family has
+    # such columns): no second pass over the graph.
+    fraud_c, social_c = run.by_name(run.champion), run.by_name(run.social)
+    challenger_scores = Scores(
+        fraud_logit=fraud_c.logit,
+        social_logit=social_c.logit,
+        fraud_probability=fraud_c.probability,
+        social_credit=social_credit(social_c.probability),
+    )
     curves = _curves(run, challenger_scores, champion)
     plots = save_plots(
         folder,

@@ -15,6 +15,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -79,9 +80,12 @@ def score_all(
         snapshot = store.snapshot()
     lap("snapshot_s")
     features = artifact.features(snapshot)
-    scores = artifact.score(features)
+    # One cache for both passes: tree families build their columns once.
+    cache: dict[str, Any] = {}
+    scores = artifact.served.score(features, cache)
     lap("score_s")
-    attribution = served_attribution(artifact.served, features)
+    attribution = served_attribution(artifact.served, features, cache)
+    del cache
     lap("attribution_s")
 
     scored_at = time.time()
