@@ -100,7 +100,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             artifact,
             snapshot,
             features,
-            artifact.result.score(features),
+            artifact.score(features),
             set(truth["fraud_accounts"]),
         )
     finally:

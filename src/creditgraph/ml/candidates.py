@@ -246,6 +246,16 @@ class ServedModel:
         return out
 
 
+def member_weights(served: ServedModel, name: str) -> list[tuple[str, float, float]]:
+    """``name``'s logit as ``sum(weight * (member logit - center))``: the blend's members
+    for ``stacked``, else ``name`` itself with weight 1 and centre 0."""
+    if name == "stacked" and served.blend is not None:
+        b = served.blend
+        k = len(b.members)
+        return [(m, 1.0 / (k * s), c) for m, c, s in zip(b.members, b.center, b.scale, strict=True)]
+    return [(name, 1.0, 0.0)]
+
+
 def tree_family(name: str) -> TreeFamily:
     return "stacked" if name == "stacked_trees" else name  # type: ignore[return-value]
 
@@ -422,7 +432,8 @@ def train_candidates(
     for family in ("trees", "labels"):
         if family in cfg.families or (family == "trees" and "stacked" in cfg.families):
             fit_trees(family)  # type: ignore[arg-type]
-    if cfg.social_trees:
+    # Social credit needs a relationship-only candidate: without a GNN, trees provide it.
+    if cfg.social_trees or not any(f in cfg.families for f in ARCHITECTURE):
         fit_trees("social_trees")
     if "stacked" in cfg.families:
         start = time.perf_counter()

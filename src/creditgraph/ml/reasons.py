@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from creditgraph.ml.attribution import Attribution, attribute
-from creditgraph.ml.candidates import ARCHITECTURE, ServedModel, tree_family
+from creditgraph.ml.candidates import ARCHITECTURE, ServedModel, member_weights, tree_family
 from creditgraph.ml.features import FeatureSet
 from creditgraph.ml.trees import TreeFamily
 
@@ -66,7 +66,7 @@ def served_attribution(
         fraud_rel[:] += weight * rel_part
 
     for name, social in ((served.fraud, False), (served.social, True)):
-        for member, weight in _members(served, name):
+        for member, weight, _ in member_weights(served, name):
             base = member.removesuffix(":social")
             if base in ARCHITECTURE:
                 add_gnn(base, weight, social=social)
@@ -91,17 +91,6 @@ def served_attribution(
         social_relations=social_rel,
         neighbours=neighbours,
     )
-
-
-def _members(served: ServedModel, name: str) -> list[tuple[str, float]]:
-    """``name``'s members and their weights in its logit."""
-    if name == "stacked" and served.blend is not None:
-        count = len(served.blend.members)
-        return [
-            (m, 1.0 / (count * s))
-            for m, s in zip(served.blend.members, served.blend.scale, strict=True)
-        ]
-    return [(name, 1.0)]
 
 
 def tree_contributions(
