@@ -172,7 +172,7 @@ def _baseline(
     raw = snap.features[:, keep].astype(np.float32)
     n = snap.num_accounts
     blocks = [raw]
-    for rel, es in sorted(snap.edges.items()):
+    for _rel, es in sorted(snap.edges.items()):
         if len(es) == 0:
             continue
         # (account, neighbour) pairs: payees and payers separately for transfers.
@@ -255,8 +255,9 @@ def _metrics(y: np.ndarray, s: np.ndarray) -> dict[str, float]:
 def _print(r: dict[str, Any]) -> None:
     t = r["timings"]
     print(
-        f"test: {r['test_accounts']} accounts, {r['test_positives']} fraud; import {t['import_s']} s, "
-        f"train {t['train_s']} s, score {t['score_s']} s, baseline {t.get('baseline_s')} s"
+        f"test: {r['test_accounts']} accounts, {r['test_positives']} fraud; "
+        f"import {t['import_s']} s, train {t['train_s']} s, score {t['score_s']} s, "
+        f"baseline {t.get('baseline_s')} s"
     )
     print("| model | val AUPRC | test AUROC | test AUPRC | recall@1% | recall@5% | train s |")
     print("|---|---:|---:|---:|---:|---:|---:|")

@@ -54,6 +54,9 @@ class ServedCenter:
         self.relations = list(relations)
         # Trees read two hops (2-hop aggregates and label shares); GNNs their depth.
         self.num_layers = max([2, *(r.model.num_layers for r in served.gnns.values())])
+        # Per tree family, built on first use (column layouts are fixed per model).
+        self._groups: dict[str, FloatArray] = {}
+        self._index: dict[str, dict[str, int]] = {}
 
     def __call__(
         self, graph: ComputationGraph, account_ids: list[str], counts: dict[str, float]
@@ -105,7 +108,7 @@ class ServedCenter:
             key = f"row:{family}"
             if key not in cache:
                 if "base" not in cache:
-                    agg, agg_names = neighbour_aggregates(graph.x, own_names, local)
+                    agg, agg_names = neighbour_aggregates(graph.x, own_names, local, edge_list=True)
                     own = graph.x.numpy().astype(np.float32)
                     cache["base"] = Base(own, own_names, [a.numpy() for a in agg], agg_names)
                 if family == "stacked":
@@ -115,7 +118,10 @@ class ServedCenter:
                     mean = float(np.mean([gnn(key)[0] for key in folds]))
                     cache["gnn_folds"] = np.full(graph.num_nodes, mean)
                 x, names = self.served.tree_design(family, local, cache)
-                cache[key] = (self._restore_counts(x[[c]].copy(), names, counts, sampled), names)
+                cache[key] = (
+                    self._restore_counts(family, x[[c]].copy(), names, counts, sampled),
+                    names,
+                )
             hit: tuple[F32Array, list[str]] = cache[key]
             return hit
 
@@ -145,10 +151,7 @@ class ServedCenter:
                 model = self.served.trees[family]
                 total += weight * (float(model.raw(row)[0]) - center)
                 shap = model.contributions(row)[0, :-1]
-                for j, column in enumerate(names):
-                    rel = column.split(":", 1)[0]
-                    if ":" in column and rel in self.relations:
-                        tables[target][self.relations.index(rel)] += weight * shap[j]
+                tables[target] += weight * (shap @ self._grouping(family, names))
                 if target == "fraud" and family != "social_trees":
                     contributions += (weight * shap[: len(own_names)]).astype(np.float32)
             logits[target] = total
@@ -156,14 +159,29 @@ class ServedCenter:
             logits["fraud"], logits["social"], contributions, tables["fraud"], tables["social"]
         )
 
+    def _grouping(self, family: str, names: list[str]) -> FloatArray:
+        """``[columns, relations]`` one-hot: which relation each column belongs to."""
+        if family not in self._groups:
+            onehot = np.zeros((len(names), len(self.relations)))
+            position = {rel: k for k, rel in enumerate(self.relations)}
+            for j, column in enumerate(names):
+                k = position.get(column.split(":", 1)[0]) if ":" in column else None
+                if k is not None:
+                    onehot[j, k] = 1.0
+            self._groups[family] = onehot
+        return self._groups[family]
+
     def _restore_counts(
         self,
+        family: str,
         row: F32Array,
         names: list[str],
         counts: dict[str, float],
         sampled: dict[str, float],
     ) -> F32Array:
-        column = {name: j for j, name in enumerate(names)}
+        if family not in self._index:
+            self._index[family] = {name: j for j, name in enumerate(names)}
+        column = self._index[family]
         for rel in self.relations:
             full, got = counts.get(rel, 0.0), sampled.get(rel, 0.0)
             j = column.get(f"{rel}:count")

@@ -16,6 +16,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import numpy.typing as npt
 import torch
@@ -23,7 +25,7 @@ from torch import Tensor
 
 from creditgraph.domain import IntArray
 from creditgraph.ml.features import F32Array, FeatureSet
-from creditgraph.ml.graphops import _csr, mean_adjacency, neighbour_max
+from creditgraph.ml.graphops import _csr, mean_adjacency, neighbour_max, weighted_mean
 
 #: Statistics ``neighbour_aggregates`` emits per relation and input column, in order.
 AGGREGATES = ("mean1", "max1", "std1", "mean2", "max2")
@@ -36,24 +38,38 @@ SMOOTHING = 2.0
 
 
 def neighbour_aggregates(
-    x: Tensor, input_names: list[str], features: FeatureSet
+    x: Tensor, input_names: list[str], features: FeatureSet, *, edge_list: bool = False
 ) -> tuple[list[Tensor], list[str]]:
-    """Blocks ``[n, d]`` and their column names ``REL:stat:column`` (plus ``REL:count``)."""
+    """Blocks ``[n, d]`` and their column names ``REL:stat:column`` (plus ``REL:count``).
+
+    ``edge_list`` aggregates straight from the edge list instead of building a sparse
+    matrix per relation: slower per edge, but without the matrix's fixed cost, which is what
+    a one-account subgraph of a few hundred edges pays for."""
     n = x.shape[0]
     blocks: list[Tensor] = []
     names: list[str] = []
     for rel in features.relations:
         ei = features.edge_index[rel]
-        mean = mean_adjacency(ei, features.edge_weight[rel], n)
-        mean1, max1 = mean @ x, neighbour_max(x, ei, n)
-        std1 = (mean @ (x * x) - mean1 * mean1).clamp_min(0.0).sqrt()
-        blocks += [mean1, max1, std1, mean @ mean1, neighbour_max(max1, ei, n)]
+        w = features.edge_weight[rel]
+        mean = _edge_list_mean(ei, w, n) if edge_list else _matrix_mean(ei, w, n)
+        mean1, max1 = mean(x), neighbour_max(x, ei, n)
+        std1 = (mean(x * x) - mean1 * mean1).clamp_min(0.0).sqrt()
+        blocks += [mean1, max1, std1, mean(mean1), neighbour_max(max1, ei, n)]
         for stat in AGGREGATES:
             names += [f"{rel}:{stat}:{c}" for c in input_names]
         count = torch.bincount(ei[1], minlength=n).to(x.dtype)
         blocks.append(torch.log1p(count).unsqueeze(1))
         names.append(f"{rel}:count")
     return blocks, names
+
+
+def _edge_list_mean(ei: Tensor, w: Tensor, n: int) -> Callable[[Tensor], Tensor]:
+    return lambda h: weighted_mean(h, ei, w, n)
+
+
+def _matrix_mean(ei: Tensor, w: Tensor, n: int) -> Callable[[Tensor], Tensor]:
+    matrix = mean_adjacency(ei, w, n)
+    return lambda h: matrix @ h
 
 
 def assign_folds(train: IntArray, n: int, folds: int, seed: int) -> IntArray:
