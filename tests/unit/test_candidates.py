@@ -7,6 +7,7 @@ input would show up as a changed value.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -24,11 +25,11 @@ from creditgraph.ml.candidates import (
     select,
     train_candidates,
 )
-from creditgraph.ml.features import FeatureSet, build_features
+from creditgraph.ml.features import FeatureSet, Standardizer, build_features
 from creditgraph.ml.neighbours import LABEL_COLUMNS, assign_folds, label_features
 from creditgraph.ml.reasons import served_attribution
 from creditgraph.ml.train import Split, TrainConfig, stratified_split
-from creditgraph.ml.trees import TreeConfig, known_labels
+from creditgraph.ml.trees import TreeConfig, design, known_labels
 
 N = 240
 
@@ -237,3 +238,24 @@ def test_blend_standardises_members_over_all_accounts() -> None:
     assert out.shape == (3,)
     assert np.argmax(out) == 2
     np.testing.assert_allclose(out.mean(), 0.0, atol=1e-12)
+
+
+def test_social_trees_read_relationships_only(world: tuple[Snapshot, FeatureSet, Split]) -> None:
+    """The social-credit trees never see the account itself: changing its own features
+    leaves its row unchanged (no own columns, and no two-hop aggregate that would echo it
+    back through a neighbour), while a neighbour's change does move it."""
+    _, fs, _ = world
+    std = Standardizer.fit(fs)
+    base, names = design(fs, std, "social_trees")
+    assert not set(std.output_names) & set(names)
+    assert not any(":mean2:" in n or ":max2:" in n for n in names)
+    i = int(fs.edge_index["FRIEND"][1][0])
+    neighbour = int(fs.edge_index["FRIEND"][0][0])
+    x = fs.x.copy()
+    x[i] += 5.0
+    after, _ = design(dataclasses.replace(fs, x=x), std, "social_trees")
+    np.testing.assert_array_equal(after[i], base[i])
+    x = fs.x.copy()
+    x[neighbour] += 5.0
+    moved, _ = design(dataclasses.replace(fs, x=x), std, "social_trees")
+    assert (moved[i] != base[i]).any()

@@ -8,7 +8,7 @@ read; the blocks nest, so a richer family can always fall back to what a poorer 
 | ``trees`` (the tree baseline) | yes | yes | | |
 | ``labels`` | yes | yes | yes | |
 | ``stacked`` | yes | yes | yes | yes |
-| ``social_trees`` (relationship-only) | | yes | | |
+| ``social_trees`` (relationship-only) | | one hop only | | |
 
 Own features are the standardised inputs the GNN reads; aggregates and label-aware columns
 come from ``ml.neighbours``. The stacked family adds, per GNN architecture it stacks, the
@@ -130,8 +130,15 @@ def design(
     if family != "social_trees":
         blocks.append(base.own)
         names += base.own_names
-    blocks += base.aggregates
-    names += base.aggregate_names
+    at = 0
+    for block in base.aggregates:
+        block_names = base.aggregate_names[at : at + block.shape[1]]
+        at += block.shape[1]
+        # Two-hop aggregates contain the account itself (a -> j -> a): not relationship-only.
+        if family == "social_trees" and block_names[0].split(":")[1] in ("mean2", "max2"):
+            continue
+        blocks.append(block)
+        names += block_names
     if family in ("labels", "stacked"):
         if known is None:
             raise ValueError(f"the {family} family needs the training labels")
