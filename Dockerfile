@@ -20,12 +20,13 @@ RUN useradd --create-home --uid 10001 creditgraph \
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY src ./src
+# src/creditgraph/resources links to these two: the wheel carries them as package data.
 COPY graph_schema ./graph_schema
+COPY training ./training
 RUN PIP_EXTRA_INDEX_URL="$PIP_EXTRA_INDEX_URL" pip install .
 
 USER creditgraph
-ENV CREDITGRAPH_DATA_DIR=/data \
-    CREDITGRAPH_SCHEMA_DIR=/app/graph_schema
+ENV CREDITGRAPH_DATA_DIR=/data
 VOLUME ["/data"]
 EXPOSE 8000
 CMD ["creditgraph", "serve", "--host", "0.0.0.0", "--port", "8000"]

@@ -8,7 +8,7 @@ Generates the synthetic network (or reuses ``--data DIR``), then measures
 (b) ``import_file`` into an empty Neo4j database (``--neo4j-transfers-limit`` /
     ``--neo4j-links-limit`` measure on a prefix of those files when the whole takes too long),
 (c) ``neo4j-admin database import full`` alone, on CSVs converted beforehand,
-(d) ``services.bulkload.initial_load`` end to end (validate, convert, import, restart, schema).
+(d) ``devtools.bulkload.initial_load`` end to end (validate, convert, import, restart, schema).
 Neo4j runs in its own home and ports (default ``~/.cache/creditgraph/neo4j-bench``, Bolt 7689,
 HTTP 7476), whose data this script deletes at the start and whose server it stops at the end.
 Prints figures and a closing JSON line; writes only under ``--work`` (gitignored by default).
@@ -32,10 +32,10 @@ from typing import Any
 from pydantic import SecretStr
 
 from creditgraph.config import Settings, default_cache_dir
+from creditgraph.devtools import neo4j_server
+from creditgraph.devtools.bulkload import initial_load, prepare_import
 from creditgraph.ingest.csvfile import KINDS, Kind
-from creditgraph.services.bulkload import initial_load, prepare_import
 from creditgraph.services.ingest import ImportReport, import_file
-from creditgraph.store import neo4j_server
 from creditgraph.store.base import GraphStore
 from creditgraph.store.embedded import EmbeddedStore
 from creditgraph.store.neo4j import Neo4jStore

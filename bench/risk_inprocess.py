@@ -32,7 +32,8 @@ from fastapi import FastAPI
 from creditgraph.api.app import create_app
 from creditgraph.api.audit import AuditLog
 from creditgraph.api.keys import Principal, create_key
-from creditgraph.api.routes.risk import TransferRiskCreate, decision_payload
+from creditgraph.api.routes.risk import decision_payload
+from creditgraph.api.schemas.risk import TransferRiskCreate
 from creditgraph.config import Settings
 from creditgraph.services.risk import RiskEngine, TransferCheck
 
@@ -98,8 +99,8 @@ async def main(data: Path, n: int) -> dict[str, Any]:
     floor = floor_app()
     out: dict[str, Any] = {}
     async with app.router.lifespan_context(app):
-        engine: RiskEngine = app.state.api.engine
-        store = app.state.api.store
+        engine: RiskEngine = app.state.api.serving.engine
+        store = app.state.api.serving.store
         rng = random.Random(0)
         ids = engine.account_ids
         bodies = [

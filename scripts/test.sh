@@ -20,5 +20,6 @@ export CREDITGRAPH_NEO4J_PAGECACHE="${CREDITGRAPH_NEO4J_PAGECACHE:-1g}"
 .venv/bin/creditgraph neo4j fetch
 .venv/bin/creditgraph neo4j start
 trap '.venv/bin/creditgraph neo4j stop' EXIT
-# The suite fails when no Neo4j test ran and passed (conftest checks this variable).
-CREDITGRAPH_REQUIRE_NEO4J=1 .venv/bin/python -m pytest "$@"
+# Every test (`-m ""` lifts the fast-suite default of pyproject.toml; a -m of yours still
+# wins). The suite fails when no Neo4j test ran and passed (conftest checks this variable).
+CREDITGRAPH_REQUIRE_NEO4J=1 .venv/bin/python -m pytest -m "" "$@"

@@ -1,7 +1,8 @@
 """Helpers for API tests (reusable by other route modules, e.g. the investigator API).
 
 ``build_network(root)`` makes a small trained network on the embedded store under
-``root/data`` (synthetic, imported, trained with a fast config, scored); ``ApiClient``
+``root/data`` (synthetic, then ``services.pipeline``: imported, trained with a fast config,
+scored, and with ``rings=True`` its rings detected); ``ApiClient``
 wraps a ``TestClient`` of ``create_app`` with one key per role.
 """
 
@@ -22,11 +23,8 @@ from fastapi.testclient import TestClient
 from creditgraph.api.app import create_app
 from creditgraph.api.keys import ROLES, create_key
 from creditgraph.config import Settings
-from creditgraph.ingest.csvfile import KINDS
 from creditgraph.registry import ModelRegistry
-from creditgraph.services.ingest import import_file
-from creditgraph.services.retrain import retrain
-from creditgraph.services.scoring import score_all
+from creditgraph.services.pipeline import PipelineReport, run_pipeline
 from creditgraph.store.factory import open_store
 from creditgraph.synth import generate
 from creditgraph.training_config import (
@@ -53,26 +51,25 @@ class Network:
 
     settings: Settings
     network: Path
+    report: PipelineReport
 
 
 def build_network(
-    root: Path, *, accounts: int = ACCOUNTS, settings: Settings | None = None
+    root: Path, *, accounts: int = ACCOUNTS, settings: Settings | None = None, rings: bool = False
 ) -> Network:
-    """Synthesise, import, train and score (``settings``' store; embedded by default)."""
+    """Synthesise, then import, train, score and (``rings``) detect rings with the one
+    pipeline ``creditgraph demo`` runs (``settings``' store; embedded by default)."""
     torch.set_num_threads(1)
     s = settings or Settings(data_dir=root / "data")
     generate(accounts, SEED, root / "net")
     store = open_store(s)
     try:
-        store.apply_schema()
-        for kind in KINDS:
-            import_file(store, kind, root / "net" / f"{kind}.csv")
-        registry = ModelRegistry(s.models_dir)
-        retrain(store, registry, FAST, force=True)
-        score_all(store, registry)
+        report = run_pipeline(
+            store, ModelRegistry(s.models_dir), root / "net", FAST, force=True, detect=rings
+        )
     finally:
         store.close()
-    return Network(settings=s, network=root / "net")
+    return Network(settings=s, network=root / "net", report=report)
 
 
 def keys_for(settings: Settings) -> dict[str, str]:

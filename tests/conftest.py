@@ -55,6 +55,7 @@ def assert_same_snapshot(a: Snapshot, b: Snapshot) -> None:
         for field in ("src", "dst", "count", "first_ts", "last_ts"):
             np.testing.assert_array_equal(getattr(ea, field), getattr(eb, field))
         if ea.total_amount is not None:
+            assert eb.total_amount is not None
             # The same amounts summed in another order may differ in the last bit.
             np.testing.assert_allclose(ea.total_amount, eb.total_amount, rtol=1e-12)
 
@@ -95,6 +96,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if os.environ.get("CREDITGRAPH_REQUIRE_NEO4J") != "1" or exitstatus != 0:
         return
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    assert reporter is not None
     passed = [r for r in reporter.stats.get("passed", []) if "neo4j" in r.keywords]
     if not passed:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED

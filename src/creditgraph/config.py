@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from creditgraph.errors import ConfigError
+from creditgraph.resources import schema_dir
 
 #: Refused outside ``env=development`` when the Neo4j store is used.
 DEFAULT_NEO4J_PASSWORD = "creditgraph-dev"
@@ -17,10 +20,46 @@ def default_cache_dir() -> Path:
     return Path.home() / ".cache" / "creditgraph"
 
 
-class Settings(BaseSettings):
-    """Runtime configuration; every field can be set as ``CREDITGRAPH_<FIELD>``."""
+class RiskSettings(BaseModel):
+    """Thresholds and weights of the transfer decision; read by ``services.risk.policy``."""
 
-    model_config = SettingsConfigDict(env_prefix="CREDITGRAPH_", extra="ignore")
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    review_threshold: float = Field(default=0.5, ge=0, le=1)
+    block_threshold: float = Field(default=0.85, ge=0, le=1)
+    #: Weight of the sender's fraud probability beside the receiver's (the receiver gets 1).
+    sender_weight: float = Field(default=0.6, ge=0, le=1)
+    #: Weight of the receiver's strongest ring score when it belongs to a detected ring.
+    ring_weight: float = Field(default=0.5, ge=0, le=1)
+    #: An amount above this multiple of the sender's mean earlier transfer is unusual.
+    amount_multiple: float = Field(default=5.0, gt=1)
+    amount_weight: float = Field(default=0.2, ge=0, le=1)
+    #: Share of the risk taken off when the two accounts are already related (friends,
+    #: earlier transfers, a common neighbour).
+    related_discount: float = Field(default=0.15, ge=0, le=1)
+    #: Weight of identity links between the two (SHARES_DEVICE, SHARES_ADDRESS, ...).
+    identity_weight: float = Field(default=0.1, ge=0, le=1)
+    #: Decision for an account the in-memory table lacks while the store is unreachable.
+    unknown_policy: Literal["allow", "review", "block"] = "review"
+    #: An account scored inductively on a request is reused for this long (0: never), so a
+    #: new receiver asked about again and again costs one scoring; HTTP ingest touching it
+    #: drops it at once. Ties written to the store behind the API's back count after this.
+    inductive_cache_s: float = Field(default=30.0, ge=0)
+    inductive_cache_size: int = Field(default=20_000, ge=1)  # ~1.5 KB of JSON each
+
+
+class Settings(BaseSettings):
+    """Runtime configuration; every field can be set as ``CREDITGRAPH_<FIELD>``, the risk
+    section's as ``CREDITGRAPH_RISK_<FIELD>``. Build one per entry point with ``load_settings``
+    (a bad value is then a ``ConfigError``)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CREDITGRAPH_",
+        extra="ignore",
+        # CREDITGRAPH_RISK_REVIEW_THRESHOLD -> risk.review_threshold (one level only).
+        env_nested_delimiter="_",
+        env_nested_max_split=1,
+    )
 
     env: Literal["development", "test", "production"] = "development"
     store: Literal["embedded", "neo4j"] = "embedded"
@@ -39,32 +78,15 @@ class Settings(BaseSettings):
     neo4j_start_timeout_s: float = Field(default=120.0, gt=0)
 
     schema_dir: Path = Field(
-        default_factory=lambda: Path(__file__).resolve().parents[2] / "graph_schema",
-        description="Numbered Cypher files applied to Neo4j before every import",
+        default_factory=schema_dir,
+        description="Numbered Cypher files applied to Neo4j when a store is opened "
+        "(default: the package's copy of graph_schema/)",
     )
     import_batch_size: int = Field(default=20_000, ge=1, le=1_000_000)
 
-    # -- risk decisions (services/risk.py) -------------------------------------------------
-    risk_review_threshold: float = Field(default=0.5, ge=0, le=1)
-    risk_block_threshold: float = Field(default=0.85, ge=0, le=1)
-    #: Weight of the sender's fraud probability beside the receiver's (the receiver gets 1).
-    risk_sender_weight: float = Field(default=0.6, ge=0, le=1)
-    #: Added risk per unit of ring score when the receiver belongs to a detected ring.
-    risk_ring_weight: float = Field(default=0.5, ge=0, le=1)
-    #: An amount above this multiple of the sender's largest earlier transfer is unusual.
-    risk_amount_multiple: float = Field(default=5.0, gt=1)
-    risk_amount_weight: float = Field(default=0.2, ge=0, le=1)
-    #: Risk taken off when the two accounts are already related (friends, earlier transfers).
-    risk_related_discount: float = Field(default=0.15, ge=0, le=1)
-    #: Added risk when the two share identity links (SHARES_DEVICE, SHARES_ADDRESS, ...).
-    risk_identity_weight: float = Field(default=0.1, ge=0, le=1)
-    #: Decision for an account the in-memory table lacks while the store is unreachable.
-    risk_unknown_policy: Literal["allow", "review", "block"] = "review"
-    #: An account scored inductively on a request is reused for this long (0: never), so a
-    #: new receiver asked about again and again costs one scoring; HTTP ingest touching it
-    #: drops it at once. Ties written to the store behind the API's back count after this.
-    risk_inductive_cache_s: float = Field(default=30.0, ge=0)
-    risk_inductive_cache_size: int = Field(default=20_000, ge=1)  # ~1.5 KB of JSON each
+    #: The transfer decision's thresholds and weights (``services/risk/policy.py``), set as
+    #: ``CREDITGRAPH_RISK_<FIELD>`` (e.g. ``CREDITGRAPH_RISK_REVIEW_THRESHOLD``).
+    risk: RiskSettings = Field(default_factory=lambda: RiskSettings())
     #: Idempotency-Key answers kept in memory (per process), for this long and at most this many.
     idempotency_ttl_s: float = Field(default=24 * 3600, gt=0)
     idempotency_max_entries: int = Field(default=100_000, ge=1)
@@ -109,3 +131,21 @@ class Settings(BaseSettings):
     def embedded_path(self) -> Path:
         """SQLite file of the embedded store."""
         return self.data_dir / "creditgraph.sqlite"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """``Settings`` from the environment (and ``overrides``); a bad value raises
+    ``ConfigError`` naming the variable, never a validation traceback."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as e:
+        problems = "; ".join(
+            f"{_env_name(err['loc'])}: {err['msg']}"
+            + (f" (got {err['input']!r})" if not isinstance(err["input"], dict) else "")
+            for err in e.errors(include_url=False)
+        )
+        raise ConfigError(f"bad configuration: {problems}") from None
+
+
+def _env_name(loc: tuple[int | str, ...]) -> str:
+    return "CREDITGRAPH_" + "_".join(str(p) for p in loc).upper() if loc else "CREDITGRAPH_*"

@@ -9,7 +9,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, Literal, TypeVar
+from enum import StrEnum
+from typing import Any, Generic, Literal, NotRequired, TypedDict, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -33,6 +34,65 @@ LABEL_VALUES: tuple[LabelValue, ...] = ("fraud", "legit")
 RingKind = Literal["cycle", "mule_fan_in", "mule_fan_out", "shared_identity", "collusion"]
 RingStatus = Literal["new", "investigating", "confirmed", "dismissed"]
 RING_STATUSES: tuple[RingStatus, ...] = ("new", "investigating", "confirmed", "dismissed")
+
+
+class ReasonCode(StrEnum):
+    """Every reason code an API client can receive; stable, details go in ``evidence``.
+
+    ``api.schemas`` publishes this enum in OpenAPI, so a new code is a documented change.
+    """
+
+    # -- a model's attribution of a score (``ml.explain``, ``ml.attribution``, ``ml.scorer``)
+    FEATURE_RAISES_RISK = "FEATURE_RAISES_RISK"
+    FEATURE_LOWERS_RISK = "FEATURE_LOWERS_RISK"
+    RELATION_RAISES_RISK = "RELATION_RAISES_RISK"
+    RELATION_LOWERS_RISK = "RELATION_LOWERS_RISK"
+    NEIGHBOUR_RAISES_RISK = "NEIGHBOUR_RAISES_RISK"
+    NEIGHBOUR_LOWERS_RISK = "NEIGHBOUR_LOWERS_RISK"
+    NO_RELATIONSHIPS = "NO_RELATIONSHIPS"
+    # -- how a request-time score was obtained (``ml.scorer``)
+    #: The account's own features were computed from the store's current edges.
+    FEATURES_FROM_STORE = "FEATURES_FROM_STORE"
+    #: A fan-out cap bound: neighbour means come from a deterministic uniform sample.
+    NEIGHBOURHOOD_SAMPLED = "NEIGHBOURHOOD_SAMPLED"
+    #: Some neighbours are not in the snapshot: they count in degrees but send no message.
+    NEIGHBOURS_NOT_IN_SNAPSHOT = "NEIGHBOURS_NOT_IN_SNAPSHOT"
+    #: The store does not know the account: scored from priors (every feature missing).
+    ACCOUNT_NOT_IN_STORE = "ACCOUNT_NOT_IN_STORE"
+    # -- a transfer decision (``services.risk.policy``)
+    RECEIVER_RISK = "RECEIVER_RISK"
+    SENDER_RISK = "SENDER_RISK"
+    RECEIVER_IN_RING = "RECEIVER_IN_RING"
+    AMOUNT_UNUSUAL = "AMOUNT_UNUSUAL"
+    AMOUNT_USUAL = "AMOUNT_USUAL"
+    SENDER_NO_HISTORY = "SENDER_NO_HISTORY"
+    ACCOUNTS_RELATED = "ACCOUNTS_RELATED"
+    ACCOUNTS_UNRELATED = "ACCOUNTS_UNRELATED"
+    SHARED_IDENTITY = "SHARED_IDENTITY"
+    SAME_ACCOUNT = "SAME_ACCOUNT"
+    STORE_UNAVAILABLE = "STORE_UNAVAILABLE"
+    UNKNOWN_ACCOUNT_POLICY = "UNKNOWN_ACCOUNT_POLICY"
+
+
+class Reason(TypedDict):
+    """Why: a stable code, a sentence, the figures behind it, and (for a model's
+    attribution) the signed contribution to the logit. A plain dict at run time, so it goes
+    to JSON, the store and the API as it is."""
+
+    code: ReasonCode
+    message: str
+    evidence: dict[str, Any]
+    weight: NotRequired[float]
+
+
+def reason(
+    code: ReasonCode, message: str, evidence: dict[str, Any], weight: float | None = None
+) -> Reason:
+    """A ``Reason``; ``weight`` only where a model gave one (0.0 for informational notes)."""
+    out = Reason(code=code, message=message, evidence=evidence)
+    if weight is not None:
+        out["weight"] = weight
+    return out
 
 
 def canonical_pair(a: str, b: str) -> tuple[str, str]:

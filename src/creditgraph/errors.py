@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 
 class CreditGraphError(Exception):
     """Base of every error creditgraph raises on purpose."""
@@ -11,6 +14,44 @@ class CreditGraphError(Exception):
 
 class InvalidInput(CreditGraphError):
     """Input that breaks the data contract (a bad CSV row, a bad request field)."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True, slots=True)
+class RowError:
+    """One problem in an input file, located to the physical line."""
+
+    file: str
+    line: int
+    column: str | None
+    reason: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}"
+        return (
+            f"{where}: column {self.column!r}: {self.reason}"
+            if self.column
+            else f"{where}: {self.reason}"
+        )
+
+
+class ValidationFailed(InvalidInput):
+    """A file (or an HTTP batch) broke the data contract; nothing from it was written."""
+
+    def __init__(self, errors: Sequence[RowError], total: int | None = None) -> None:
+        self.errors = list(errors)
+        self.total = total if total is not None else len(errors)
+        more = (
+            f"\n... and {self.total - len(self.errors)} more"
+            if self.total > len(self.errors)
+            else ""
+        )
+        super().__init__("\n".join(str(e) for e in self.errors) + more)
+
+
+class ConfigError(CreditGraphError):
+    """A setting (an environment variable) has a value creditgraph cannot use."""
 
     exit_code = 2
 

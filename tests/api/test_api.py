@@ -5,16 +5,15 @@ from __future__ import annotations
 import gc
 import sqlite3
 import time
-from dataclasses import replace
 from typing import Any
 
 import orjson
 import pytest
 
 from creditgraph.api.keys import create_key
-from creditgraph.api.state import ApiState
-from creditgraph.config import Settings
+from creditgraph.config import RiskSettings, Settings
 from creditgraph.services.risk import RiskEngine
+from creditgraph.services.serving import Serving
 from creditgraph.store.embedded import EmbeddedStore
 from tests.apitools import ApiClient, api_client, bearer
 
@@ -23,9 +22,14 @@ RISK = "/v1/risk/transfer"
 
 
 def engine_of(api: ApiClient) -> RiskEngine:
-    engine = api.client.app.state.api.engine  # type: ignore[attr-defined]
+    engine = api.client.app.state.api.serving.engine  # type: ignore[attr-defined]
     assert isinstance(engine, RiskEngine)
     return engine
+
+
+def policy_with(engine: RiskEngine, **changes: float) -> RiskSettings:
+    """The engine's risk settings with ``changes``."""
+    return engine.policy.model_copy(update=changes)
 
 
 def unrelated_pair(api: ApiClient) -> tuple[str, str]:
@@ -125,11 +129,13 @@ def test_inductive_scores_are_reused_until_expiry_or_new_ties(
     engine.record_ties(links=[("ghost-1", KNOWN_B, "FRIEND")])  # its neighbourhood changed
     receiver_p("ghost-1")
     assert calls == ["ghost-1", "ghost-1"]
-    monkeypatch.setattr(engine, "policy", replace(engine.policy, inductive_cache_s=0.05))
+    monkeypatch.setattr(
+        engine, "policy", engine.policy.model_copy(update={"inductive_cache_s": 0.05})
+    )
     time.sleep(0.1)
     receiver_p("ghost-1")  # expired
     assert calls == ["ghost-1"] * 3
-    monkeypatch.setattr(engine, "policy", replace(engine.policy, inductive_cache_s=0))
+    monkeypatch.setattr(engine, "policy", policy_with(engine, inductive_cache_s=0))
     receiver_p("ghost-2")
     receiver_p("ghost-2")  # 0 switches reuse off
     assert calls[3:] == ["ghost-2", "ghost-2"]
@@ -137,7 +143,9 @@ def test_inductive_scores_are_reused_until_expiry_or_new_ties(
 
 def test_inductive_reuse_is_bounded(api: ApiClient, monkeypatch: pytest.MonkeyPatch) -> None:
     engine = engine_of(api)
-    monkeypatch.setattr(engine, "policy", replace(engine.policy, inductive_cache_size=2))
+    monkeypatch.setattr(
+        engine, "policy", engine.policy.model_copy(update={"inductive_cache_size": 2})
+    )
     for dst in ("g-1", "g-2", "g-3"):
         r = api.post(RISK, "payment", json={"src": KNOWN_A, "dst": dst, "amount": 5})
         assert r.status_code == 200
@@ -179,7 +187,7 @@ def test_risk_thresholds_come_from_settings(api_settings: Settings) -> None:
     from tests.apitools import api_client
 
     strict = api_settings.model_copy(
-        update={"risk_review_threshold": 0.0, "risk_block_threshold": 0.0}
+        update={"risk": RiskSettings(review_threshold=0.0, block_threshold=0.0)}
     )
     with api_client(strict) as api:
         r = api.post(RISK, "payment", json={"src": KNOWN_A, "dst": KNOWN_B, "amount": 1})
@@ -210,7 +218,7 @@ def _check(a: str, b: str):  # type: ignore[no-untyped-def]
 
 
 def _snapshot(api: ApiClient):  # type: ignore[no-untyped-def]
-    return api.client.app.state.api.store.snapshot()  # type: ignore[attr-defined]
+    return api.client.app.state.api.serving.store.snapshot()  # type: ignore[attr-defined]
 
 
 def test_unusual_amount_is_a_reason(api: ApiClient) -> None:
@@ -479,7 +487,7 @@ def test_default_secrets_refused_outside_development(monkeypatch: pytest.MonkeyP
     monkeypatch.delenv("CREDITGRAPH_NEO4J_PASSWORD", raising=False)
     for env in ("production", "test"):
         with pytest.raises(ValueError, match="development default"):
-            Settings(env=env, store="neo4j")  # type: ignore[arg-type]
+            Settings(env=env, store="neo4j")
     Settings(env="production", store="neo4j", neo4j_password="a-real-secret")  # type: ignore[arg-type]
     Settings(env="production", store="embedded")
     Settings(env="development", store="neo4j")
@@ -521,7 +529,7 @@ def test_openapi_has_examples_for_every_endpoint(api: ApiClient) -> None:
     operations = [(p, m, op) for p, ops in spec["paths"].items() for m, op in ops.items()]
     assert len(operations) >= 12
     for path, method, op in operations:
-        ok = next(iter(op["responses"]["200"].get("content", {}).values()), {})
+        ok: dict[str, Any] = next(iter(op["responses"]["200"].get("content", {}).values()), {})
         assert "example" in ok or _has_example(ok.get("schema", {}), components), (method, path)
         body = op.get("requestBody", {}).get("content", {}).get("application/json")
         if body is not None:
@@ -565,21 +573,21 @@ def test_shutdown_waits_for_a_probe_in_flight(
     probe cut off by cancellation once wrote on a Neo4j connection the close was tearing
     down)."""
     events: list[str] = []
-    real_probe, real_close = ApiState.probe, ApiState.close
+    real_probe, real_close = Serving.probe, Serving.close
 
-    def slow_probe(self: ApiState) -> bool:
+    def slow_probe(self: Serving) -> bool:
         events.append("probe")
         time.sleep(0.4)
         ok = real_probe(self)
         events.append("probed")
         return ok
 
-    def close(self: ApiState) -> None:
+    def close(self: Serving) -> None:
         events.append("close")
         real_close(self)
 
-    monkeypatch.setattr(ApiState, "probe", slow_probe)
-    monkeypatch.setattr(ApiState, "close", close)
+    monkeypatch.setattr(Serving, "probe", slow_probe)
+    monkeypatch.setattr(Serving, "close", close)
     with api_client(api_settings):
         deadline = time.monotonic() + 5
         while events.count("probe") < 2 and time.monotonic() < deadline:

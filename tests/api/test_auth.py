@@ -48,17 +48,17 @@ def test_auth_matrix(
 ) -> None:
     call = api.client.post if method == "POST" else api.client.get
     kwargs = {"json": body} if body is not None else {}
-    r = call(url, **kwargs)  # type: ignore[operator]
+    r = call(url, **kwargs)
     assert r.status_code == 401
     assert r.headers["WWW-Authenticate"] == "Bearer"
     assert r.json()["error"]["code"] == "unauthorized"
-    r = call(url, headers={"Authorization": "Bearer cg_nothere_secret"}, **kwargs)  # type: ignore[operator]
+    r = call(url, headers={"Authorization": "Bearer cg_nothere_secret"}, **kwargs)
     assert r.status_code == 401
     key = api.keys["payment"]
-    r = call(url, headers={"Authorization": f"Bearer {key[:-2]}xx"}, **kwargs)  # type: ignore[operator]
+    r = call(url, headers={"Authorization": f"Bearer {key[:-2]}xx"}, **kwargs)
     assert r.status_code == 401
     for role in ROLES:
-        r = call(url, headers=api.as_role(role), **kwargs)  # type: ignore[operator]
+        r = call(url, headers=api.as_role(role), **kwargs)
         if role in allowed:
             assert r.status_code == 200, (role, r.text)
         else:

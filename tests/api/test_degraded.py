@@ -17,8 +17,8 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from creditgraph.config import Settings
-from creditgraph.store import neo4j_server
+from creditgraph.config import RiskSettings, Settings
+from creditgraph.devtools import neo4j_server
 from tests.apitools import bearer, build_network, keys_for, running_server
 
 pytestmark = pytest.mark.neo4j
@@ -40,7 +40,7 @@ def own_neo4j(tmp_path: Path) -> Iterator[Settings]:
         neo4j_heap="512m",
         neo4j_pagecache="64m",
         store_probe_interval_s=0.3,
-        risk_unknown_policy="review",
+        risk=RiskSettings(unknown_policy="review"),
     )
     neo4j_server.start(settings)
     try:

@@ -8,7 +8,17 @@ from typing import Any
 
 import orjson
 import pytest
+from pydantic import BaseModel
 
+from creditgraph.api.schemas.investigate import (
+    AccountPublic,
+    GraphPublic,
+    PathsPublic,
+    RingPublic,
+    RingQueuePublic,
+    RingUpdated,
+    TransfersPublic,
+)
 from creditgraph.config import Settings
 from creditgraph.domain import AccountColumns, Ring, Score, TransferColumns
 from creditgraph.store.factory import open_store
@@ -231,7 +241,7 @@ def test_paths_with_transfers(api: ApiClient) -> None:
     assert (none["found"], none["length"], none["paths"]) == (False, None, [])
     assert get(api, "/v1/paths", **{"from": "A", "to": "zz"}).status_code == 404
     assert get(api, "/v1/paths", **{"from": "A"}).status_code == 422
-    short = get(api, "/v1/paths", **{"from": "A", "to": "D", "max_hops": 1}).json()
+    short = get(api, "/v1/paths", **{"from": "A", "to": "D", "max_hops": "1"}).json()
     assert short["found"] is False
 
 
@@ -404,3 +414,28 @@ def test_verdict_refusals(fresh_api: ApiClient) -> None:
     assert patch(api, "nope", {"status": "confirmed"}).status_code == 404
     assert get(api, "/v1/rings/R1").json()["status"] == "new"
     assert get(api, "/v1/accounts/B").json()["label"] is None
+
+
+def test_every_view_matches_its_response_model(api: ApiClient) -> None:
+    """The documented models (api/schemas/investigate.py) describe what the views return:
+    the views are served as built, so this is what keeps the docs honest."""
+    views: list[tuple[type[BaseModel], Any]] = [
+        (AccountPublic, get(api, "/v1/accounts/A")),
+        (GraphPublic, get(api, "/v1/accounts/A/neighbourhood", hops=2)),
+        (GraphPublic, get(api, "/v1/accounts/HUB/neighbourhood", limit=3)),
+        (PathsPublic, get(api, "/v1/paths", **{"from": "A", "to": "D"})),
+        (PathsPublic, get(api, "/v1/paths", **{"from": "A", "to": "G"})),
+        (RingQueuePublic, get(api, "/v1/rings")),
+        (RingPublic, get(api, "/v1/rings/R1")),
+        (RingUpdated, patch(api, "R2", {"status": "investigating"})),
+        (TransfersPublic, get(api, "/v1/accounts/HUB/transfers", limit=5)),
+    ]
+    for model, response in views:
+        assert response.status_code == 200, (model.__name__, response.text)
+        body = response.json()
+        parsed = model.model_validate(body)
+        # Every field the model documents is in the view (none filled in by a default).
+        assert set(parsed.model_dump(by_alias=True, exclude_unset=True)) <= set(body)
+        for name, field in model.model_fields.items():
+            if field.is_required():
+                assert (field.alias or name) in body, (model.__name__, name)

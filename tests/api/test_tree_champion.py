@@ -36,9 +36,9 @@ def test_reload_serves_a_tree_champion(api_settings: Settings) -> None:
         assert report.selected["fraud"] in ("trees", "labels")
         r = api.post("/v1/admin/reload", "admin")
         assert r.status_code == 200, r.text
-        engine = api.client.app.state.api.engine  # type: ignore[attr-defined]
+        engine = api.client.app.state.api.serving.engine  # type: ignore[attr-defined]
         assert isinstance(engine, RiskEngine)
-        assert engine.scorer.served_center is not None  # the any-champion path
+        assert engine.scorer.model.served_center is not None  # the any-champion path
         known = api.post(RISK, "payment", json={"src": "A0000001", "dst": "A0000002", "amount": 5})
         assert known.status_code == 200
         assert known.json()["model_version"] == report.version

@@ -1,10 +1,10 @@
 """A real server on small demo-like data, and headless Chromium driven by Playwright.
 
 The network is synthesised, imported into the embedded store, trained with a fast config,
-scored, and its rings detected, as ``creditgraph demo`` does at a smaller size. The server is
-``creditgraph serve`` in a subprocess on a free loopback port. The browser is the system's
-Chromium (Debian's ``chromium`` package, installed by ``scripts/bootstrap.sh need_chromium``);
-Playwright's own browser downloads are never used.
+scored, and its rings detected, by the pipeline ``creditgraph demo`` runs, at a smaller size.
+The server is ``creditgraph serve`` in a subprocess on a free loopback port. The browser is
+the system's Chromium (Debian's ``chromium`` package, installed by ``scripts/bootstrap.sh
+need_chromium``); Playwright's own browser downloads are never used.
 """
 
 from __future__ import annotations
@@ -21,17 +21,15 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, ViewportSize, sync_playwright
 
 from creditgraph.api.keys import create_key
-from creditgraph.services.rings import detect_rings
-from creditgraph.store.factory import open_store
 from tests.apitools import build_network
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
 #: Large enough for the detector to find rings of several kinds, small enough for seconds.
 ACCOUNTS = 5_000
-VIEWPORT = {"width": 1600, "height": 1000}
+VIEWPORT: ViewportSize = {"width": 1600, "height": 1000}
 
 
 def chromium_path() -> str:
@@ -67,12 +65,9 @@ class Server:
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     root = tmp_path_factory.mktemp("e2e")
-    network = build_network(root, accounts=ACCOUNTS)
-    store = open_store(network.settings)
-    try:
-        report = detect_rings(store)
-    finally:
-        store.close()
+    network = build_network(root, accounts=ACCOUNTS, rings=True)
+    report = network.report.rings
+    assert report is not None
     assert report.detected >= 3, report
     settings = network.settings
     keys = {role: create_key(settings, role, f"e2e-{role}") for role in ("investigator", "payment")}

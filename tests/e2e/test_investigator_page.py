@@ -123,8 +123,8 @@ def test_investigator_walkthrough(page: Page, server: Server) -> None:
     inside = {m["id"] for m in ring["members"]}
     outside = [n["id"] for n in neighbours["nodes"] if n["id"] not in inside]
     two_hops = api(server, f"/v1/accounts/{outside[0]}/neighbourhood", limit=15)
-    shown = {n["id"] for n in neighbours["nodes"]} | inside
-    for candidate in (n["id"] for n in two_hops["nodes"] if n["id"] not in shown):
+    on_screen = {n["id"] for n in neighbours["nodes"]} | inside
+    for candidate in (n["id"] for n in two_hops["nodes"] if n["id"] not in on_screen):
         paths = api(server, "/v1/paths", **{"from": member, "to": candidate, "max_hops": 4})
         if paths["length"] == 2:
             target = candidate

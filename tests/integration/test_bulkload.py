@@ -17,11 +17,11 @@ import pytest
 from neo4j import GraphDatabase
 
 from creditgraph.config import Settings
-from creditgraph.errors import Conflict
-from creditgraph.ingest.csvfile import KINDS, ValidationFailed
-from creditgraph.services.bulkload import initial_load
+from creditgraph.devtools import neo4j_server
+from creditgraph.devtools.bulkload import initial_load
+from creditgraph.errors import Conflict, ValidationFailed
+from creditgraph.ingest.csvfile import KINDS
 from creditgraph.services.ingest import import_file
-from creditgraph.store import neo4j_server
 from creditgraph.store.neo4j import Neo4jStore
 from creditgraph.synth import generate
 

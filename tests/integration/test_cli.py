@@ -155,3 +155,20 @@ def test_rings_detect_export_show_status(tmp_path: Path) -> None:
     missing = runner.invoke(app, ["rings", "show", "ring-nope"])
     assert missing.exit_code == 3
     assert "not found" in missing.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("CREDITGRAPH_RISK_REVIEW_THRESHOLD", "2"), ("CREDITGRAPH_STORE", "mongo")],
+)
+def test_a_bad_environment_value_exits_2_naming_it(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    for command in (["stats", "--json"], ["serve"], ["neo4j", "status"]):
+        result = runner.invoke(app, command)
+        assert result.exit_code == 2, (command, result.output)
+        assert name in result.stderr
+        assert repr(value) in result.stderr
+        assert "Traceback" not in result.output
+        assert result.exception is None or isinstance(result.exception, SystemExit)

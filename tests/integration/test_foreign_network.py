@@ -40,10 +40,10 @@ def write_network(out: Path, seed: int = 5) -> np.ndarray:
 
     links = {"src,dst,type"}
     fraud_ids = np.flatnonzero(fraud)
-    for i in fraud_ids:  # fraudsters cluster on shared IPs
-        for j in rng.choice(fraud_ids, size=3):
-            if i != j:
-                links.add(f"{ids[min(i, j)]},{ids[max(i, j)]},SAME_IP")
+    for f in fraud_ids:  # fraudsters cluster on shared IPs
+        for g in rng.choice(fraud_ids, size=3):
+            if f != g:
+                links.add(f"{ids[min(f, g)]},{ids[max(f, g)]},SAME_IP")
     for _ in range(N * 3):
         i, j = rng.integers(0, N, size=2)
         if i != j:

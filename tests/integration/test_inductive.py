@@ -34,16 +34,10 @@ from creditgraph.ml.artifact import ModelArtifact, load_artifact
 from creditgraph.ml.explain import explain
 from creditgraph.ml.features import FeatureSet
 from creditgraph.ml.inductive import DEFAULT_FANOUTS
+from creditgraph.ml.scorer import INDUCTIVE_REASON_CODES, RECOMPUTED, UNKNOWN_ACCOUNT
 from creditgraph.ml.train import Scores
 from creditgraph.registry import ModelRegistry
-from creditgraph.services.inductive import (
-    INDUCTIVE_REASON_CODES,
-    RECOMPUTED,
-    UNKNOWN_ACCOUNT,
-    InductiveScore,
-    InductiveScorer,
-    load_inductive_scorer,
-)
+from creditgraph.services.inductive import InductiveScore, InductiveScorer, load_inductive_scorer
 from creditgraph.services.ingest import import_file
 from creditgraph.services.retrain import retrain
 from creditgraph.store.embedded import EmbeddedStore

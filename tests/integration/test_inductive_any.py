@@ -16,8 +16,9 @@ from scipy.stats import spearmanr
 from creditgraph.domain import AccountColumns, TransferColumns
 from creditgraph.ingest.csvfile import KINDS
 from creditgraph.ml.artifact import load_artifact
+from creditgraph.ml.scorer import INDUCTIVE_REASON_CODES
 from creditgraph.registry import ModelRegistry
-from creditgraph.services.inductive import INDUCTIVE_REASON_CODES, InductiveScorer
+from creditgraph.services.inductive import InductiveScorer
 from creditgraph.services.ingest import import_file
 from creditgraph.services.retrain import retrain
 from creditgraph.store.embedded import EmbeddedStore
@@ -25,6 +26,7 @@ from creditgraph.synth import generate
 from creditgraph.training_config import (
     BaselineSection,
     CandidatesSection,
+    Family,
     ModelConfig,
     OptimConfig,
     TrainingConfig,
@@ -54,7 +56,7 @@ def one_thread() -> Iterator[None]:
     ("families", "social_trees"), [(["stacked"], True), (["labels"], False), (["wavelet"], True)]
 )
 def test_any_champion_scores_at_request_time_like_the_batch(
-    network: Path, tmp_path: Path, families: list[str], social_trees: bool
+    network: Path, tmp_path: Path, families: list[Family], social_trees: bool
 ) -> None:
     store = EmbeddedStore(tmp_path / "db.sqlite")
     store.apply_schema()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from creditgraph.ingest.csvfile import ValidationFailed
+from creditgraph.errors import ValidationFailed
 from creditgraph.services.ingest import import_file
 from creditgraph.store.base import GraphStore
 

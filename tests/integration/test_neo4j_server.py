@@ -19,8 +19,8 @@ from neo4j import GraphDatabase
 from pydantic import SecretStr
 
 from creditgraph.config import Settings
+from creditgraph.devtools import neo4j_server
 from creditgraph.errors import StoreUnavailable
-from creditgraph.store import neo4j_server
 
 pytestmark = pytest.mark.neo4j
 

@@ -27,7 +27,7 @@ EXPECTED = {
 def load(store: GraphStore, net: Net, directory: Path) -> None:
     files = net.write_csv(directory)
     for kind in ("accounts", "transfers", "links", "labels"):
-        import_file(store, kind, files[kind])  # type: ignore[arg-type]
+        import_file(store, kind, files[kind])
 
 
 @pytest.fixture

@@ -43,12 +43,12 @@ D,legit,,
 
 
 def load(store: GraphStore, tmp_path: Path, **files: str) -> dict[str, int]:
-    changed = {}
+    changed: dict[str, int] = {}
     for kind in ("accounts", "transfers", "links", "labels"):
         if kind in files:
             path = tmp_path / f"{kind}.csv"
             path.write_text(files[kind])
-            changed[kind] = import_file(store, kind, path).changed  # type: ignore[arg-type]
+            changed[kind] = import_file(store, kind, path).changed
     return changed
 
 

@@ -163,6 +163,11 @@ def _model(fs: FeatureSet, in_dim: int) -> RelationalGNN:
     return RelationalGNN(in_dim, fs.relations, hidden=8, layers=2, dropout=0.0).eval()
 
 
+def _flat_grad(p: torch.Tensor) -> torch.Tensor:
+    assert p.grad is not None
+    return p.grad.flatten()
+
+
 def _graph(fs: FeatureSet, x: torch.Tensor) -> GraphInput:
     return GraphInput(x, fs.edge_index, fs.edge_weight)
 
@@ -216,7 +221,7 @@ def test_sparse_path_gradients_match_the_edge_list_path(fs: FeatureSet) -> None:
         model.zero_grad()
         out = model(graph)
         (out.fraud_logit.square().sum() + out.social_logit.sum()).backward()
-        grads.append(torch.cat([p.grad.flatten() for p in model.parameters()]))
+        grads.append(torch.cat([_flat_grad(p) for p in model.parameters()]))
     assert grads[0].abs().sum() > 0
     assert torch.allclose(grads[0], grads[1], atol=1e-5)
 

@@ -7,19 +7,19 @@ import time
 import pytest
 
 from creditgraph.api.state import IdempotencyCache
-from creditgraph.config import Settings
+from creditgraph.config import RiskSettings, Settings
 from creditgraph.errors import Conflict
-from creditgraph.services.risk import RiskPolicy
+from creditgraph.services.risk import band
 
 
 def test_thresholds_come_from_settings() -> None:
-    policy = RiskPolicy.from_settings(
-        Settings(risk_review_threshold=0.3, risk_block_threshold=0.7, risk_unknown_policy="block")
-    )
-    assert policy.decide(0.29) == "allow"
-    assert policy.decide(0.3) == "review"
-    assert policy.decide(0.69) == "review"
-    assert policy.decide(0.7) == "block"
+    policy = Settings(
+        risk=RiskSettings(review_threshold=0.3, block_threshold=0.7, unknown_policy="block")
+    ).risk
+    assert band(0.29, policy) == "allow"
+    assert band(0.3, policy) == "review"
+    assert band(0.69, policy) == "review"
+    assert band(0.7, policy) == "block"
     assert policy.unknown_policy == "block"
 
 

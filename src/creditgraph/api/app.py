@@ -1,8 +1,9 @@
 """``create_app(settings)``: the FastAPI application with its lifespan.
 
-The lifespan opens the store (short timeouts: see degraded mode), loads the champion into a
-``RiskEngine`` once, and runs a background probe that flips degraded mode on and off and
-retries a model load that failed at start. Nothing is built at import time.
+The lifespan opens the store (short timeouts: see degraded mode) and loads the champion into
+a ``RiskEngine`` once, both through ``services.serving.Serving``, and runs a background probe
+that flips degraded mode on and off and retries a model load that failed at start. Nothing
+is built at import time.
 """
 
 from __future__ import annotations
@@ -126,10 +127,10 @@ async def _probe_loop(state: ApiState, stop: asyncio.Event) -> None:
             await asyncio.wait_for(stop.wait(), state.settings.store_probe_interval_s)
         if stop.is_set():
             return
-        ok = await run_in_threadpool(state.probe)
-        if ok and state.engine is None and not stop.is_set():
+        ok = await run_in_threadpool(state.serving.probe)
+        if ok and state.serving.engine is None and not stop.is_set():
             with contextlib.suppress(CreditGraphError):
-                await run_in_threadpool(state.reload)
+                await run_in_threadpool(state.serving.reload)
 
 
 _NO_TELEMETRY: TelemetryConfig = {
@@ -149,9 +150,9 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state = ApiState(settings, metrics)
         app.state.api = state
-        if await run_in_threadpool(state.probe):
+        if await run_in_threadpool(state.serving.probe):
             try:
-                await run_in_threadpool(state.reload)
+                await run_in_threadpool(state.serving.reload)
             except CreditGraphError as e:
                 log.warning("serving without a model", extra={"error": str(e)})
         stop = asyncio.Event()

@@ -18,12 +18,10 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from creditgraph.api.audit import AuditLog
 from creditgraph.api.keys import ROLES, Principal
 from creditgraph.api.state import ApiState
-from creditgraph.services.risk import RiskEngine
 from creditgraph.store.base import GraphStore
 
 __all__ = [
     "AuditDep",
-    "EngineDep",
     "Principal",
     "StateDep",
     "StoreDep",
@@ -43,12 +41,7 @@ StateDep = Annotated[ApiState, Depends(get_state)]
 
 async def get_store(state: StateDep) -> GraphStore:
     """The open store; 503 (``StoreUnavailable``) while the store is unreachable."""
-    return state.store
-
-
-async def get_engine(state: StateDep) -> RiskEngine:
-    """The serving engine (champion + tables); 503 (``ModelNotReady``) before it is loaded."""
-    return state.require_engine()
+    return state.serving.store
 
 
 async def get_audit(state: StateDep) -> AuditLog:
@@ -56,7 +49,6 @@ async def get_audit(state: StateDep) -> AuditLog:
 
 
 StoreDep = Annotated[GraphStore, Depends(get_store)]
-EngineDep = Annotated[RiskEngine, Depends(get_engine)]
 AuditDep = Annotated[AuditLog, Depends(get_audit)]
 
 

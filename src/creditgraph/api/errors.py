@@ -20,8 +20,8 @@ from creditgraph.errors import (
     ModelNotReady,
     NotFound,
     StoreUnavailable,
+    ValidationFailed,
 )
-from creditgraph.ingest.csvfile import ValidationFailed
 
 _STATUS: list[tuple[type[CreditGraphError], int, str]] = [
     (NotFound, 404, "not_found"),

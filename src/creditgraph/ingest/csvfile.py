@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
 from creditgraph.domain import COLUMN_NAME_RE, LINK_TYPE_RE, RESERVED_LINK_TYPES
-from creditgraph.errors import InvalidInput
+from creditgraph.errors import InvalidInput, RowError, ValidationFailed
 
 Kind = Literal["accounts", "transfers", "links", "labels"]
 KINDS: tuple[Kind, ...] = ("accounts", "transfers", "links", "labels")
@@ -49,38 +49,6 @@ NUMBER_RE = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
 ISO_RE = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?)?(Z|[+-]\d{2}:?\d{2})?$"
 _HAS_ZONE_RE = r"(Z|[+-]\d{2}:?\d{2})$"
 _DATE_ONLY_RE = r"^\d{4}-\d{2}-\d{2}$"
-
-
-@dataclass(frozen=True, slots=True)
-class RowError:
-    """One problem in an input file, located to the physical line."""
-
-    file: str
-    line: int
-    column: str | None
-    reason: str
-
-    def __str__(self) -> str:
-        where = f"{self.file}:{self.line}"
-        return (
-            f"{where}: column {self.column!r}: {self.reason}"
-            if self.column
-            else (f"{where}: {self.reason}")
-        )
-
-
-class ValidationFailed(InvalidInput):
-    """A file broke the data contract; nothing from it was written."""
-
-    def __init__(self, errors: Sequence[RowError], total: int | None = None) -> None:
-        self.errors = list(errors)
-        self.total = total if total is not None else len(errors)
-        more = (
-            f"\n... and {self.total - len(self.errors)} more"
-            if self.total > len(self.errors)
-            else ""
-        )
-        super().__init__("\n".join(str(e) for e in self.errors) + more)
 
 
 @dataclass

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from creditgraph.domain import ReasonCode
 from creditgraph.ml.features import FeatureSet
 from creditgraph.ml.graphops import incoming_subgraph
 from creditgraph.ml.model import GraphInput, ModelOutput
@@ -29,14 +30,14 @@ from creditgraph.ml.train import TrainResult
 
 Target = Literal["fraud", "social"]
 
-FEATURE_RAISES = "FEATURE_RAISES_RISK"
-FEATURE_LOWERS = "FEATURE_LOWERS_RISK"
-RELATION_RAISES = "RELATION_RAISES_RISK"
-RELATION_LOWERS = "RELATION_LOWERS_RISK"
-NEIGHBOUR_RAISES = "NEIGHBOUR_RAISES_RISK"
-NEIGHBOUR_LOWERS = "NEIGHBOUR_LOWERS_RISK"
-NO_RELATIONSHIPS = "NO_RELATIONSHIPS"
-#: Every code ``explain`` can return; codes are stable, details go in ``evidence``.
+FEATURE_RAISES = ReasonCode.FEATURE_RAISES_RISK
+FEATURE_LOWERS = ReasonCode.FEATURE_LOWERS_RISK
+RELATION_RAISES = ReasonCode.RELATION_RAISES_RISK
+RELATION_LOWERS = ReasonCode.RELATION_LOWERS_RISK
+NEIGHBOUR_RAISES = ReasonCode.NEIGHBOUR_RAISES_RISK
+NEIGHBOUR_LOWERS = ReasonCode.NEIGHBOUR_LOWERS_RISK
+NO_RELATIONSHIPS = ReasonCode.NO_RELATIONSHIPS
+#: The codes ``explain`` can return (``domain.ReasonCode`` has every code).
 REASON_CODES = frozenset(
     {
         FEATURE_RAISES,

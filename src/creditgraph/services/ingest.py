@@ -128,7 +128,6 @@ def _import_table(
     progress: Progress | None = None,
 ) -> tuple[ImportReport, Batch]:
     parsed = parse(table)
-    store.apply_schema()
     stubs: list[str] = []
     if parsed.references:
         referenced = pc.unique(

@@ -22,6 +22,7 @@ from typing import Any
 from creditgraph.domain import (
     TRANSFER,
     GraphEdge,
+    Reason,
     Ring,
     RingKind,
     RingStatus,
@@ -166,7 +167,7 @@ def social_credit_explanation(
     }
 
 
-def tie_reasons(scorer: InductiveScorer | None, account_id: str) -> list[dict[str, Any]]:
+def tie_reasons(scorer: InductiveScorer | None, account_id: str) -> list[Reason]:
     """The direct ties that raise or lower the account's fraud risk most, as the serving
     model attributes them on the account's capped neighbourhood (batch reasons stop at
     relations). Empty without a loaded model or for an account its snapshot lacks."""

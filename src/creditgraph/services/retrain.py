@@ -38,6 +38,8 @@ from creditgraph.ml.train import (
 )
 from creditgraph.ml.trees import TreeConfig
 from creditgraph.registry import GateDecision, ModelRecord, ModelRegistry, gate
+from creditgraph.services.champion import load_champion
+from creditgraph.services.laps import Laps
 from creditgraph.store.base import GraphStore
 from creditgraph.training_config import TrainingConfig
 
@@ -98,15 +100,8 @@ def retrain(
     scores right after training passes the ``snapshot`` it exports once to both. Raises
     ``InvalidInput`` when the store has too few labels of either class to split.
     """
-    timings: dict[str, float] = {}
-    start = clock = time.perf_counter()
-
-    def lap(name: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        timings[name] = round(now - clock, 3)
-        clock = now
-
+    laps = Laps()
+    lap, timings = laps.lap, laps.timings
     if snapshot is None:
         snapshot = store.snapshot()
     lap("snapshot_s")
@@ -167,7 +162,7 @@ def retrain(
     )
     fairness = _sensitive_groups(snapshot, challenger_scores, config.sensitive)
     lap("artifacts_s")
-    timings["total_s"] = round(time.perf_counter() - start, 3)
+    laps.total("total_s")
     gnn = run.served.gnns.get("gnn")
     best_epoch = None if gnn is None else gnn.best_epoch
     evaluation = {
@@ -337,10 +332,10 @@ def _evaluate_champion(
     The champion may have trained on some of these accounts (its split came from an older
     snapshot); that can only flatter the champion, so the gate errs towards keeping it.
     """
-    version = registry.champion_version()
-    if version is None:
+    if registry.champion_version() is None:
         return None
-    artifact = load_artifact(registry.path(version))
+    champion = load_champion(registry)
+    artifact, version = champion.artifact, champion.version
     scores = artifact.score(artifact.features(snapshot))
     metrics = measure(
         snapshot.labels[split.test],

@@ -21,10 +21,10 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from creditgraph.domain import Score, Snapshot
-from creditgraph.errors import ModelNotReady
-from creditgraph.ml.artifact import load_artifact
 from creditgraph.ml.reasons import served_attribution
 from creditgraph.registry import ModelRegistry
+from creditgraph.services.champion import load_champion
+from creditgraph.services.laps import Laps
 from creditgraph.store.base import GraphStore
 
 #: Columns of the ``--out`` CSV file; the first four are the public data contract.
@@ -63,19 +63,10 @@ def score_all(
     reason with the largest weight). ``snapshot`` defaults to a fresh export of ``store``.
     Raises ``ModelNotReady`` when no champion exists.
     """
-    version = registry.champion_version()
-    if version is None:
-        raise ModelNotReady("no champion model: train one first (creditgraph train)")
-    timings: dict[str, float] = {}
-    clock = time.perf_counter()
-
-    def lap(name: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        timings[name] = round(now - clock, 3)
-        clock = now
-
-    artifact = load_artifact(registry.path(version))
+    champion = load_champion(registry)
+    version, artifact = champion.version, champion.artifact
+    laps = Laps()
+    lap, timings = laps.lap, laps.timings
     if snapshot is None:
         snapshot = store.snapshot()
     lap("snapshot_s")

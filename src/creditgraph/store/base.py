@@ -93,7 +93,8 @@ class GraphStore(ABC):
 
     @abstractmethod
     def apply_schema(self) -> list[str]:
-        """Create constraints / indexes / tables idempotently; returns what was applied."""
+        """Create constraints / indexes / tables idempotently; returns what was applied.
+        Every backend runs it when it opens (``open_store``), so writes need not."""
 
     @abstractmethod
     def import_scope(self, kind: str = "", rows: int = 0) -> AbstractContextManager[None]:

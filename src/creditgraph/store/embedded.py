@@ -1,5 +1,8 @@
 """Embedded default store: one SQLite file in WAL mode (durable, no server to run).
 
+Over ~450 lines on purpose: one backend of the ``GraphStore`` contract, its SQL beside the
+method that runs each statement, as ``store.neo4j`` keeps its Cypher.
+
 A file import runs in one transaction, so a killed import leaves nothing behind; reads during
 ``snapshot`` run in one read transaction, which WAL makes a true snapshot.
 """

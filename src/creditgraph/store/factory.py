@@ -9,7 +9,8 @@ from creditgraph.store.neo4j import Neo4jStore
 
 
 def open_store(settings: Settings, *, fail_fast: bool = False) -> GraphStore:
-    """Embedded (default) or Neo4j, per ``CREDITGRAPH_STORE``; caller closes it.
+    """Embedded (default) or Neo4j, per ``CREDITGRAPH_STORE``, with its schema applied;
+    caller closes it.
 
     ``fail_fast``: short connection timeouts and retries (the API's degraded mode)."""
     if settings.store == "neo4j":

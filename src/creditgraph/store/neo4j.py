@@ -1,5 +1,9 @@
 """Neo4j backend over the official driver.
 
+Over ~450 lines on purpose: one backend of the ``GraphStore`` contract, its Cypher as named
+constants beside the method that runs each, and the driver errors translated once; split by
+method, a query would sit far from its caller.
+
 Graph model::
 
     (:Account {account_id, created_at, f_<feature>..., p_<property>..., label, label_source,
@@ -307,7 +311,8 @@ class Neo4jStore(GraphStore):
 
     @classmethod
     def connect(cls, settings: Settings, *, fail_fast: bool = False) -> Neo4jStore:
-        """Build a driver from settings, check it reaches the server, and own it.
+        """Build a driver from settings, check it reaches the server, apply the schema (once
+        per open store, not per write), and own the driver.
 
         ``fail_fast`` (the API) gives up on an unreachable server within about two seconds
         instead of the driver's default 30 s of retries, so degraded mode starts at once.
@@ -321,13 +326,15 @@ class Neo4jStore(GraphStore):
             # Planner hints ("this query builds a cartesian product") are not for end users.
             notifications_min_severity="OFF",
         )
+        store = cls(driver, settings.neo4j_database, settings.schema_dir, owns_driver=True)
         try:
             with _translate():
                 driver.verify_connectivity()
+            store.apply_schema()
         except CreditGraphError:
             driver.close()
             raise
-        return cls(driver, settings.neo4j_database, settings.schema_dir, owns_driver=True)
+        return store
 
     def close(self) -> None:
         if self._owns_driver:

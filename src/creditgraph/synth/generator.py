@@ -1,5 +1,8 @@
 """Synthetic social-payment network with planted fraud rings and ground truth.
 
+At ~450 lines: the legitimate network's generator in one place; issue 12 reworks synth/, so it
+was left whole in the renovation.
+
 The legitimate network: accounts live in communities (sizes lognormal) inside regions;
 friendships follow a Chung-Lu model with Pareto weights (heavy-tailed degrees, a few hubs)
 whose second endpoint is mostly drawn from the same community, else the same region, else

@@ -7,143 +7,31 @@ idempotent by id, and the accounts it touches are rescored from their neighbourh
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
+from dataclasses import asdict
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from creditgraph.api.deps import Principal, StateDep, require_role
-from creditgraph.api.routes.schemas import ID, error_responses
+from creditgraph.api.schemas import error_responses
+from creditgraph.api.schemas.ingest import (
+    AccountBatchCreate,
+    IngestPublic,
+    LabelBatchCreate,
+    LinkBatchCreate,
+    TransferBatchCreate,
+)
 from creditgraph.api.state import ApiState
-from creditgraph.domain import AccountColumns, LinkColumns, TransferColumns
 from creditgraph.ingest.csvfile import Kind
-from creditgraph.services.ingest import import_records
 
 router = APIRouter(tags=["ingest"])
 
 Feeder = Annotated[Principal, Depends(require_role("payment"))]
 Investigator = Annotated[Principal, Depends(require_role("investigator"))]
-MAX_ITEMS = 10_000
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
-ISO = Field(
-    default=None,
-    max_length=40,
-    examples=["2026-11-24T12:00:00Z"],
-    description="ISO-8601 date or date-time; no zone means UTC",
-)
-
-
-class _Item(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class TransferCreate(_Item):
-    transfer_id: str = Field(min_length=1, max_length=128, examples=["t_981"])
-    src: str = ID
-    dst: str = ID
-    amount: float = Field(examples=[120.0], description="finite, non-negative")
-    timestamp: str = Field(
-        max_length=40, examples=["2026-11-24T12:00:00Z"], description="ISO-8601; no zone means UTC"
-    )
-    currency: str | None = Field(default=None, max_length=8, examples=["EUR"])
-    channel: str | None = Field(default=None, max_length=32, examples=["app"])
-
-
-class LinkCreate(_Item):
-    src: str = ID
-    dst: str = ID
-    type: str = Field(
-        max_length=63, examples=["FRIEND"], description="FRIEND or another UPPER_SNAKE relation"
-    )
-    since: str | None = ISO
-
-
-class AccountCreate(_Item):
-    account_id: str = ID
-    created_at: str | None = ISO
-    features: dict[str, float] = Field(default_factory=dict, examples=[{"age_years": 31}])
-    properties: dict[str, str] = Field(default_factory=dict, examples=[{"country": "DE"}])
-
-    @field_validator("features", "properties")
-    @classmethod
-    def _names(cls, v: dict[str, Any]) -> dict[str, Any]:
-        for k in v:
-            if not _NAME.match(k) or k in ("account_id", "created_at"):
-                raise ValueError(f"{k!r} is not a valid column name (letters, digits, _)")
-        return v
-
-
-class LabelCreate(_Item):
-    account_id: str = ID
-    label: str = Field(examples=["fraud"], description="fraud | legit")
-    source: str | None = Field(default=None, max_length=64, examples=["investigation"])
-    observed_at: str | None = ISO
-
-
-def _examples(item: dict[str, Any]) -> ConfigDict:
-    return ConfigDict(extra="forbid", json_schema_extra={"examples": [{"items": [item]}]})
-
-
-class TransferBatchCreate(BaseModel):
-    model_config = _examples(
-        {
-            "transfer_id": "t_981",
-            "src": "acc_000001",
-            "dst": "acc_000042",
-            "amount": 120.0,
-            "timestamp": "2026-11-24T12:00:00Z",
-            "currency": "EUR",
-        }
-    )
-    items: list[TransferCreate] = Field(min_length=1, max_length=MAX_ITEMS)
-
-
-class LinkBatchCreate(BaseModel):
-    model_config = _examples({"src": "acc_000001", "dst": "acc_000042", "type": "FRIEND"})
-    items: list[LinkCreate] = Field(min_length=1, max_length=MAX_ITEMS)
-
-
-class AccountBatchCreate(BaseModel):
-    model_config = _examples(
-        {"account_id": "acc_900001", "created_at": "2026-11-24", "features": {"age_years": 31}}
-    )
-    items: list[AccountCreate] = Field(min_length=1, max_length=MAX_ITEMS)
-
-
-class LabelBatchCreate(BaseModel):
-    model_config = _examples(
-        {"account_id": "acc_000042", "label": "fraud", "source": "investigation"}
-    )
-    items: list[LabelCreate] = Field(min_length=1, max_length=MAX_ITEMS)
-
-
-class IngestPublic(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "kind": "transfers",
-                    "received": 1,
-                    "changed": 1,
-                    "created_accounts": 0,
-                    "rescored": 2,
-                    "model_version": "v0001",
-                }
-            ]
-        }
-    )
-
-    kind: str
-    received: int
-    changed: int = Field(
-        description="rows inserted or changed (0 when the batch was already stored)"
-    )
-    created_accounts: int
-    rescored: int = Field(description="accounts rescored from their neighbourhood")
-    model_version: str | None
 
 
 def _text(v: Any) -> str | None:
@@ -155,6 +43,7 @@ def _text(v: Any) -> str | None:
 
 
 def _records(kind: Kind, items: Sequence[BaseModel]) -> list[dict[str, str | None]]:
+    """Items as the rows of the kind's CSV file would read (text; None = missing)."""
     out = []
     for item in items:
         data = item.model_dump()
@@ -166,39 +55,6 @@ def _records(kind: Kind, items: Sequence[BaseModel]) -> list[dict[str, str | Non
         else:
             out.append({k: _text(v) for k, v in data.items()})
     return out
-
-
-def _ingest(
-    state: ApiState, kind: Kind, items: Sequence[BaseModel], create_missing: bool
-) -> dict[str, Any]:
-    store = state.store
-    done = import_records(
-        store, kind, _records(kind, items), create_missing_accounts=create_missing
-    )
-    batch = done.batch
-    transfers: list[tuple[str, str, float]] = []
-    links: list[tuple[str, str, str]] = []
-    touched: list[str] = []
-    if isinstance(batch, TransferColumns):
-        transfers = list(zip(batch.src, batch.dst, batch.amount, strict=True))
-        touched = list(dict.fromkeys([*batch.src, *batch.dst]))
-    elif isinstance(batch, LinkColumns):
-        links = list(zip(batch.src, batch.dst, batch.type, strict=True))
-        touched = list(dict.fromkeys([*batch.src, *batch.dst]))
-    elif isinstance(batch, AccountColumns):
-        touched = list(dict.fromkeys(batch.account_id))
-    rescored = 0
-    if done.report.changed:
-        rescored = state.apply_live(transfers, links, touched[: state.settings.rescore_limit])
-    engine = state.engine
-    return {
-        "kind": kind,
-        "received": len(items),
-        "changed": done.report.changed,
-        "created_accounts": done.report.created_accounts,
-        "rescored": rescored,
-        "model_version": None if engine is None else engine.model_version,
-    }
 
 
 CreateMissing = Annotated[
@@ -217,7 +73,13 @@ async def _run(
     items: Sequence[BaseModel],
     create_missing: bool,
 ) -> dict[str, Any]:
-    out = await run_in_threadpool(_ingest, state, kind, items, create_missing)
+    out = asdict(
+        await run_in_threadpool(
+            partial(state.serving.ingest, create_missing=create_missing),
+            kind,
+            _records(kind, items),
+        )
+    )
     state.audit.record(
         principal=principal,
         action=f"ingest.{kind}",

@@ -3,47 +3,14 @@ private network)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel, ConfigDict
 
 from creditgraph.api.deps import StateDep
 from creditgraph.api.errors import json_response
+from creditgraph.api.schemas.ops import HealthPublic, ReadyPublic
 
 router = APIRouter(tags=["operations"])
-
-
-class HealthPublic(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{"status": "ok"}]})
-    status: str
-
-
-class ReadyPublic(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "ready": True,
-                    "model_loaded": True,
-                    "model_version": "v0001",
-                    "store_reachable": True,
-                    "degraded": False,
-                    "degraded_since": None,
-                    "error": None,
-                }
-            ]
-        }
-    )
-
-    ready: bool
-    model_loaded: bool
-    model_version: str | None
-    store_reachable: bool
-    degraded: bool
-    degraded_since: float | None
-    error: str | None
 
 
 @router.get("/healthz", response_model=HealthPublic, summary="The process is alive")
@@ -60,17 +27,8 @@ async def healthz() -> dict[str, str]:
 async def readyz(state: StateDep) -> Response:
     """200 once a model is loaded, also in degraded mode (risk checks still answer, from
     memory); 503 before. ``store_reachable`` reflects the last probe or store call."""
-    engine = state.engine
-    body: dict[str, Any] = {
-        "ready": engine is not None,
-        "model_loaded": engine is not None,
-        "model_version": None if engine is None else engine.model_version,
-        "store_reachable": not state.health.degraded,
-        "degraded": state.health.degraded,
-        "degraded_since": state.health.since,
-        "error": state.health.last_error or state.load_error,
-    }
-    return json_response(body, status_code=200 if engine is not None else 503)
+    body = state.serving.readiness()
+    return json_response(body, status_code=200 if body["ready"] else 503)
 
 
 @router.get(

@@ -2,91 +2,20 @@
 
 from __future__ import annotations
 
-import math
-from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 import orjson
-from anyio import to_thread
 from fastapi import APIRouter, Request, Response
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import ValidationError
 
 from creditgraph.api.deps import allowed_roles, authenticate
-from creditgraph.api.routes.schemas import ID, ReasonPublic, error_responses
+from creditgraph.api.schemas import error_responses
+from creditgraph.api.schemas.risk import RiskDecisionPublic, TransferRiskCreate
 from creditgraph.api.state import ApiState
-from creditgraph.errors import StoreUnavailable
 from creditgraph.services.risk import RiskDecision, TransferCheck
 
 router = APIRouter(tags=["risk"])
-
-
-class TransferRiskCreate(BaseModel):
-    """A transfer about to be made."""
-
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {
-                    "src": "acc_000001",
-                    "dst": "acc_000042",
-                    "amount": 120.0,
-                    "currency": "EUR",
-                    "timestamp": "2026-11-24T12:00:00Z",
-                }
-            ]
-        },
-    )
-
-    src: str = ID
-    dst: str = ID
-    amount: float = Field(ge=0, examples=[120.0])
-    currency: str | None = Field(default=None, min_length=1, max_length=8, examples=["EUR"])
-    timestamp: datetime | None = None
-
-    @field_validator("amount")
-    @classmethod
-    def _finite(cls, v: float) -> float:
-        if not math.isfinite(v):
-            raise ValueError("must be a finite number")
-        return v
-
-
-class RiskDecisionPublic(BaseModel):
-    """The decision with its reasons."""
-
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "decision": "review",
-                    "risk": 0.62,
-                    "reasons": [
-                        {
-                            "code": "RECEIVER_RISK",
-                            "message": "the receiver's fraud probability is 0.540",
-                            "evidence": {"account_id": "acc_000042", "fraud_probability": 0.54},
-                        },
-                        {
-                            "code": "ACCOUNTS_UNRELATED",
-                            "message": "no friendship, earlier transfer or "
-                            "common neighbour between the two accounts",
-                            "evidence": {},
-                        },
-                    ],
-                    "model_version": "v0001",
-                    "degraded": False,
-                }
-            ]
-        }
-    )
-
-    decision: Literal["allow", "review", "block"]
-    risk: float = Field(ge=0, le=1)
-    reasons: list[ReasonPublic]
-    model_version: str
-    degraded: bool
 
 
 def decision_payload(d: RiskDecision) -> dict[str, object]:
@@ -161,7 +90,8 @@ async def check_transfer(request: Request) -> Response:
     principal = authenticate(state, request.headers.get("authorization"), _ALLOWED)
     idempotency_key = request.headers.get(IDEMPOTENCY_HEADER)
     body = _parse(await request.body(), idempotency_key)
-    engine = state.require_engine()
+    serving = state.serving
+    serving.require_engine()  # 503 before a model is loaded, replay or not
     fingerprint = b""
     if idempotency_key is not None:
         fingerprint = state.idempotency.fingerprint(body.model_dump_json().encode())
@@ -176,27 +106,15 @@ async def check_transfer(request: Request) -> Response:
             return Response(
                 cached, media_type="application/json", headers={"Idempotent-Replayed": "true"}
             )
-    check = TransferCheck(
-        src=body.src,
-        dst=body.dst,
-        amount=body.amount,
-        currency=body.currency,
-        timestamp=body.timestamp.timestamp() if body.timestamp else None,
+    decision = await serving.decide(
+        TransferCheck(
+            src=body.src,
+            dst=body.dst,
+            amount=body.amount,
+            currency=body.currency,
+            timestamp=body.timestamp.timestamp() if body.timestamp else None,
+        )
     )
-    store = state.live_store()
-    try:
-        if store is not None and not (engine.knows(body.src) and engine.knows(body.dst)):
-            state.metrics.inductive.inc(
-                int(not engine.knows(body.src)) + int(not engine.knows(body.dst))
-            )
-            decision = await to_thread.run_sync(
-                engine.decide, check, store, limiter=state.scoring_limiter
-            )
-        else:
-            decision = engine.decide(check, store)
-    except StoreUnavailable as e:
-        state.health.down(e)
-        decision = engine.decide(check, None)
     answer = orjson.dumps(decision_payload(decision))
     if idempotency_key is not None:
         state.idempotency.put(principal.key_id, idempotency_key, fingerprint, answer)

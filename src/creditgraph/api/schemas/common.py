@@ -1,4 +1,4 @@
-"""Request / response models shared by the routes (``XCreate`` in, ``XPublic`` out)."""
+"""Models shared by the routes: reasons, the error envelope, the id field."""
 
 from __future__ import annotations
 
@@ -6,13 +6,15 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from creditgraph.domain import ReasonCode
+
 ID = Field(min_length=1, max_length=128, examples=["acc_000042"])
 
 
 class ReasonPublic(BaseModel):
     """Why: a stable code, a sentence, and the figures behind it."""
 
-    code: str = Field(examples=["RECEIVER_IN_RING"])
+    code: ReasonCode = Field(examples=["RECEIVER_IN_RING"])
     message: str = Field(examples=["the receiver belongs to 1 detected ring(s)"])
     evidence: dict[str, Any] = Field(default_factory=dict)
     weight: float | None = Field(

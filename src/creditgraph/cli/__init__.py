@@ -1,7 +1,7 @@
 """The ``creditgraph`` command line: thin commands that call one service each.
 
-Library code raises ``CreditGraphError``; ``_run`` maps it to a message on stderr and the error's
-exit code, once, here.
+Library code raises ``CreditGraphError``; ``cli.common.run`` maps it to a message on stderr
+and the error's exit code, once. ``creditgraph neo4j ...`` lives in ``cli.neo4j``.
 """
 
 from __future__ import annotations
@@ -9,18 +9,13 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import asdict
-from functools import partial
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 import orjson
-import torch
 import typer
 import uvicorn
-from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -32,21 +27,21 @@ from rich.progress import (
 
 from creditgraph.api.app import create_app
 from creditgraph.api.keys import create_key
+from creditgraph.cli.common import err, run, settings, store_of
+from creditgraph.cli.neo4j import neo4j_app
 from creditgraph.config import Settings
 from creditgraph.domain import Ring
-from creditgraph.errors import CreditGraphError
 from creditgraph.ingest.csvfile import KINDS, Kind
 from creditgraph.logs import configure_json_logging
+from creditgraph.ml.threads import use_threads
 from creditgraph.registry import ModelRegistry
+from creditgraph.resources import training_job
 from creditgraph.rings import DetectConfig
-from creditgraph.services.bulkload import initial_load
 from creditgraph.services.ingest import import_file
+from creditgraph.services.pipeline import Step, run_pipeline
 from creditgraph.services.retrain import promote_version, retrain
 from creditgraph.services.rings import detect_rings, set_ring_status
 from creditgraph.services.scoring import score_all
-from creditgraph.store import neo4j_server
-from creditgraph.store.base import GraphStore
-from creditgraph.store.factory import open_store
 from creditgraph.synth import generate
 from creditgraph.training_config import TrainingConfig, load_training_config
 
@@ -55,9 +50,6 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-neo4j_app = typer.Typer(
-    help="A local Neo4j server for development and tests.", no_args_is_help=True
-)
 schema_app = typer.Typer(help="The store's schema (constraints and indexes).", no_args_is_help=True)
 app.add_typer(neo4j_app, name="neo4j")
 models_app = typer.Typer(help="Registered model versions and the champion.", no_args_is_help=True)
@@ -65,27 +57,6 @@ app.add_typer(schema_app, name="schema")
 app.add_typer(models_app, name="models")
 keys_app = typer.Typer(help="API keys (only their hashes are stored).", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
-
-err = Console(stderr=True)
-T = TypeVar("T")
-
-
-def _run(fn: Callable[[], T]) -> T:
-    """Call ``fn``; a CreditGraphError becomes a one-line message and its exit code."""
-    try:
-        return fn()
-    except CreditGraphError as e:
-        err.print(f"[bold red]error:[/] {e}", highlight=False, markup=True, soft_wrap=True)
-        raise typer.Exit(e.exit_code) from None
-
-
-@contextmanager
-def _store(settings: Settings) -> Iterator[GraphStore]:
-    store = _run(lambda: open_store(settings))
-    try:
-        yield store
-    finally:
-        store.close()
 
 
 @app.callback()
@@ -107,7 +78,7 @@ def synth(
     out: Annotated[Path, typer.Option(help="Output directory.")] = Path("out/synth"),
 ) -> None:
     """Write a synthetic social-payment network with planted fraud rings."""
-    summary = _run(lambda: generate(accounts, seed, out, progress=lambda m: err.print(m)))
+    summary = run(lambda: generate(accounts, seed, out, progress=lambda m: err.print(m)))
     typer.echo(
         json.dumps({k: v for k, v in asdict(summary).items() if k != "files"} | {"out": str(out)})
     )
@@ -127,20 +98,20 @@ def import_(
     if kind not in KINDS:
         err.print(f"error: unknown kind {kind!r}; use one of {', '.join(KINDS)}")
         raise typer.Exit(2)
-    settings = Settings()
-    with _store(settings) as store, _progress() as progress:
+    s = settings()
+    with store_of(s) as store, _progress() as progress:
         task = progress.add_task(f"{kind} ← {file.name}", total=None)
 
         def advance(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)
 
-        report = _run(
+        report = run(
             lambda: import_file(
                 store,
                 _kind(kind),
                 file,
                 create_missing_accounts=create_missing_accounts,
-                batch_size=batch_size or settings.import_batch_size,
+                batch_size=batch_size or s.import_batch_size,
                 progress=advance,
             )
         )
@@ -184,8 +155,8 @@ def stats(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Counts of the stored graph."""
-    with _store(Settings()) as store:
-        counts = _run(store.counts)
+    with store_of(settings()) as store:
+        counts = run(store.counts)
     data = asdict(counts)
     if as_json:
         typer.echo(json.dumps(data))
@@ -197,13 +168,14 @@ def stats(
 @schema_app.command("apply")
 def schema_apply() -> None:
     """Create constraints and indexes (idempotent)."""
-    with _store(Settings()) as store:
-        for name in _run(store.apply_schema):
+    with store_of(settings()) as store:
+        for name in run(store.apply_schema):
             typer.echo(f"applied {name}")
 
 
-#: The retraining job the demo runs (short training, no baseline).
-DEMO_CONFIG = Path(__file__).resolve().parents[2] / "training" / "demo.toml"
+#: The retraining job the demo runs (short training, no baseline), shipped as package data.
+DEMO_JOB = "demo.toml"
+_DEMO_STEPS: dict[Step, int] = {"import": 2, "train": 3, "score": 4, "rings": 5}
 
 
 @app.command()
@@ -218,29 +190,24 @@ def demo(
 ) -> None:
     """The main job on the embedded store: synthesise, import, train, score, detect rings,
     then serve the API with a demo key and example calls."""
-    settings = Settings()
-    out = settings.data_dir / "demo-input"
+    s = settings()
+    out = s.data_dir / "demo-input"
     err.print(f"[bold]1/6[/] synthesising {accounts} accounts into {out}")
-    _run(lambda: generate(accounts, seed, out))
-    with _store(settings) as store:
-        for kind in KINDS:
-            path = out / f"{kind}.csv"
-            err.print(f"[bold]2/6[/] importing {path} into the {store.backend} store")
-            report = _run(partial(import_file, store, kind, path))
-            err.print(f"    {report.rows} rows, {report.changed} changed, {report.write_s:.1f}s")
-        err.print(f"[bold]3/6[/] training ({DEMO_CONFIG.name})")
-        job = _run(lambda: load_training_config(DEMO_CONFIG))
-        trained = _run(lambda: retrain(store, _registry(settings), job, force=True))
-        err.print(f"    {trained.outcome}", highlight=False)
-        err.print("[bold]4/6[/] scoring every account")
-        scored = _run(lambda: score_all(store, _registry(settings)))
-        err.print(f"    {scored.written} scores written ({scored.model_version})")
-        err.print("[bold]5/6[/] detecting fraud rings (with the new scores)")
-        rings = _run(lambda: detect_rings(store))
-        err.print(f"    {rings.detected} rings: {rings.by_kind}", highlight=False)
-        counts = _run(store.counts)
+    run(lambda: generate(accounts, seed, out))
+    job = run(lambda: load_training_config(training_job(DEMO_JOB)))
+
+    def progress(step: Step, line: str) -> None:
+        prefix = "" if line.startswith(" ") else f"[bold]{_DEMO_STEPS[step]}/6[/] "
+        err.print(prefix + line, highlight=False, markup=bool(prefix))
+
+    with store_of(s) as store:
+        report = run(
+            lambda: run_pipeline(store, _registry(s), out, job, force=True, progress=progress)
+        )
+        counts = run(store.counts)
+    scored = report.scored
     typer.echo(json.dumps(asdict(counts) | {"model_version": scored.model_version}))
-    key = _run(lambda: create_key(settings, "admin", "demo"))
+    key = run(lambda: create_key(s, "admin", "demo"))
     base = f"http://{host}:{port}"
     err.print(
         f"[bold]6/6[/] demo API key (admin, shown once): [bold]{key}[/]\n"
@@ -257,60 +224,11 @@ def demo(
         soft_wrap=True,
     )
     if serve_api:
-        _serve(settings, host, port)
+        _serve(s, host, port)
 
 
-@neo4j_app.command("fetch")
-def neo4j_fetch() -> None:
-    """Resolve the Neo4j server jars with Maven into the cache (a no-op when present)."""
-    typer.echo(str(_run(lambda: neo4j_server.fetch(Settings()))))
-
-
-@neo4j_app.command("start")
-def neo4j_start() -> None:
-    """Start the local server and wait until RETURN 1 succeeds."""
-    settings = Settings()
-    _run(lambda: neo4j_server.start(settings))
-    typer.echo(json.dumps(asdict(_run(lambda: neo4j_server.status(settings)))))
-
-
-@neo4j_app.command("stop")
-def neo4j_stop() -> None:
-    """Stop the local server cleanly."""
-    _run(lambda: neo4j_server.stop(Settings()))
-
-
-@neo4j_app.command("status")
-def neo4j_status() -> None:
-    """Whether the local server runs and answers; exit code 1 when it does not."""
-    status = _run(lambda: neo4j_server.status(Settings()))
-    typer.echo(json.dumps(asdict(status)))
-    if not status.responsive:
-        raise typer.Exit(1)
-
-
-@neo4j_app.command("bulk-load")
-def neo4j_bulk_load(
-    directory: Annotated[
-        Path,
-        typer.Argument(help="accounts.csv, and transfers.csv, links.csv, labels.csv if any."),
-    ],
-    force: Annotated[bool, typer.Option(help="Replace a database that holds data.")] = False,
-) -> None:
-    """Load a whole network into an empty database with neo4j-admin (offline: the server
-    restarts, clients are cut off meanwhile)."""
-    report = _run(lambda: initial_load(Settings(), directory, force=force))
-    timings = ("validate_s", "convert_s", "import_s", "restart_s", "schema_s", "total_s")
-    typer.echo(
-        json.dumps(
-            {"rows": report.rows, "counts": asdict(report.counts)}
-            | {k: round(getattr(report, k), 3) for k in timings}
-        )
-    )
-
-
-def _registry(settings: Settings) -> ModelRegistry:
-    return ModelRegistry(settings.data_dir / "models")
+def _registry(s: Settings) -> ModelRegistry:
+    return ModelRegistry(s.models_dir)
 
 
 @app.command()
@@ -323,10 +241,10 @@ def train(
     ] = False,
 ) -> None:
     """Retrain: snapshot, train every candidate family, select on validation, gate, register."""
-    settings = Settings()
-    job = _run(lambda: load_training_config(config)) if config else TrainingConfig()
-    with _store(settings) as store:
-        report = _run(lambda: retrain(store, _registry(settings), job, force=force))
+    s = settings()
+    job = run(lambda: load_training_config(config)) if config else TrainingConfig()
+    with store_of(s) as store:
+        report = run(lambda: retrain(store, _registry(s), job, force=force))
     err.print(report.outcome, highlight=False)
     typer.echo(
         json.dumps(
@@ -347,18 +265,18 @@ def score(
     out: Annotated[Path | None, typer.Option(help="Also write the scores to this CSV.")] = None,
 ) -> None:
     """Score every account with the champion and write the scores back to the store."""
-    settings = Settings()
-    with _store(settings) as store:
-        report = _run(lambda: score_all(store, _registry(settings), out=out))
+    s = settings()
+    with store_of(s) as store:
+        report = run(lambda: score_all(store, _registry(s), out=out))
     typer.echo(json.dumps(asdict(report), default=str))
 
 
 @models_app.command("list")
 def models_list() -> None:
     """Registered model versions, oldest first; the champion is marked."""
-    registry = _registry(Settings())
+    registry = _registry(settings())
     champion = registry.champion_version()
-    for record in _run(registry.records):
+    for record in run(registry.records):
         typer.echo(
             json.dumps(
                 {
@@ -374,8 +292,8 @@ def models_list() -> None:
 @models_app.command("show")
 def models_show(version: Annotated[str, typer.Argument(help="e.g. v0003")]) -> None:
     """A version's record and its model card."""
-    registry = _registry(Settings())
-    record = _run(lambda: registry.get(version))
+    registry = _registry(settings())
+    record = run(lambda: registry.get(version))
     typer.echo(json.dumps(asdict(record), indent=2, default=str))
     card = registry.path(version) / "model_card.md"
     if card.exists():
@@ -388,7 +306,7 @@ def models_promote(
     reason: Annotated[str, typer.Option(help="Why, for the promotion history.")] = "manual",
 ) -> None:
     """Make a version the champion by hand (no gate); the reason is recorded."""
-    record = _run(lambda: promote_version(_registry(Settings()), version, reason=reason))
+    record = run(lambda: promote_version(_registry(settings()), version, reason=reason))
     typer.echo(json.dumps({"champion": record.version}))
 
 
@@ -398,7 +316,7 @@ def keys_create(
     name: Annotated[str, typer.Option(help="Who holds the key (shown in the audit log).")],
 ) -> None:
     """Create an API key and print it alone on stdout, once; only its hash is stored."""
-    typer.echo(_run(lambda: create_key(Settings(), role, name)))
+    typer.echo(run(lambda: create_key(settings(), role, name)))
 
 
 @app.command()
@@ -408,15 +326,15 @@ def serve(
     log_level: Annotated[str, typer.Option(help="debug | info | warning")] = "info",
 ) -> None:
     """Serve the API (risk decisions, scores, ingest, admin) with uvicorn, JSON logs."""
-    _serve(Settings(), host, port, log_level)
+    _serve(settings(), host, port, log_level)
 
 
-def _serve(settings: Settings, host: str, port: int, log_level: str = "info") -> None:
+def _serve(s: Settings, host: str, port: int, log_level: str = "info") -> None:
     # One request scores one small neighbourhood: more threads only add contention.
-    torch.set_num_threads(1)
+    use_threads(1)
     configure_json_logging(getattr(logging, log_level.upper(), logging.INFO))
     uvicorn.run(
-        create_app(settings),
+        create_app(s),
         host=host,
         port=port,
         log_config=None,
@@ -456,8 +374,8 @@ def rings_detect(
 ) -> None:
     """Detect rings in the stored graph and write them back (ids stable across runs)."""
     config = DetectConfig() if min_score is None else DetectConfig(min_score=min_score)
-    with _store(Settings()) as store:
-        report = _run(lambda: detect_rings(store, config, use_scores=use_scores))
+    with store_of(settings()) as store:
+        report = run(lambda: detect_rings(store, config, use_scores=use_scores))
     typer.echo(json.dumps(asdict(report)))
 
 
@@ -466,8 +384,8 @@ def rings_export(
     out: Annotated[Path, typer.Option(help="JSON file to write.")] = Path("rings.json"),
 ) -> None:
     """Write every stored ring (id, score, kind, members, evidence, status) as JSON."""
-    with _store(Settings()) as store:
-        rings = _run(store.list_rings)
+    with store_of(settings()) as store:
+        rings = run(store.list_rings)
     out.write_bytes(orjson.dumps([_ring_json(r) for r in rings], option=orjson.OPT_INDENT_2))
     typer.echo(json.dumps({"rings": len(rings), "out": str(out)}))
 
@@ -475,8 +393,8 @@ def rings_export(
 @rings_app.command("show")
 def rings_show(ring_id: Annotated[str, typer.Argument(help="Ring id.")]) -> None:
     """One ring with its evidence."""
-    with _store(Settings()) as store:
-        ring = _run(lambda: store.get_ring(ring_id))
+    with store_of(settings()) as store:
+        ring = run(lambda: store.get_ring(ring_id))
     typer.echo(orjson.dumps(_ring_json(ring), option=orjson.OPT_INDENT_2).decode())
 
 
@@ -487,8 +405,8 @@ def rings_status(
     note: Annotated[str | None, typer.Option(help="Investigator's note (replaces it).")] = None,
 ) -> None:
     """Set a ring's status; confirmed / dismissed verdicts become training labels."""
-    with _store(Settings()) as store:
-        change = _run(lambda: set_ring_status(store, ring_id, status, note))
+    with store_of(settings()) as store:
+        change = run(lambda: set_ring_status(store, ring_id, status, note))
     typer.echo(
         json.dumps(
             {

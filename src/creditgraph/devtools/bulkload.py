@@ -1,15 +1,11 @@
-"""Initial load of a whole network into an empty Neo4j database with ``neo4j-admin``.
+"""Initial load of a whole network into an empty local Neo4j database with ``neo4j-admin``.
 
 Transactional upserts (``services.ingest``) are the way to add data to a live graph; for the
 first load of millions of rows Neo4j's offline importer writes the store files directly and
 is an order of magnitude faster. This module validates the four contract files with exactly
-the parsers of the normal import, writes them as ``neo4j-admin database import`` CSVs in the
-graph model of ``store.neo4j`` (so the result is indistinguishable from a normal import),
-takes the local server offline for the import, and brings it back with the schema applied.
-
-Missing optional values are written as unquoted empty fields, which the importer skips, so
-they end up as absent properties exactly as ``SET x = null`` leaves them. Everything gets
-``seq = 0``, the Meta counter's initial value: a snapshot sees it all, later imports stamp 1+.
+the parsers of the normal import, writes them in the importer's format
+(``store.neo4j_bulk``), takes the local server (``devtools.neo4j_server``) offline for the
+import, and brings it back with the schema applied.
 """
 
 from __future__ import annotations
@@ -25,62 +21,25 @@ from urllib.parse import urlsplit
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pa_csv
 
 from creditgraph.config import Settings
+from creditgraph.devtools import neo4j_server
 from creditgraph.domain import AccountColumns, Counts, LabelColumns, LinkColumns, TransferColumns
 from creditgraph.errors import Conflict, CreditGraphError, InvalidInput, StoreUnavailable
 from creditgraph.ingest.csvfile import KINDS, ErrorCollector, Kind, Table, read_table
 from creditgraph.ingest.records import Batch, Parsed, parse
-from creditgraph.store import neo4j_server
 from creditgraph.store.neo4j import Neo4jStore
+from creditgraph.store.neo4j_bulk import PreparedImport, node_files, relationship_files
 
-#: The importer's ID space of accounts; relationship files refer to it.
-_ID_SPACE = "Account"
-# Arrow quotes every string and leaves nulls as bare empty fields: the importer reads a quoted
-# value verbatim (commas, doubled quotes) and skips a bare empty field (absent property).
-_WRITE_OPTIONS = pa_csv.WriteOptions(include_header=False, quoting_style="needed")
 _LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
-
-
-@dataclass(frozen=True)
-class PreparedImport:
-    """Validated input converted to ``neo4j-admin`` CSVs (separate header and data files)."""
-
-    nodes: tuple[Path, Path]
-    #: (relationship type, or None when the file has a ``:TYPE`` column; header; data)
-    relationships: list[tuple[str | None, Path, Path]]
-    #: Some value spans lines: the importer must parse quoted newlines (slower).
-    multiline: bool
-    rows: dict[Kind, int]
-    validate_s: float
-    convert_s: float
-
-    def admin_args(self, database: str, report_file: Path) -> list[str]:
-        """Arguments for ``neo4j-admin`` that import these files into ``database``."""
-        args = [
-            "database",
-            "import",
-            "full",
-            database,
-            "--overwrite-destination=true",
-            # Belt and braces: an empty string never reaches the store in a normal import.
-            "--ignore-empty-strings=true",
-            f"--multiline-fields={'true' if self.multiline else 'false'}",
-            f"--report-file={report_file}",
-            f"--nodes={_ID_SPACE}={self.nodes[0]},{self.nodes[1]}",
-        ]
-        for rel_type, header, data in self.relationships:
-            prefix = f"{rel_type}=" if rel_type else ""
-            args.append(f"--relationships={prefix}{header},{data}")
-        return args
+B = TypeVar("B", bound=Batch)
 
 
 @dataclass(frozen=True)
 class BulkLoadReport:
     """What ``initial_load`` did and where the time went (seconds)."""
 
-    rows: dict[Kind, int]
+    rows: dict[str, int]
     counts: Counts
     validate_s: float
     convert_s: float
@@ -101,7 +60,7 @@ def prepare_import(input_dir: Path, out_dir: Path) -> PreparedImport:
     if not paths["accounts"].is_file():
         raise InvalidInput(f"{paths['accounts']}: not found (a bulk load needs accounts.csv)")
     validate_s = convert_s = 0.0
-    rows: dict[Kind, int] = {}
+    rows: dict[str, int] = {}
 
     t = time.perf_counter()
     accounts_table = read_table(paths["accounts"], "accounts")
@@ -111,7 +70,13 @@ def prepare_import(input_dir: Path, out_dir: Path) -> PreparedImport:
     labels = _parse_checked(paths["labels"], "labels", account_ids)
     validate_s += time.perf_counter() - t
     t = time.perf_counter()
-    nodes, multiline = _write(out_dir, "accounts", _node_columns(accounts, labels))
+    nodes, multiline = node_files(
+        out_dir,
+        _batch(accounts, AccountColumns),
+        accounts.feature_columns,
+        accounts.property_columns,
+        None if labels is None else _batch(labels, LabelColumns),
+    )
     rows["accounts"] = len(accounts.batch)
     if labels is not None:
         rows["labels"] = len(labels.batch)
@@ -119,20 +84,22 @@ def prepare_import(input_dir: Path, out_dir: Path) -> PreparedImport:
     convert_s += time.perf_counter() - t
 
     relationships: list[tuple[str | None, Path, Path]] = []
-    rel_kinds: tuple[tuple[Kind, str | None], ...] = (("transfers", "TRANSFERRED"), ("links", None))
-    for kind, rel_type in rel_kinds:
+    rel_kinds: tuple[Kind, ...] = ("transfers", "links")
+    for kind in rel_kinds:
         t = time.perf_counter()
         parsed = _parse_checked(paths[kind], kind, account_ids)
         validate_s += time.perf_counter() - t
         if parsed is None:
             continue
         t = time.perf_counter()
-        columns = _transfer_columns(parsed) if kind == "transfers" else _link_columns(parsed)
-        (header, data), spans = _write(out_dir, kind, columns)
+        batch = (
+            _batch(parsed, TransferColumns) if kind == "transfers" else _batch(parsed, LinkColumns)
+        )
+        rel_type, (header, data), spans = relationship_files(out_dir, batch)
         relationships.append((rel_type, header, data))
         multiline = multiline or spans
         rows[kind] = len(parsed.batch)
-        del parsed, columns
+        del parsed, batch
         convert_s += time.perf_counter() - t
     return PreparedImport(nodes, relationships, multiline, rows, validate_s, convert_s)
 
@@ -140,7 +107,7 @@ def prepare_import(input_dir: Path, out_dir: Path) -> PreparedImport:
 def initial_load(settings: Settings, input_dir: Path, *, force: bool = False) -> BulkLoadReport:
     """Load ``input_dir`` (the four contract files) into an empty Neo4j database, fast.
 
-    Works on the local server that ``store.neo4j_server`` manages for ``settings`` (same
+    Works on the local server that ``devtools.neo4j_server`` manages for ``settings`` (same
     home, ports and database as ``creditgraph neo4j start``); it is started if needed. Refuses
     a database that holds accounts, transfers, links or rings unless ``force``, in which case
     they are replaced. Every file is validated and converted before the server is touched, so
@@ -182,10 +149,9 @@ def initial_load(settings: Settings, input_dir: Path, *, force: bool = False) ->
     neo4j_server.start(settings)
     restart_s = stop_s + time.perf_counter() - t
     t = time.perf_counter()
-    store = Neo4jStore.connect(settings)
+    store = Neo4jStore.connect(settings)  # which applies the schema
+    schema_s = time.perf_counter() - t
     try:
-        store.apply_schema()
-        schema_s = time.perf_counter() - t
         counts = store.counts()
     finally:
         store.close()
@@ -260,88 +226,7 @@ def _restart_after_failure(settings: Settings, cause: CreditGraphError) -> None:
         ) from cause
 
 
-# -- conversion to the importer's CSV ------------------------------------------------------------
-
-Columns = dict[str, pa.Array]
-B = TypeVar("B", bound=Batch)
-
-
 def _batch(parsed: Parsed, kind: type[B]) -> B:
     if not isinstance(parsed.batch, kind):
         raise TypeError(f"expected {kind.__name__}, got {type(parsed.batch).__name__}")
     return parsed.batch
-
-
-def _node_columns(accounts: Parsed, labels: Parsed | None) -> Columns:
-    batch = _batch(accounts, AccountColumns)
-    cols: Columns = {
-        f"account_id:ID({_ID_SPACE})": pa.array(batch.account_id, pa.string()),
-        "created_at:double": pa.array(batch.created_at, pa.float64()),
-    }
-    for name in accounts.feature_columns:
-        cols[f"f_{name}:double"] = pa.array([f.get(name) for f in batch.features], pa.float64())
-    for name in accounts.property_columns:
-        cols[f"p_{name}"] = pa.array([p.get(name) for p in batch.properties], pa.string())
-    if labels is not None:
-        lb = _batch(labels, LabelColumns)
-        # Row of each account in labels.csv (null: unlabelled), to merge labels into nodes.
-        where = pc.index_in(
-            cols[f"account_id:ID({_ID_SPACE})"], value_set=pa.array(lb.account_id, pa.string())
-        )
-        cols["label"] = pa.array(lb.label, pa.string()).take(where)
-        cols["label_source"] = pa.array(lb.source, pa.string()).take(where)
-        cols["label_observed_at:double"] = pa.array(lb.observed_at, pa.float64()).take(where)
-    cols["seq:long"] = _zeros(len(batch))
-    return cols
-
-
-def _transfer_columns(parsed: Parsed) -> Columns:
-    b = _batch(parsed, TransferColumns)
-    return {
-        "transfer_id": pa.array(b.transfer_id, pa.string()),
-        f":START_ID({_ID_SPACE})": pa.array(b.src, pa.string()),
-        f":END_ID({_ID_SPACE})": pa.array(b.dst, pa.string()),
-        "amount:double": pa.array(b.amount, pa.float64()),
-        "ts:double": pa.array(b.timestamp, pa.float64()),
-        "currency": pa.array(b.currency, pa.string()),
-        "channel": pa.array(b.channel, pa.string()),
-        "seq:long": _zeros(len(b)),
-    }
-
-
-def _link_columns(parsed: Parsed) -> Columns:
-    b = _batch(parsed, LinkColumns)
-    # The parser already put each pair in canonical order (smaller id first).
-    return {
-        f":START_ID({_ID_SPACE})": pa.array(b.src, pa.string()),
-        f":END_ID({_ID_SPACE})": pa.array(b.dst, pa.string()),
-        ":TYPE": pa.array(b.type, pa.string()),
-        "since:double": pa.array(b.since, pa.float64()),
-        "seq:long": _zeros(len(b)),
-    }
-
-
-def _zeros(n: int) -> pa.Array:
-    return pa.array(np.zeros(n, dtype=np.int64))
-
-
-def _write(out_dir: Path, name: str, columns: Columns) -> tuple[tuple[Path, Path], bool]:
-    """Header and data file for ``columns``; also whether any value holds a line break."""
-    header = out_dir / f"{name}.header.csv"
-    data = out_dir / f"{name}.csv"
-    # Names are identifiers plus the importer's type suffixes: nothing to quote.
-    header.write_text(",".join(columns) + "\n", encoding="utf-8")
-    pa_csv.write_csv(pa.table(list(columns.values()), names=list(columns)), data, _WRITE_OPTIONS)
-    multiline = any(_has_line_break(col) for col in columns.values())
-    return (header, data), multiline
-
-
-def _has_line_break(col: pa.Array) -> bool:
-    """Whether a string value holds CR or LF. A string array keeps all values' bytes in one
-    buffer, so a byte search answers for every value at once (20x faster than a regex per
-    value); bytes outside a sliced array could only raise a false alarm: slower, still right."""
-    data = col.buffers()[2] if pa.types.is_string(col.type) else None
-    if data is None:
-        return False
-    raw = data.to_pybytes()
-    return b"\n" in raw or b"\r" in raw

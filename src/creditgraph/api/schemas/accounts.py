@@ -1,0 +1,47 @@
+"""``GET /v1/accounts/{id}/score``: one account's scores."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from creditgraph.api.schemas.common import ReasonPublic
+
+
+class AccountScorePublic(BaseModel):
+    """One account's scores with reasons."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "account_id": "acc_000042",
+                    "fraud_probability": 0.031,
+                    "social_credit": 0.71,
+                    "reasons": [
+                        {
+                            "code": "FEATURE_LOWERS_RISK",
+                            "message": "account_age_days lowers the fraud risk",
+                            "evidence": {"feature": "account_age_days"},
+                            "weight": -0.8,
+                        }
+                    ],
+                    "model_version": "v0001",
+                    "source": "table",
+                    "degraded": False,
+                }
+            ]
+        }
+    )
+
+    account_id: str
+    fraud_probability: float = Field(ge=0, le=1)
+    social_credit: float
+    reasons: list[ReasonPublic]
+    model_version: str
+    source: Literal["table", "live", "inductive"] = Field(
+        description="table: the model over the last snapshot; live: rescored after new data "
+        "arrived over HTTP; inductive: scored now from the account's neighbourhood"
+    )
+    degraded: bool

@@ -1,0 +1,129 @@
+"""Live ingest batches (``XBatchCreate``, items as the CSV contract's rows) and the answer."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from creditgraph.api.schemas.common import ID
+
+MAX_ITEMS = 10_000
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+ISO = Field(
+    default=None,
+    max_length=40,
+    examples=["2026-11-24T12:00:00Z"],
+    description="ISO-8601 date or date-time; no zone means UTC",
+)
+
+
+class _Item(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TransferCreate(_Item):
+    transfer_id: str = Field(min_length=1, max_length=128, examples=["t_981"])
+    src: str = ID
+    dst: str = ID
+    amount: float = Field(examples=[120.0], description="finite, non-negative")
+    timestamp: str = Field(
+        max_length=40, examples=["2026-11-24T12:00:00Z"], description="ISO-8601; no zone means UTC"
+    )
+    currency: str | None = Field(default=None, max_length=8, examples=["EUR"])
+    channel: str | None = Field(default=None, max_length=32, examples=["app"])
+
+
+class LinkCreate(_Item):
+    src: str = ID
+    dst: str = ID
+    type: str = Field(
+        max_length=63, examples=["FRIEND"], description="FRIEND or another UPPER_SNAKE relation"
+    )
+    since: str | None = ISO
+
+
+class AccountCreate(_Item):
+    account_id: str = ID
+    created_at: str | None = ISO
+    features: dict[str, float] = Field(default_factory=dict, examples=[{"age_years": 31}])
+    properties: dict[str, str] = Field(default_factory=dict, examples=[{"country": "DE"}])
+
+    @field_validator("features", "properties")
+    @classmethod
+    def _names(cls, v: dict[str, Any]) -> dict[str, Any]:
+        for k in v:
+            if not _NAME.match(k) or k in ("account_id", "created_at"):
+                raise ValueError(f"{k!r} is not a valid column name (letters, digits, _)")
+        return v
+
+
+class LabelCreate(_Item):
+    account_id: str = ID
+    label: str = Field(examples=["fraud"], description="fraud | legit")
+    source: str | None = Field(default=None, max_length=64, examples=["investigation"])
+    observed_at: str | None = ISO
+
+
+def _examples(item: dict[str, Any]) -> ConfigDict:
+    return ConfigDict(extra="forbid", json_schema_extra={"examples": [{"items": [item]}]})
+
+
+class TransferBatchCreate(BaseModel):
+    model_config = _examples(
+        {
+            "transfer_id": "t_981",
+            "src": "acc_000001",
+            "dst": "acc_000042",
+            "amount": 120.0,
+            "timestamp": "2026-11-24T12:00:00Z",
+            "currency": "EUR",
+        }
+    )
+    items: list[TransferCreate] = Field(min_length=1, max_length=MAX_ITEMS)
+
+
+class LinkBatchCreate(BaseModel):
+    model_config = _examples({"src": "acc_000001", "dst": "acc_000042", "type": "FRIEND"})
+    items: list[LinkCreate] = Field(min_length=1, max_length=MAX_ITEMS)
+
+
+class AccountBatchCreate(BaseModel):
+    model_config = _examples(
+        {"account_id": "acc_900001", "created_at": "2026-11-24", "features": {"age_years": 31}}
+    )
+    items: list[AccountCreate] = Field(min_length=1, max_length=MAX_ITEMS)
+
+
+class LabelBatchCreate(BaseModel):
+    model_config = _examples(
+        {"account_id": "acc_000042", "label": "fraud", "source": "investigation"}
+    )
+    items: list[LabelCreate] = Field(min_length=1, max_length=MAX_ITEMS)
+
+
+class IngestPublic(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "kind": "transfers",
+                    "received": 1,
+                    "changed": 1,
+                    "created_accounts": 0,
+                    "rescored": 2,
+                    "model_version": "v0001",
+                }
+            ]
+        }
+    )
+
+    kind: str
+    received: int
+    changed: int = Field(
+        description="rows inserted or changed (0 when the batch was already stored)"
+    )
+    created_accounts: int
+    rescored: int = Field(description="accounts rescored from their neighbourhood")
+    model_version: str | None
