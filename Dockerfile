@@ -9,6 +9,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 ARG PIP_EXTRA_INDEX_URL=""
 
+# jemalloc: `creditgraph train` / `score` re-execute under it (src/creditgraph/entry.py).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libjemalloc2 \
+    && rm -rf /var/lib/apt/lists/*
+
 RUN useradd --create-home --uid 10001 creditgraph \
     && mkdir /data && chown creditgraph:creditgraph /data
 

@@ -27,11 +27,19 @@ from creditgraph.registry import ModelRegistry
 from creditgraph.services.pipeline import PipelineReport, run_pipeline
 from creditgraph.store.factory import open_store
 from creditgraph.synth import generate
-from creditgraph.training_config import BaselineSection, OptimConfig, TrainingConfig
+from creditgraph.training_config import (
+    BaselineSection,
+    CandidatesSection,
+    OptimConfig,
+    TrainingConfig,
+)
 
 #: Small and quick: enough for a champion with sensible scores in seconds.
 FAST = TrainingConfig(
-    optim=OptimConfig(max_epochs=40, patience=10), baseline=BaselineSection(enabled=False)
+    optim=OptimConfig(max_epochs=40, patience=10),
+    baseline=BaselineSection(enabled=False),
+    # The relational GNN as champion: the request-time path these tests exercise.
+    candidates=CandidatesSection(families=["gnn"]),
 )
 ACCOUNTS = 1_500
 SEED = 7

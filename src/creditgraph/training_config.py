@@ -17,6 +17,9 @@ from creditgraph.errors import InvalidInput
 
 #: Metrics the gate may compare; all are "higher is better" ranking metrics on test labels.
 GateMetric = Literal["auprc", "auroc", "recall_at_k"]
+#: Model families a job can train (``ml.candidates``).
+Family = Literal["gnn", "wavelet", "trees", "labels", "stacked"]
+FAMILIES: tuple[Family, ...] = ("gnn", "wavelet", "trees", "labels", "stacked")
 
 
 class _Section(BaseModel):
@@ -59,13 +62,30 @@ class OptimConfig(_Section):
 
 
 class BaselineSection(_Section):
-    """The gradient-boosted baseline trained on the same split, reported side by side."""
+    """LightGBM settings of every tree family (``trees``, ``labels``, ``stacked``,
+    ``social_trees``). ``enabled = false`` drops the tree families from the candidates."""
 
     enabled: bool = True
     learning_rate: float = Field(default=0.05, gt=0.0)
     num_leaves: int = Field(default=15, ge=2)
     max_rounds: int = Field(default=1000, ge=1)
     early_stopping_rounds: int = Field(default=50, ge=1)
+
+
+class CandidatesSection(_Section):
+    """Which model families the job trains on the same split; the champion is the best on
+    validation AUPRC (ties: AUROC, then training time). See ``ml.candidates``."""
+
+    families: list[Family] = Field(default_factory=lambda: list(FAMILIES), min_length=1)
+    #: Also train trees on neighbour aggregates alone as a social-credit candidate.
+    social_trees: bool = True
+    #: GNN trainings of ``stacked``'s out-of-fold logits.
+    stack_folds: int = Field(default=3, ge=2, le=10)
+    #: Folds of the out-of-fold label-aware neighbour columns.
+    label_folds: int = Field(default=5, ge=2, le=20)
+    #: The heterophily-aware GNN: hidden width and wavelet order (= hops).
+    wavelet_hidden: int = Field(default=32, ge=1, le=1024)
+    wavelet_order: int = Field(default=2, ge=1, le=4)
 
 
 class EvaluationConfig(_Section):
@@ -95,6 +115,7 @@ class TrainingConfig(_Section):
     model: ModelConfig = ModelConfig()
     optim: OptimConfig = OptimConfig()
     baseline: BaselineSection = BaselineSection()
+    candidates: CandidatesSection = CandidatesSection()
     evaluation: EvaluationConfig = EvaluationConfig()
     gate: GateConfig = GateConfig()
 

@@ -95,7 +95,7 @@ def test_train_score_models_commands(tmp_path: Path) -> None:
     result = json.loads(trained.stdout.strip().splitlines()[-1])
     assert result["version"] == "v0001"
     assert result["promoted"]
-    assert {"gnn", "baseline"} <= result["metrics"].keys()
+    assert {"champion", "social", "gnn", "baseline", "stacked"} <= result["metrics"].keys()
     out = tmp_path / "scores.csv"
     scored = runner.invoke(app, ["score", "--out", str(out)])
     assert scored.exit_code == 0, scored.output

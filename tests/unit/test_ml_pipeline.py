@@ -29,7 +29,7 @@ from creditgraph.domain import (
 )
 from creditgraph.ingest.csvfile import read_table
 from creditgraph.ingest.records import parse
-from creditgraph.ml.baseline import BaselineResult, train_baseline
+from creditgraph.ml.candidates import CandidateRun, CandidatesConfig, train_candidates
 from creditgraph.ml.explain import REASON_CODES, explain
 from creditgraph.ml.features import FeatureSet, build_features
 from creditgraph.ml.train import TrainConfig, TrainResult, stratified_split, train
@@ -64,7 +64,7 @@ class Trained:
     fraudsters: set[str]
     features: FeatureSet
     gnn: TrainResult
-    baseline: BaselineResult
+    baseline: CandidateRun
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +80,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Trained]:
             fraudsters,
             fs,
             train(fs, snap.labels, split),
-            train_baseline(fs, snap.labels, split),
+            train_candidates(fs, snap.labels, split, CandidatesConfig(families=("trees",))),
         )
     finally:
         torch.set_num_threads(threads)
@@ -142,14 +142,15 @@ def test_reasons_have_known_codes(trained: Trained) -> None:
 
 
 def test_baseline_reports_the_same_metrics_on_the_same_split(trained: Trained) -> None:
-    base, gnn = trained.baseline.metrics["fraud"], trained.gnn.metrics["fraud"]
-    assert set(base) == set(gnn)
+    base, gnn = trained.baseline.by_name("trees").test, trained.gnn.metrics["fraud"]
     assert base["n"] == gnn["n"]
     assert base["positives"] == gnn["positives"]
     assert base["auroc"] >= 0.9
-    assert not any(name.endswith(tuple(SENSITIVE)) for name in trained.baseline.names)
-    p = trained.baseline.score(trained.features)
+    names = trained.baseline.served.trees["trees"].names
+    assert not any(name.endswith(tuple(SENSITIVE)) for name in names)
+    p = trained.baseline.served.score(trained.features).fraud_probability
     assert p.shape == (trained.snapshot.num_accounts,)
+    assert ((p >= 0) & (p <= 1)).all()
 
 
 def test_same_seed_gives_identical_scores(tmp_path: Path) -> None:

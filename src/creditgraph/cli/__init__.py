@@ -240,7 +240,7 @@ def train(
         bool, typer.Option(help="Promote even if the gate refuses (recorded as forced).")
     ] = False,
 ) -> None:
-    """Retrain: snapshot, train the GNN and the baseline, gate against the champion, register."""
+    """Retrain: snapshot, train every candidate family, select on validation, gate, register."""
     s = settings()
     job = run(lambda: load_training_config(config)) if config else TrainingConfig()
     with store_of(s) as store:

@@ -50,6 +50,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import torch
 
 from creditgraph.domain import (
@@ -65,6 +66,7 @@ from creditgraph.domain import (
 )
 from creditgraph.errors import InvalidInput, NotFound
 from creditgraph.ml.artifact import ModelArtifact
+from creditgraph.ml.center import ServedCenter
 from creditgraph.ml.features import F32Array, build_features
 from creditgraph.ml.inductive import (
     CSR,
@@ -78,6 +80,7 @@ from creditgraph.ml.inductive import (
     localise,
     sample,
 )
+from creditgraph.ml.model import RelationalGNN
 from creditgraph.ml.train import social_credit
 
 RECOMPUTED = ReasonCode.FEATURES_FROM_STORE
@@ -91,6 +94,8 @@ INDUCTIVE_REASON_CODES = frozenset(
         ReasonCode.FEATURE_LOWERS_RISK,
         ReasonCode.NEIGHBOUR_RAISES_RISK,
         ReasonCode.NEIGHBOUR_LOWERS_RISK,
+        ReasonCode.RELATION_RAISES_RISK,
+        ReasonCode.RELATION_LOWERS_RISK,
         ReasonCode.NO_RELATIONSHIPS,
         RECOMPUTED,
         SAMPLED,
@@ -142,16 +147,28 @@ class InductiveModel:
         self.model_version = model_version
         self.fanouts = tuple(int(f) for f in fanouts)
         self.seed = seed
-        self.model = artifact.result.model
-        self.center_model = CenterModel(self.model)
-        self.standardizer = artifact.result.standardizer
         features = artifact.features(snapshot)
+        served = artifact.served
+        gnn = served.gnns.get(served.fraud) if artifact.is_gnn else None
+        # The relational GNN has its own fast path; every other champion is evaluated on
+        # the same sampled subgraph by ``ml.center.ServedCenter``.
+        self.center_model: CenterModel | None = None
+        self.served_center: ServedCenter | None = None
+        if gnn is not None and isinstance(gnn.model, RelationalGNN):
+            self.center_model = CenterModel(gnn.model)
+            self.relations = list(gnn.model.relations)
+            self.num_layers = gnn.model.num_layers
+        else:
+            self.served_center = ServedCenter(served, features.relations)
+            self.relations = list(features.relations)
+            self.num_layers = self.served_center.num_layers
+        self.standardizer = served.standardizer
         self.account_ids = features.account_ids
         self._index = index_of(self.account_ids)
         self.x: F32Array = self.standardizer.transform(features.x, features.names)
         n = features.num_accounts
         self.csr: dict[str, CSR] = {}
-        for rel in self.model.relations:
+        for rel in self.relations:
             if rel not in features.edge_index:
                 continue
             ei = features.edge_index[rel].numpy()
@@ -165,7 +182,7 @@ class InductiveModel:
         """Per model relation, the one in which a neighbour sees the account back
         (``<REL>_out`` and ``<REL>_in`` of a directed store relation swap)."""
         out = {}
-        for rel in self.model.relations:
+        for rel in self.relations:
             out[rel] = rel
             for base in self._directed:
                 if rel == f"{base}_out":
@@ -190,10 +207,18 @@ class InductiveModel:
         if i is None:
             raise NotFound(f"account {account_id!r} is not in the scorer's snapshot")
         center = np.array([i], dtype=np.int64)
-        drawn = sample(self.csr, center, self.fanouts, self.model.num_layers)
+        drawn = sample(self.csr, center, self.fanouts, self.num_layers)
         degree = {rel: float(csr.degree[i]) for rel, csr in self.csr.items()}
+        counts = {rel: float(csr.indptr[i + 1] - csr.indptr[i]) for rel, csr in self.csr.items()}
         return self._finish(
-            account_id, i, None, drawn.edges, degree, sampled=drawn.truncated, notes=[]
+            account_id,
+            i,
+            None,
+            drawn.edges,
+            degree,
+            sampled=drawn.truncated,
+            notes=[],
+            counts=counts,
         )
 
     # -- accounts as the store has them now ------------------------------------------------------
@@ -239,7 +264,7 @@ class InductiveModel:
 
         i = self._index.get(account_id)
         key = self.num_accounts if i is None else i
-        ties, degree, unseen = self._ties(edges, account_id)
+        ties, degree, unseen, counts = self._ties(edges, account_id)
         if unseen:
             notes.append(
                 _info(
@@ -265,12 +290,12 @@ class InductiveModel:
             seeds.append(nbrs)
             if i is None:
                 self._echo(first_hop, rel, nbrs, weights, key)
-        if self.model.num_layers > 1 and seeds:
+        if self.num_layers > 1 and seeds:
             drawn = sample(
                 self.csr,
                 np.concatenate(seeds),
                 self.fanouts,
-                self.model.num_layers - 1,
+                self.num_layers - 1,
                 first_hop=1,
                 expanded=None if i is None else np.array([i]),
             )
@@ -286,6 +311,7 @@ class InductiveModel:
             sampled=sampled,
             notes=notes,
             inductive=True,
+            counts=counts,
         )
 
     def _own_row(
@@ -349,13 +375,14 @@ class InductiveModel:
 
     def _ties(
         self, edges: list[GraphEdge], account_id: str
-    ) -> tuple[dict[str, tuple[IntArray, F32Array]], dict[str, float], int]:
+    ) -> tuple[dict[str, tuple[IntArray, F32Array]], dict[str, float], int, dict[str, float]]:
         """Per model relation the account's snapshot neighbours and edge weights (as in
-        ``build_features``), its full weighted degrees, and how many distinct neighbours the
-        snapshot lacks."""
+        ``build_features``), its full weighted degrees, how many distinct neighbours the
+        snapshot lacks, and its number of neighbours per relation (all of them)."""
         nbrs: dict[str, list[int]] = defaultdict(list)
         weights: dict[str, list[float]] = defaultdict(list)
         degree: dict[str, float] = defaultdict(float)
+        counts: dict[str, float] = defaultdict(float)
         unseen: set[str] = set()
         for e in edges:
             if e.src == e.dst:
@@ -372,6 +399,7 @@ class InductiveModel:
             if rel not in self._reverse:
                 continue
             degree[rel] += w
+            counts[rel] += 1.0
             j = self._index.get(other)
             if j is None:
                 unseen.add(other)
@@ -382,7 +410,7 @@ class InductiveModel:
             rel: (np.array(nbrs[rel], dtype=np.int64), np.array(weights[rel], dtype=np.float32))
             for rel in nbrs
         }
-        return ties, dict(degree), len(unseen)
+        return ties, dict(degree), len(unseen), dict(counts)
 
     def _echo(
         self,
@@ -396,7 +424,7 @@ class InductiveModel:
         exactly: in neighbours whose reverse-relation sample is not capped."""
         reverse = self._reverse[rel]
         csr = self.csr.get(reverse)
-        if csr is None or self.model.num_layers < 2:
+        if csr is None or self.num_layers < 2:
             return
         room = (csr.indptr[nbrs + 1] - csr.indptr[nbrs]) < fanout(self.fanouts, 1)
         if room.any():
@@ -414,6 +442,7 @@ class InductiveModel:
         sampled: bool,
         notes: list[Reason],
         inductive: bool = False,
+        counts: dict[str, float] | None = None,
     ) -> InductiveScore:
         parts = [p for ps in edges.values() for p in ps]
         nodes = np.unique(
@@ -431,21 +460,31 @@ class InductiveModel:
         center = int(np.searchsorted(nodes, key))
         if row is not None and key < self.num_accounts:
             x[center] = row  # ``self.x[known]`` is a copy: the shared table stays as built
-        relations = self.center_model.relations
+        relations = self.relations
         graph = ComputationGraph(
             torch.from_numpy(x),
             center,
             *localise(nodes, edges, relations),
             np.array([degree.get(rel, 0.0) for rel in relations], dtype=np.float32),
         )
-        out = self.center_model(graph, attribute=True)
-        result = self.artifact.result
-        fraud_p = float(result.fraud_calibrator(np.array([out.fraud_logit]))[0])
-        credit = float(social_credit(result.social_calibrator(np.array([out.social_logit])))[0])
-        reasons = self._feature_reasons(out.contributions, x[center])
-        if out.ties is not None:
-            reasons += self._tie_reasons(*out.ties, nodes)
-        if not any(r["code"].startswith("NEIGHBOUR") for r in reasons):
+        if self.center_model is not None:
+            out = self.center_model(graph, attribute=True)
+            fraud_logit, social_logit = out.fraud_logit, out.social_logit
+            reasons = self._feature_reasons(out.contributions, x[center])
+            if out.ties is not None:
+                reasons += self._tie_reasons(*out.ties, nodes)
+        else:
+            assert self.served_center is not None
+            ids = [self.account_ids[j] if j < self.num_accounts else account_id for j in nodes]
+            full = counts or {}
+            scored = self.served_center(graph, ids, full)
+            fraud_logit, social_logit = scored.fraud_logit, scored.social_logit
+            reasons = self._feature_reasons(scored.contributions, x[center])
+            reasons += self._relation_reasons(scored.relation_fraud, scored.relation_social, full)
+        served = self.artifact.served
+        fraud_p = float(served.fraud_calibrator(np.array([fraud_logit]))[0])
+        credit = float(social_credit(served.social_calibrator(np.array([social_logit])))[0])
+        if not any(r["code"].startswith(("NEIGHBOUR", "RELATION")) for r in reasons):
             reasons.append(
                 _info(ReasonCode.NO_RELATIONSHIPS, "no relationships to judge the account by", {})
             )
@@ -466,8 +505,8 @@ class InductiveModel:
             reasons=reasons + notes,
             inductive=inductive,
             sampled=sampled,
-            fraud_logit=out.fraud_logit,
-            social_logit=out.social_logit,
+            fraud_logit=fraud_logit,
+            social_logit=social_logit,
         )
 
     def _feature_reasons(
@@ -501,6 +540,36 @@ class InductiveModel:
             )
         return out
 
+    def _relation_reasons(
+        self,
+        fraud: npt.NDArray[np.float64],
+        social: npt.NDArray[np.float64],
+        counts: dict[str, float],
+        top: int = 2,
+    ) -> list[Reason]:
+        """The strongest relations for each score, as batch scoring words them."""
+        out: list[Reason] = []
+        for target, table, what in (
+            ("fraud", fraud, "fraud risk"),
+            ("social", social, "relationship risk"),
+        ):
+            present = [k for k, rel in enumerate(self.relations) if counts.get(rel, 0.0) > 0]
+            for k in sorted(present, key=lambda k: -abs(table[k]))[:top]:
+                weight, rel = float(table[k]), self.relations[k]
+                n = int(counts[rel])
+                out.append(
+                    {
+                        "code": ReasonCode.RELATION_RAISES_RISK
+                        if weight > 0
+                        else ReasonCode.RELATION_LOWERS_RISK,
+                        "message": f"the {rel} relation ({n} neighbours) {_verb(weight)} "
+                        f"the {what}",
+                        "weight": weight,
+                        "evidence": {"target": target, "relation": rel, "neighbours": n},
+                    }
+                )
+        return out
+
     def _tie_reasons(
         self,
         senders: IntArray,
@@ -511,7 +580,7 @@ class InductiveModel:
     ) -> list[Reason]:
         effect: dict[int, float] = defaultdict(float)
         relations: dict[int, list[str]] = defaultdict(list)
-        names = self.center_model.relations
+        names = self.relations
         for s, k, v in zip(senders.tolist(), relation.tolist(), values.tolist(), strict=True):
             effect[s] += v
             relations[s].append(names[k])

@@ -1,14 +1,14 @@
-"""The retraining job: snapshot → features → split → GNN + baseline → gate → registry.
+"""The retraining job: snapshot → features → split → candidate families → gate → registry.
 
-At ~450 lines: the job with its model card; issue 11 reshapes it (model candidates), so it
-was left whole in the renovation.
-
-One call trains a challenger on a consistent snapshot of the store, measures it, the tree
-baseline and the current champion on the SAME held-out test labels, and registers the
-challenger as a new version (artifact, metrics side by side, data summary, model card and
-plots). The version becomes champion only when the gate passes, or when ``force`` is given,
-in which case the promotion reason says it was forced. A refused challenger stays registered
-for inspection (and for a deliberate ``promote_version``) but never becomes champion here.
+One call trains every configured model family (``ml.candidates``: GNNs, trees, a stacked
+model) on a consistent snapshot of the store and ONE split, selects the champion candidate
+on validation AUPRC and the social-credit candidate among the relationship-only ones,
+measures every candidate and the current champion on the SAME held-out test labels, and
+registers the result as a new version (artifact, every candidate side by side in the model
+card, data summary and plots). The version becomes champion only when the gate passes, or
+when ``force`` is given, in which case the promotion reason says it was forced. A refused
+challenger stays registered for inspection (and for a deliberate ``promote_version``) but
+never becomes champion here.
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ from typing import Any
 import numpy as np
 
 from creditgraph.domain import Snapshot
-from creditgraph.errors import ModelNotReady
+from creditgraph.errors import InvalidInput, ModelNotReady
 from creditgraph.ml.artifact import load_artifact, save_artifact
-from creditgraph.ml.baseline import BaselineConfig, BaselineResult, train_baseline, tree_features
+from creditgraph.ml.candidates import CandidateRun, CandidatesConfig, measure, train_candidates
 from creditgraph.ml.features import FeatureSet, build_features
 from creditgraph.ml.plots import save_plots
 from creditgraph.ml.train import (
@@ -33,11 +33,10 @@ from creditgraph.ml.train import (
     Scores,
     Split,
     TrainConfig,
-    TrainResult,
-    evaluate,
+    social_credit,
     stratified_split,
-    train,
 )
+from creditgraph.ml.trees import TreeConfig
 from creditgraph.registry import GateDecision, ModelRecord, ModelRegistry, gate
 from creditgraph.services.champion import load_champion
 from creditgraph.services.laps import Laps
@@ -46,6 +45,8 @@ from creditgraph.training_config import TrainingConfig
 
 EVALUATION = "evaluation.json"
 MODEL_CARD = "model_card.md"
+CANDIDATE_SCORES = "candidate_scores.npz"
+TREE_FAMILIES = ("trees", "labels", "stacked")
 
 
 @dataclass(frozen=True)
@@ -70,11 +71,15 @@ class RetrainReport:
     forced: bool
     gate: GateDecision
     champion_before: ChampionEvaluation | None
-    #: ``gnn`` (fraud), ``social`` (relationship-only head), ``baseline`` when trained:
-    #: test-split metrics, all on the same accounts.
+    #: Test-split metrics, all on the same accounts: ``champion`` (the selected fraud
+    #: candidate), ``social`` (the selected relationship-only candidate), ``baseline`` (the
+    #: ``trees`` family, when trained) and every candidate under its own name.
     metrics: dict[str, dict[str, float]]
+    #: The selected fraud and social candidates' names.
+    selected: dict[str, str]
     data_summary: dict[str, Any]
-    best_epoch: int
+    #: Best epoch of the relational GNN (None when the job trained none).
+    best_epoch: int | None
     timings: dict[str, float]
     outcome: str
 
@@ -87,7 +92,8 @@ def retrain(
     force: bool = False,
     snapshot: Snapshot | None = None,
 ) -> RetrainReport:
-    """Train a challenger, gate it against the champion, register it, promote if allowed.
+    """Train the candidates, gate the selected one against the champion, register it,
+    promote if allowed.
 
     ``force`` promotes even when the gate refuses, or when the champion's artifact cannot be
     loaded to compare with (without ``force`` that raises ``ModelNotReady``). A job that
@@ -104,29 +110,50 @@ def retrain(
         snapshot.labels, val=config.split.val, test=config.split.test, seed=config.seed
     )
     lap("features_s")
-    gnn = train(features, snapshot.labels, split, _gnn_config(config))
+    run = train_candidates(features, snapshot.labels, split, candidates_config(config))
     lap("train_s")
-    baseline = (
-        train_baseline(features, snapshot.labels, split, _baseline_config(config))
-        if config.baseline.enabled
-        else None
+    timings.update({f"candidate_{k}": v for k, v in run.timings.items()})
+    metrics = _metrics(run)
+    champion, decision = _champion_and_gate(
+        registry, snapshot, split, metrics["champion"], config, force=force
     )
-    lap("baseline_s")
-    champion, decision = _champion_and_gate(registry, snapshot, split, gnn, config, force=force)
     lap("champion_s")
 
     forced = force and not decision.promote
     promoted = decision.promote or force
     version, folder = registry.new_version()
     outcome = _outcome(version, decision, promoted=promoted, forced=forced)
-    metrics = {"gnn": gnn.metrics["fraud"], "social": gnn.metrics["social"]}
-    if baseline is not None:
-        metrics["baseline"] = baseline.metrics["fraud"]
     summary = _data_summary(snapshot, features, split, config.sensitive)
-
-    save_artifact(folder, gnn, config.sensitive)
-    challenger_scores = gnn.score(features)
-    curves = _curves(features, challenger_scores, baseline, champion)
+    candidates = [
+        {
+            "name": c.name,
+            "social": c.social,
+            "train_s": c.train_s,
+            "validation": c.val,
+            "test": c.test,
+        }
+        for c in run.candidates
+    ]
+    selected = {"fraud": run.champion, "social": run.social}
+    save_artifact(
+        folder, run.served, config.sensitive, extra={"selected": selected, "candidates": candidates}
+    )
+    # Every candidate's ranking score per account, so a reviewer (or bench/quality.py) can
+    # measure each on labels the job never saw.
+    arrays: dict[str, Any] = {c.name: c.logit.astype(np.float32) for c in run.candidates}
+    np.savez_compressed(
+        folder / CANDIDATE_SCORES, account_id=np.asarray(snapshot.account_ids), **arrays
+    )
+    # The selected candidates' own scores (training accounts out of fold where a family has
+    # such columns): no second pass over the graph.
+    fraud_c, social_c = run.by_name(run.champion), run.by_name(run.social)
+    challenger_scores = Scores(
+        fraud_logit=fraud_c.logit,
+        social_logit=social_c.logit,
+        fraud_probability=fraud_c.probability,
+        social_credit=social_credit(social_c.probability),
+    )
+    curves = _curves(run, challenger_scores, champion)
     plots = save_plots(
         folder,
         snapshot.labels[split.test],
@@ -136,17 +163,19 @@ def retrain(
     fairness = _sensitive_groups(snapshot, challenger_scores, config.sensitive)
     lap("artifacts_s")
     laps.total("total_s")
+    gnn = run.served.gnns.get("gnn")
+    best_epoch = None if gnn is None else gnn.best_epoch
     evaluation = {
         "metrics": metrics,
+        "selected": selected,
+        "candidates": candidates,
         "champion": None
         if champion is None
         else {"version": champion.version, "metrics": champion.metrics},
         "gate": asdict(decision),
         "promoted": promoted,
         "forced": forced,
-        "best_epoch": gnn.best_epoch,
-        "epochs_run": len(gnn.history),
-        "baseline_best_round": None if baseline is None else baseline.best_round,
+        "best_epoch": best_epoch,
         "fairness": fairness,
         "timings": timings,
     }
@@ -162,7 +191,11 @@ def retrain(
             metrics=_flat_metrics(metrics),
             config=config.model_dump(mode="json"),
             data_summary=summary,
-            notes=[f"gate: {decision.reason}", outcome],
+            notes=[
+                f"champion candidate: {run.champion}; social credit: {run.social}",
+                f"gate: {decision.reason}",
+                outcome,
+            ],
         )
     )
     if promoted:
@@ -176,8 +209,9 @@ def retrain(
         gate=decision,
         champion_before=champion,
         metrics=metrics,
+        selected=selected,
         data_summary=summary,
-        best_epoch=gnn.best_epoch,
+        best_epoch=best_epoch,
         timings=timings,
         outcome=outcome,
     )
@@ -192,6 +226,41 @@ def promote_version(
     """
     load_artifact(registry.path(version))
     return registry.promote(version, reason)
+
+
+def candidates_config(config: TrainingConfig) -> CandidatesConfig:
+    """The job file's sections as the candidates' configuration."""
+    families = list(config.candidates.families)
+    if not config.baseline.enabled:
+        families = [f for f in families if f not in TREE_FAMILIES]
+        if not families:
+            raise InvalidInput("[baseline] enabled = false leaves no candidate family to train")
+    gnn = _gnn_config(config)
+    return CandidatesConfig(
+        families=tuple(families),
+        social_trees=config.candidates.social_trees and config.baseline.enabled,
+        stack_folds=config.candidates.stack_folds,
+        gnn=gnn,
+        wavelet=TrainConfig(
+            **{
+                **asdict(gnn),
+                "architecture": "wavelet",
+                "hidden": config.candidates.wavelet_hidden,
+                "layers": config.candidates.wavelet_order,
+            }
+        ),
+        trees=TreeConfig(
+            learning_rate=config.baseline.learning_rate,
+            num_leaves=config.baseline.num_leaves,
+            max_rounds=config.baseline.max_rounds,
+            early_stopping_rounds=config.baseline.early_stopping_rounds,
+            folds=config.candidates.label_folds,
+            calibration=config.optim.calibration,
+            seed=config.seed,
+        ),
+        calibration=config.optim.calibration,
+        recall_k_fraction=config.evaluation.recall_k_fraction,
+    )
 
 
 def _gnn_config(config: TrainingConfig) -> TrainConfig:
@@ -211,23 +280,22 @@ def _gnn_config(config: TrainingConfig) -> TrainConfig:
     )
 
 
-def _baseline_config(config: TrainingConfig) -> BaselineConfig:
-    return BaselineConfig(
-        learning_rate=config.baseline.learning_rate,
-        num_leaves=config.baseline.num_leaves,
-        max_rounds=config.baseline.max_rounds,
-        early_stopping_rounds=config.baseline.early_stopping_rounds,
-        calibration=config.optim.calibration,
-        recall_k_fraction=config.evaluation.recall_k_fraction,
-        seed=config.seed,
-    )
+def _metrics(run: CandidateRun) -> dict[str, dict[str, float]]:
+    out = {
+        "champion": run.by_name(run.champion).test,
+        "social": run.by_name(run.social).test,
+    }
+    if any(c.name == "trees" for c in run.candidates):
+        out["baseline"] = run.by_name("trees").test
+    out.update({c.name: c.test for c in run.candidates})
+    return out
 
 
 def _champion_and_gate(
     registry: ModelRegistry,
     snapshot: Snapshot,
     split: Split,
-    challenger: TrainResult,
+    challenger: dict[str, float],
     config: TrainingConfig,
     *,
     force: bool,
@@ -241,14 +309,14 @@ def _champion_and_gate(
         if not force:
             raise ModelNotReady(f"cannot compare with the champion ({e}); use force") from e
         # The gate cannot vouch for the challenger; only ``force`` lets it through.
-        value = challenger.metrics["fraud"][config.gate.metric]
+        value = challenger[config.gate.metric]
         reason = f"the champion could not be evaluated: {e}"
         refused = GateDecision(
             False, config.gate.metric, value, None, config.gate.tolerance, reason
         )
         return None, refused
     decision = gate(
-        challenger.metrics["fraud"],
+        challenger,
         None if champion is None else champion.metrics,
         metric=config.gate.metric,
         tolerance=config.gate.tolerance,
@@ -268,28 +336,25 @@ def _evaluate_champion(
         return None
     champion = load_champion(registry)
     artifact, version = champion.artifact, champion.version
-    scores = artifact.result.score(artifact.features(snapshot))
-    metrics = evaluate(
+    scores = artifact.score(artifact.features(snapshot))
+    metrics = measure(
         snapshot.labels[split.test],
         scores.fraud_logit[split.test],
-        artifact.result.fraud_calibrator,
+        artifact.served.fraud_calibrator,
         k_fraction,
     )
     return ChampionEvaluation(version, metrics, scores.fraud_logit, scores.fraud_probability)
 
 
 def _curves(
-    features: FeatureSet,
-    challenger: Scores,
-    baseline: BaselineResult | None,
-    champion: ChampionEvaluation | None,
+    run: CandidateRun, challenger: Scores, champion: ChampionEvaluation | None
 ) -> dict[str, tuple[FloatArray, FloatArray]]:
     """Per compared model, (ranking score, calibrated probability) of every account."""
-    out = {"challenger GNN": (challenger.fraud_logit, challenger.fraud_probability)}
-    if baseline is not None:
-        x, _ = tree_features(features, baseline.standardizer)
-        raw = np.asarray(baseline.booster.predict(x, raw_score=True), dtype=np.float64)
-        out["LightGBM baseline"] = (raw, baseline.calibrator(raw))
+    out = {f"challenger ({run.champion})": (challenger.fraud_logit, challenger.fraud_probability)}
+    for name in ("trees", "gnn"):
+        if name != run.champion and any(c.name == name for c in run.candidates):
+            c = run.by_name(name)
+            out[name] = (c.logit, c.probability)
     if champion is not None:
         out[f"champion {champion.version}"] = (champion.logit, champion.probability)
     return out
@@ -363,11 +428,13 @@ def _sensitive_groups(
 
 
 def _flat_metrics(metrics: dict[str, dict[str, float]]) -> dict[str, float]:
-    """The registry's flat view: GNN fraud metrics under their own names (what the gate
-    reads), the others prefixed ``social_`` / ``baseline_``."""
-    flat = dict(metrics["gnn"])
-    for name in ("social", "baseline"):
-        flat.update({f"{name}_{k}": v for k, v in metrics.get(name, {}).items()})
+    """The registry's flat view: the selected candidate's metrics under their own names
+    (what the gate reads), the others prefixed with the candidate's name."""
+    flat = dict(metrics["champion"])
+    for name, values in metrics.items():
+        if name != "champion":
+            prefix = name.replace(":", "_")
+            flat.update({f"{prefix}_{k}": v for k, v in values.items()})
     return flat
 
 
@@ -386,23 +453,32 @@ def _model_card(
     evaluation: dict[str, Any],
     plots: list[str],
 ) -> str:
-    metrics: dict[str, dict[str, float]] = evaluation["metrics"]
-    columns = {"challenger GNN": metrics["gnn"], "social head": metrics["social"]}
-    if "baseline" in metrics:
-        columns["LightGBM baseline"] = metrics["baseline"]
+    selected = evaluation["selected"]
+    rows = []
+    for c in evaluation["candidates"]:
+        mark = " **(champion)**" if c["name"] == selected["fraud"] else ""
+        if c["name"] == selected["social"]:
+            mark = " **(social credit)**"
+        v, t = c["validation"], c["test"]
+        kind = "relationship-only" if c["social"] else "fraud"
+        rows.append(
+            f"| {c['name']}{mark} | {kind} | {v['auprc']:.4f} | {v['auroc']:.4f} | "
+            f"{t['auroc']:.4f} | {t['auprc']:.4f} | {t['recall_at_1pct']:.4f} | "
+            f"{t['recall_at_5pct']:.4f} | {t['ece']:.4f} | {c['train_s']:.1f} |"
+        )
     champion = evaluation["champion"]
     if champion is not None:
-        columns[f"champion {champion['version']}"] = champion["metrics"]
-    names = ["auroc", "auprc", "recall_at_k", "ece", "ece_raw"]
+        m = champion["metrics"]
+        rows.append(
+            f"| previous champion {champion['version']} | fraud | n/a | n/a | "
+            f"{m['auroc']:.4f} | {m['auprc']:.4f} | {m.get('recall_at_1pct', float('nan')):.4f} | "
+            f"{m.get('recall_at_5pct', float('nan')):.4f} | {m['ece']:.4f} | n/a |"
+        )
     table = [
-        "| metric | " + " | ".join(columns) + " |",
-        "|---" * (len(columns) + 1) + "|",
-        *(
-            f"| {m} | "
-            + " | ".join(f"{c.get(m, float('nan')):.4f}" for c in columns.values())
-            + " |"
-            for m in names
-        ),
+        "| candidate | scores | val AUPRC | val AUROC | test AUROC | test AUPRC | "
+        "recall@1% | recall@5% | ECE | train s |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        *rows,
     ]
     test = summary["split"]["test"]
     gate_info = evaluation["gate"]
@@ -426,7 +502,7 @@ def _model_card(
     lines = [
         f"# Model card: creditgraph {version}",
         "",
-        config.description or "Relation-aware GNN for fraud risk and social credit.",
+        config.description or "Fraud risk and social credit from the relationship graph.",
         "",
         "## Outcome",
         "",
@@ -434,8 +510,10 @@ def _model_card(
         f"{gate_info['reason']}",
         "- Promoted: "
         + ("yes, forced" if evaluation["forced"] else "yes" if evaluation["promoted"] else "no"),
-        f"- Best epoch {evaluation['best_epoch']} of {evaluation['epochs_run']} run; "
-        f"training took {evaluation['timings']['train_s']} s, the whole job "
+        f"- Fraud score served by `{selected['fraud']}`, social credit by "
+        f"`{selected['social']}` (best validation AUPRC among the fraud, respectively the "
+        "relationship-only candidates; ties: AUROC, then training time).",
+        f"- Training all candidates took {evaluation['timings']['train_s']} s, the whole job "
         f"{evaluation['timings']['total_s']} s.",
         "",
         "## Data",
@@ -457,8 +535,10 @@ def _model_card(
         "",
         f"## Metrics (test split: {test['accounts']} accounts, {test['fraud']} fraud)",
         "",
-        "All columns are measured on the same held-out accounts; the social head ranks fraud "
-        "from relationships only. `ece` is after calibration, `ece_raw` before.",
+        "Every candidate is measured on the same held-out test accounts; validation chose, "
+        "test only reports. Relationship-only candidates rank fraud from relationships alone "
+        "(social credit). ECE is the calibrated probability's expected calibration error; "
+        "recall@k% is the share of test fraud in the top k% of test accounts.",
         "",
         *table,
         "",

@@ -2,7 +2,8 @@
 scores go back to the store (and optionally to a CSV file).
 
 Labelled and unlabelled accounts are scored alike: labels are training targets, never model
-inputs. Reasons come from ``ml.attribution`` (a few full-graph passes for all accounts);
+inputs. Reasons come from ``ml.reasons`` (GNN attribution passes and TreeSHAP, whichever
+the champion's members need, for all accounts at once);
 the per-account gradient explanation (``ml.explain``) stays for on-demand questions. Score
 objects are built and written one batch at a time, so memory holds the arrays of the whole
 graph but the Python objects of only one batch.
@@ -14,12 +15,13 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from creditgraph.domain import Score, Snapshot
-from creditgraph.ml.attribution import attribute
+from creditgraph.ml.reasons import served_attribution
 from creditgraph.registry import ModelRegistry
 from creditgraph.services.champion import load_champion
 from creditgraph.services.laps import Laps
@@ -69,9 +71,12 @@ def score_all(
         snapshot = store.snapshot()
     lap("snapshot_s")
     features = artifact.features(snapshot)
-    scores = artifact.result.score(features)
+    # One cache for both passes: tree families build their columns once.
+    cache: dict[str, Any] = {}
+    scores = artifact.served.score(features, cache)
     lap("score_s")
-    attribution = attribute(artifact.result, features)
+    attribution = served_attribution(artifact.served, features, cache)
+    del cache
     lap("attribution_s")
 
     scored_at = time.time()

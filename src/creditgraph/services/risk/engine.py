@@ -81,7 +81,7 @@ class RiskEngine:
         if snapshot.num_accounts == 0:
             raise ModelNotReady("the store holds no accounts: import some first")
         features = artifact.features(snapshot)
-        scores = artifact.result.score(features)
+        scores = artifact.score(features)
         if features.account_ids != snapshot.account_ids:
             raise ModelNotReady("feature rows are not in snapshot order")  # a broken invariant
         scorer = InductiveScorer.build(artifact, champion.version, snapshot)

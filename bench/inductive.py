@@ -1,0 +1,91 @@
+"""Request-time (inductive) scoring latency of the store's champion, whatever its family.
+
+    .venv/bin/python bench/inductive.py --data /tmp/b1m/data
+
+Loads the champion of ``--data/models`` over a fresh snapshot of the embedded store in
+``--data`` (timed), then, with ONE torch thread, times ``InductiveScorer.score`` for
+``--accounts`` random snapshot accounts and ``score_new`` (store reads and feature
+recomputation included) for ``--new`` random accounts re-read from the store. Reasons are
+part of every call. Prints one JSON line; the risk API's budget is p99 <= 5 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from creditgraph.config import Settings
+from creditgraph.ml.artifact import load_artifact
+from creditgraph.registry import ModelRegistry
+from creditgraph.services.inductive import InductiveScorer
+from creditgraph.store.factory import open_store
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--data", type=Path, required=True)
+    ap.add_argument("--accounts", type=int, default=2000)
+    ap.add_argument("--new", type=int, default=300)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    os.environ["CREDITGRAPH_DATA_DIR"] = str(args.data)
+    registry = ModelRegistry(args.data / "models")
+    version = registry.champion_version()
+    assert version is not None, "no champion in --data"
+    store = open_store(Settings())
+    try:
+        start = time.perf_counter()
+        artifact = load_artifact(registry.path(version))
+        snapshot = store.snapshot()
+        scorer = InductiveScorer.build(artifact, version, snapshot)
+        build_s = time.perf_counter() - start
+        rng = np.random.default_rng(args.seed)
+        picks = rng.choice(snapshot.num_accounts, args.accounts + args.new, replace=False)
+        ids = [snapshot.account_ids[i] for i in picks]
+        for a in ids[:20]:  # warm-up
+            scorer.score(a)
+        known = _time(lambda a: scorer.score(a), ids[: args.accounts])
+        fresh = _time(lambda a: scorer.score_new(a, store), ids[args.accounts :])
+    finally:
+        store.close()
+    print(
+        json.dumps(
+            {
+                "version": version,
+                "fraud_model": artifact.served.fraud,
+                "social_model": artifact.served.social,
+                "accounts": snapshot.num_accounts,
+                "build_s": round(build_s, 1),
+                "score": known,
+                "score_new": fresh,
+                "load": os.getloadavg()[0],
+            }
+        )
+    )
+
+
+def _time(fn: Callable[[str], object], ids: list[str]) -> dict[str, float]:
+    ms = []
+    for a in ids:
+        t = time.perf_counter()
+        fn(a)
+        ms.append((time.perf_counter() - t) * 1e3)
+    q = np.percentile(ms, [50, 99])
+    return {
+        "n": len(ms),
+        "p50_ms": round(q[0], 2),
+        "p99_ms": round(q[1], 2),
+        "max_ms": round(max(ms), 2),
+    }
+
+
+if __name__ == "__main__":
+    main()

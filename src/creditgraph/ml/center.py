@@ -1,0 +1,195 @@
+"""One account's score from its capped neighbourhood, for ANY served model.
+
+``ml.inductive.CenterModel`` is the fast path written for the relational GNN. Every other
+champion (trees, label-aware trees, the stacked blend, the wavelet GNN, or a tree model for
+social credit) is scored here as batch scoring does it, on the small computation graph the
+inductive scorer samples (the account, up to 15 neighbours per relation, up to 10 of
+theirs): each member runs on that subgraph as if it were the whole graph and the centre's
+value is read back. With no cap binding, the centre's neighbour aggregates, label shares
+and GNN messages are exactly the batch values. Where a cap binds, the centre's neighbour
+counts would read the sample size, so they are put back to its full counts (the count
+column; labelled and fraud neighbour counts scaled by full over sampled), while means,
+maxima and shares stay estimates from the sample.
+
+Reasons, in logit units as in batch scoring: TreeSHAP of the centre's row for tree members
+(own features, and every column of a relation summed into that relation); relation
+occlusion on the subgraph for GNN members; weighted by the blend for ``stacked``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import torch
+
+from creditgraph.ml.candidates import ARCHITECTURE, ServedModel, member_weights, tree_family
+from creditgraph.ml.features import F32Array, FeatureSet
+from creditgraph.ml.inductive import ComputationGraph
+from creditgraph.ml.model import GraphInput
+from creditgraph.ml.neighbours import LABEL_COLUMNS, neighbour_aggregates
+from creditgraph.ml.trees import Base, TreeFamily
+
+FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class ServedCenterScore:
+    fraud_logit: float
+    social_logit: float
+    #: Own-feature contributions to the fraud logit (``Standardizer.output_names`` order).
+    contributions: F32Array
+    #: Per relation (``ServedCenter.relations`` order), contribution to each logit.
+    relation_fraud: FloatArray
+    relation_social: FloatArray
+
+
+class ServedCenter:
+    """``ServedModel`` evaluated at the centre of a ``ComputationGraph``."""
+
+    def __init__(self, served: ServedModel, relations: list[str]) -> None:
+        self.served = served
+        self.relations = list(relations)
+        # Trees read two hops (2-hop aggregates and label shares); GNNs their depth.
+        self.num_layers = max([2, *(r.model.num_layers for r in served.gnns.values())])
+        # Per tree family, built on first use (column layouts are fixed per model).
+        self._groups: dict[str, FloatArray] = {}
+        self._index: dict[str, dict[str, int]] = {}
+
+    def __call__(
+        self, graph: ComputationGraph, account_ids: list[str], counts: dict[str, float]
+    ) -> ServedCenterScore:
+        """``account_ids``: ids of the local nodes; ``counts``: the centre's full number of
+        neighbours per relation."""
+        c = graph.center
+        edge_index: dict[str, torch.Tensor] = {}
+        edge_weight: dict[str, torch.Tensor] = {}
+        for k, rel in enumerate(self.relations):
+            keep = graph.relation == k
+            pair = np.stack([graph.sender[keep], graph.receiver[keep]]).astype(np.int64)
+            edge_index[rel] = torch.from_numpy(pair)
+            edge_weight[rel] = torch.from_numpy(graph.weight[keep].astype(np.float32))
+        std = self.served.standardizer
+        own_names = list(std.output_names)
+        local = FeatureSet(
+            account_ids=account_ids,
+            names=[],
+            x=np.empty((graph.num_nodes, 0), dtype=np.float32),
+            log_columns=frozenset(),
+            edge_index=edge_index,
+            edge_weight=edge_weight,
+        )
+        sampled = {rel: float((ei[1] == c).sum()) for rel, ei in edge_index.items()}
+        cache: dict[str, Any] = {}
+        gnn_out: dict[str, tuple[float, float, FloatArray, FloatArray]] = {}
+
+        def gnn(key: str) -> tuple[float, float, FloatArray, FloatArray]:
+            """(fraud, social) at the centre and their relation occlusions."""
+            if key not in gnn_out:
+                model = self.served.gnns[key].model
+                with torch.no_grad():
+                    out = model(GraphInput(graph.x, edge_index, edge_weight))
+                    f, s = float(out.fraud_logit[c]), float(out.social_logit[c])
+                    occ_f, occ_s = np.zeros(len(self.relations)), np.zeros(len(self.relations))
+                    for k, rel in enumerate(self.relations):
+                        if not sampled[rel]:
+                            continue
+                        rest = {r: e for r, e in edge_index.items() if r != rel}
+                        weights = {r: w for r, w in edge_weight.items() if r != rel}
+                        without = model(GraphInput(graph.x, rest, weights))
+                        occ_f[k] = f - float(without.fraud_logit[c])
+                        occ_s[k] = s - float(without.social_logit[c])
+                gnn_out[key] = (f, s, occ_f, occ_s)
+            return gnn_out[key]
+
+        def tree_row(family: TreeFamily) -> tuple[F32Array, list[str]]:
+            key = f"row:{family}"
+            if key not in cache:
+                if "base" not in cache:
+                    agg, agg_names = neighbour_aggregates(graph.x, own_names, local, edge_list=True)
+                    own = graph.x.numpy().astype(np.float32)
+                    cache["base"] = Base(own, own_names, [a.numpy() for a in agg], agg_names)
+                if family == "stacked":
+                    # Only the centre's row is read: its out-of-fold GNN column is the fold
+                    # models' mean at the centre.
+                    folds = [f"stack:gnn:{k}" for k in range(self.served.stack_folds)]
+                    mean = float(np.mean([gnn(key)[0] for key in folds]))
+                    cache["gnn_folds"] = np.full(graph.num_nodes, mean)
+                x, names = self.served.tree_design(family, local, cache)
+                cache[key] = (
+                    self._restore_counts(family, x[[c]].copy(), names, counts, sampled),
+                    names,
+                )
+            hit: tuple[F32Array, list[str]] = cache[key]
+            return hit
+
+        contributions = np.zeros(len(own_names), dtype=np.float32)
+        tables = {"fraud": np.zeros(len(self.relations)), "social": np.zeros(len(self.relations))}
+        logits = {}
+        for target, name in (("fraud", self.served.fraud), ("social", self.served.social)):
+            total = 0.0
+            for member, weight, center in member_weights(self.served, name):
+                base = member.removesuffix(":social")
+                social = member.endswith(":social")
+                if base in ARCHITECTURE or base == "gnn_folds":
+                    keys = (
+                        [base]
+                        if base in ARCHITECTURE
+                        else [f"stack:gnn:{k}" for k in range(self.served.stack_folds)]
+                    )
+                    for key in keys:
+                        f, s, occ_f, occ_s = gnn(key)
+                        share = weight / len(keys)
+                        total += share * (s if social else f)
+                        tables[target] += share * (occ_s if social else occ_f)
+                    total -= weight * center
+                    continue
+                family = tree_family(base)
+                row, names = tree_row(family)
+                model = self.served.trees[family]
+                total += weight * (float(model.raw(row)[0]) - center)
+                shap = model.contributions(row)[0, :-1]
+                tables[target] += weight * (shap @ self._grouping(family, names))
+                if target == "fraud" and family != "social_trees":
+                    contributions += (weight * shap[: len(own_names)]).astype(np.float32)
+            logits[target] = total
+        return ServedCenterScore(
+            logits["fraud"], logits["social"], contributions, tables["fraud"], tables["social"]
+        )
+
+    def _grouping(self, family: str, names: list[str]) -> FloatArray:
+        """``[columns, relations]`` one-hot: which relation each column belongs to."""
+        if family not in self._groups:
+            onehot = np.zeros((len(names), len(self.relations)))
+            position = {rel: k for k, rel in enumerate(self.relations)}
+            for j, column in enumerate(names):
+                k = position.get(column.split(":", 1)[0]) if ":" in column else None
+                if k is not None:
+                    onehot[j, k] = 1.0
+            self._groups[family] = onehot
+        return self._groups[family]
+
+    def _restore_counts(
+        self,
+        family: str,
+        row: F32Array,
+        names: list[str],
+        counts: dict[str, float],
+        sampled: dict[str, float],
+    ) -> F32Array:
+        if family not in self._index:
+            self._index[family] = {name: j for j, name in enumerate(names)}
+        column = self._index[family]
+        for rel in self.relations:
+            full, got = counts.get(rel, 0.0), sampled.get(rel, 0.0)
+            j = column.get(f"{rel}:count")
+            if j is not None:
+                row[0, j] = np.log1p(full)
+            if got > 0 and full > got:
+                for stat in LABEL_COLUMNS[:2]:  # labelled and fraud neighbour counts
+                    j = column.get(f"{rel}:label:{stat}")
+                    if j is not None:
+                        row[0, j] = np.log1p(np.expm1(row[0, j]) * full / got)
+        return row

@@ -1,0 +1,236 @@
+"""Gradient-boosted tree candidates (LightGBM) and their design matrices.
+
+One class, ``TreeModel``, covers four families that differ only in which column blocks they
+read; the blocks nest, so a richer family can always fall back to what a poorer one learns:
+
+| family | own features | neighbour aggregates | label-aware | out-of-fold GNN logits |
+|---|---|---|---|---|
+| ``trees`` (the tree baseline) | yes | yes | | |
+| ``labels`` | yes | yes | yes | |
+| ``stacked`` | yes | yes | yes | yes |
+| ``social_trees`` (relationship-only) | | one hop only | | |
+
+Own features are the standardised inputs the GNN reads; aggregates and label-aware columns
+come from ``ml.neighbours``. The stacked family adds, per GNN architecture it stacks, the
+fraud logit of K GNNs trained on K-1 folds of the training labels each: a training account's
+column comes from the model that never saw its label, every other account's is the mean of
+the K models. (Embeddings of a GNN that trained on an account's label would let the trees
+re-learn that fit; embeddings of the K fold models live in K unrelated bases. So only the
+out-of-fold logits cross over.)
+
+Every family stops early on validation AUPRC and is calibrated on validation, like the GNN,
+so all candidates are compared like for like.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import lightgbm as lgb
+import numpy as np
+import numpy.typing as npt
+import torch
+
+from creditgraph.ml.calibrate import CalibrationMethod, Calibrator
+from creditgraph.ml.features import F32Array, FeatureSet, Standardizer
+from creditgraph.ml.neighbours import assign_folds, label_features, neighbour_aggregates
+
+TreeFamily = Literal["trees", "labels", "stacked", "social_trees"]
+FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class TreeConfig:
+    learning_rate: float = 0.05
+    num_leaves: int = 15
+    max_rounds: int = 1000
+    early_stopping_rounds: int = 50
+    #: Trees see a random share of columns per tree: hundreds of aggregate columns are
+    #: strongly correlated, and sampling them makes the model less brittle.
+    colsample: float = 0.5
+    min_data_in_leaf: int = 10
+    #: Folds of the out-of-fold label-aware columns and of the stacked GNN logits.
+    folds: int = 5
+    calibration: CalibrationMethod = "platt"
+    seed: int = 0
+    #: LightGBM threads; 1 keeps the trainer off the cores a serving process needs.
+    threads: int = 1
+
+
+@dataclass
+class TreeModel:
+    """A fitted tree candidate and everything needed to rebuild its columns."""
+
+    family: TreeFamily
+    booster: lgb.Booster
+    standardizer: Standardizer
+    calibrator: Calibrator
+    names: list[str]
+    best_round: int
+    #: Training labels by account id (label-aware families): what scoring may see.
+    known: dict[str, int] = field(default_factory=dict)
+    #: Out-of-fold folds of the label-aware columns at training: scoring scales neighbour
+    #: counts as training did for accounts outside the folds.
+    folds: int = 1
+
+    @property
+    def uses_labels(self) -> bool:
+        return self.family in ("labels", "stacked")
+
+    def raw(self, x: F32Array) -> FloatArray:
+        return np.asarray(
+            self.booster.predict(x, raw_score=True, num_threads=_threads(len(x))),
+            dtype=np.float64,
+        )
+
+    def contributions(self, x: F32Array) -> FloatArray:
+        """TreeSHAP: ``[n, columns + 1]`` additive contributions to the raw score (last
+        column: the expected value), from LightGBM's ``pred_contrib``."""
+        out = self.booster.predict(x, pred_contrib=True, num_threads=_threads(len(x)))
+        return np.asarray(out, dtype=np.float64)
+
+
+def _threads(rows: int) -> int:
+    # Batch prediction uses every core; a single request row stays on its own thread
+    # (an OpenMP team per request would cost more than the row).
+    return (os.cpu_count() or 1) if rows > 1_000 else 1
+
+
+@dataclass(frozen=True)
+class Base:
+    """Standardised own features and neighbour aggregates: the columns all families share."""
+
+    own: F32Array
+    own_names: list[str]
+    aggregates: list[F32Array]
+    aggregate_names: list[str]
+
+
+def base_blocks(features: FeatureSet, standardizer: Standardizer) -> Base:
+    x = torch.from_numpy(standardizer.transform(features.x, features.names))
+    own_names = list(standardizer.output_names)
+    agg, agg_names = neighbour_aggregates(x, own_names, features)
+    return Base(x.numpy(), own_names, [b.numpy() for b in agg], agg_names)
+
+
+def design(
+    features: FeatureSet,
+    standardizer: Standardizer,
+    family: TreeFamily,
+    *,
+    known: npt.NDArray[np.int8] | None = None,
+    fold: npt.NDArray[np.int64] | None = None,
+    folds: int = 1,
+    gnn_logits: dict[str, FloatArray] | None = None,
+    base: Base | None = None,
+) -> tuple[F32Array, list[str]]:
+    """The family's ``[n, columns]`` float32 matrix and its column names.
+
+    ``known``/``fold``/``folds`` feed ``label_features`` (label-aware families; ``fold``
+    defaults to "no training account", i.e. every account sees every known label);
+    ``gnn_logits`` maps a column name to a per-account logit (stacked family); ``base``
+    is ``base_blocks(features, standardizer)`` when the caller already has it (the blocks
+    every family shares, the costly part at scale).
+    """
+    if base is None:
+        base = base_blocks(features, standardizer)
+    blocks: list[F32Array] = []
+    names: list[str] = []
+    if family != "social_trees":
+        blocks.append(base.own)
+        names += base.own_names
+    at = 0
+    for block in base.aggregates:
+        block_names = base.aggregate_names[at : at + block.shape[1]]
+        at += block.shape[1]
+        # Two-hop aggregates contain the account itself (a -> j -> a): not relationship-only.
+        if family == "social_trees" and block_names[0].split(":")[1] in ("mean2", "max2"):
+            continue
+        blocks.append(block)
+        names += block_names
+    if family in ("labels", "stacked"):
+        if known is None:
+            raise ValueError(f"the {family} family needs the training labels")
+        n = features.num_accounts
+        lab, lab_names = label_features(
+            features, known, np.full(n, -1) if fold is None else fold, folds
+        )
+        blocks.append(lab)
+        names += lab_names
+    if family == "stacked":
+        for name, logit in (gnn_logits or {}).items():
+            blocks.append(logit.astype(np.float32)[:, None])
+            names.append(name)
+    width = sum(b.shape[1] for b in blocks)
+    out = np.empty((features.num_accounts, width), dtype=np.float32)
+    at = 0
+    for b in blocks:
+        out[:, at : at + b.shape[1]] = b
+        at += b.shape[1]
+    return out, names
+
+
+def fit(
+    x: F32Array,
+    labels: npt.NDArray[np.int8],
+    train: npt.NDArray[np.int64],
+    val: npt.NDArray[np.int64],
+    names: list[str],
+    cfg: TreeConfig,
+) -> lgb.Booster:
+    """LightGBM on ``train``, early-stopped on validation AUPRC."""
+    y_train = labels[train]
+    positives = max(1, int(y_train.sum()))
+    params: dict[str, Any] = {
+        "objective": "binary",
+        "metric": "average_precision",
+        "learning_rate": cfg.learning_rate,
+        "num_leaves": cfg.num_leaves,
+        "min_data_in_leaf": cfg.min_data_in_leaf,
+        "feature_fraction": cfg.colsample,
+        "bagging_fraction": 0.8,
+        "bagging_freq": 1,
+        "lambda_l2": 1.0,
+        "scale_pos_weight": (len(y_train) - positives) / positives,
+        "seed": cfg.seed,
+        "deterministic": True,
+        "force_row_wise": True,
+        "num_threads": cfg.threads,
+        "verbosity": -1,
+    }
+    train_set = lgb.Dataset(x[train], y_train, feature_name=safe_names(names), free_raw_data=True)
+    val_set = lgb.Dataset(x[val], labels[val], reference=train_set)
+    return lgb.train(
+        params,
+        train_set,
+        num_boost_round=cfg.max_rounds,
+        valid_sets=[val_set],
+        callbacks=[lgb.early_stopping(cfg.early_stopping_rounds, verbose=False)],
+    )
+
+
+def known_labels(
+    labels: npt.NDArray[np.int8], train: npt.NDArray[np.int64]
+) -> npt.NDArray[np.int8]:
+    """Training labels only: -1 everywhere else (validation and test labels stay unseen)."""
+    known = np.full(len(labels), -1, dtype=np.int8)
+    known[train] = labels[train]
+    return known
+
+
+def known_for(account_ids: list[str], table: dict[str, int]) -> npt.NDArray[np.int8]:
+    """``known`` for a (possibly newer) snapshot from the saved training labels by id."""
+    return np.fromiter(
+        (table.get(a, -1) for a in account_ids), dtype=np.int8, count=len(account_ids)
+    )
+
+
+def training_folds(train: npt.NDArray[np.int64], n: int, cfg: TreeConfig) -> npt.NDArray[np.int64]:
+    return assign_folds(train, n, cfg.folds, cfg.seed)
+
+
+def safe_names(names: list[str]) -> list[str]:
+    # LightGBM rejects JSON-special characters in feature names.
+    return [name.replace(":", "__") for name in names]
