@@ -110,6 +110,7 @@ async def check_transfer(request: Request) -> Response:
                 action="risk.transfer",
                 target=f"{body.src}->{body.dst}",
                 result="replayed",
+                accounts=(body.src, body.dst),
             )
             return Response(
                 cached, media_type="application/json", headers={"Idempotent-Replayed": "true"}
@@ -140,5 +141,19 @@ async def check_transfer(request: Request) -> Response:
         target=f"{body.src}->{body.dst}",
         result=f"{decision.decision} risk={decision.risk:.4f} model={decision.model_version}"
         + (" degraded" if decision.degraded else ""),
+        accounts=(body.src, body.dst),
     )
+    seq = state.decisions.risk_sync(
+        inputs=body.model_dump(mode="json"),
+        src=body.src,
+        dst=body.dst,
+        decision=decision.decision,
+        risk=decision.risk,
+        model_version=decision.model_version,
+        policy=serving.policy,
+        reasons=decision.reasons,
+        degraded=decision.degraded,
+        key_id=principal.key_id,
+    )
+    await state.decisions.settle(seq)  # waits for the fsync only under decision_ack=fsync
     return Response(answer, media_type="application/json")
