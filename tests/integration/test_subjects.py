@@ -31,7 +31,7 @@ def graph(store: GraphStore, tmp_path: Path) -> GraphStore:
     store.write_rings(
         [
             Ring("R1", "cycle", 0.8, ["A", "B", "C"], {"cycles": [["A", "B", "C"]], "hubs": ["A"]}),
-            Ring("R2", "star", 0.6, ["A", "H"], {"hubs": ["A"]}),
+            Ring("R2", "mule_fan_in", 0.6, ["A", "H"], {"hubs": ["A"]}),
         ]
     )
     return store

@@ -5,6 +5,7 @@ removes old files without breaking it; several writers (threads, processes) shar
 from __future__ import annotations
 
 import asyncio
+import itertools
 import multiprocessing
 import threading
 from pathlib import Path
@@ -125,7 +126,7 @@ def test_rotation_by_size_keeps_one_chain(tmp_path: Path) -> None:
     assert v.ok, v.broken
     assert v.lines == 60
     # Each file starts where the one before ended.
-    for before, after in zip(files, files[1:], strict=False):
+    for before, after in itertools.pairwise(files):
         last = orjson.loads(lines(before)[-1])
         first = orjson.loads(lines(after)[0])
         assert first["prev"] == last["hash"]
