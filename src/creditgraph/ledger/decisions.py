@@ -12,6 +12,7 @@ price of one fsync in every decision's latency (docs/benchmarks.md has both).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -22,6 +23,7 @@ from creditgraph.config import RiskSettings
 from creditgraph.ledger.core import Ledger
 
 
+@functools.lru_cache(maxsize=8)
 def policy_hash(policy: RiskSettings) -> str:
     """Identifies every weight of the decision policy (the thresholds are logged in full)."""
     return hashlib.sha256(
