@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import re
 import time
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from creditgraph.cli import app as cli
+from creditgraph.config import Settings
 from creditgraph.ledger import Ledger, verify
 from creditgraph.services import subjects
 from creditgraph.store.embedded import EmbeddedStore
-from tests.apitools import ApiClient, audit_entries
+from tests.apitools import ApiClient, api_client, audit_entries
 
 RISK = "/v1/risk/transfer"
 PURPOSE = {"X-Purpose": "DSR-2026-0042"}
@@ -162,3 +164,40 @@ def test_cli_audit_verify_refuses_an_unknown_log(api: ApiClient, stream: str) ->
     env = {"CREDITGRAPH_DATA_DIR": str(api.settings.data_dir)}
     r = CliRunner().invoke(cli, ["audit", "verify", "--stream", stream], env=env)
     assert r.exit_code == 2
+
+
+def test_a_decision_that_cannot_be_logged_is_a_503_not_an_answer(
+    api: ApiClient, tmp_path: Path
+) -> None:
+    a, b = two_accounts(api)
+    body = {"src": a, "dst": b, "amount": 3.0}
+    headers = {"Idempotency-Key": "k-1"}
+    assert api.post(RISK, "payment", json=body).status_code == 200
+    chain = api.client.app.state.api.decisions.chain  # type: ignore[attr-defined]
+    good = chain.path
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    chain.path = blocker / "decisions.jsonl"  # the log's disk is gone
+    try:
+        r = api.post(RISK, "payment", json=body, headers=headers)
+        assert r.status_code == 503
+        assert "cannot" in r.json()["error"]["message"]
+    finally:
+        chain.path = good
+    # Nothing was cached for the key: the retry is decided (and logged) afresh.
+    r = api.post(RISK, "payment", json=body, headers=headers)
+    assert r.status_code == 200
+    assert "Idempotent-Replayed" not in r.headers
+    assert verify(good).ok
+
+
+def test_with_ack_fsync_the_answer_waits_for_the_disk(api_settings: Settings) -> None:
+    s = api_settings.model_copy(update={"decision_ack": "fsync", "log_flush_ms": 1000.0})
+    with api_client(s) as api:
+        a, b = two_accounts(api)
+        r = api.post(RISK, "payment", json={"src": a, "dst": b, "amount": 3.0})
+        assert r.status_code == 200
+        chain = api.client.app.state.api.decisions.chain  # type: ignore[attr-defined]
+        # On disk when answered, though the writer's own window (1 s) had not come round.
+        assert chain._synced == chain._written >= 1
+        assert chain.fsyncs >= 1

@@ -135,7 +135,10 @@ class ChainLog:
             fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
             try:
                 now = self.clock()
-                self._refresh_tail()
+                try:
+                    self._refresh_tail()
+                except OSError as e:
+                    raise LogUnavailable(f"cannot read the end of {self.path}: {e}") from e
                 if self._should_rotate(now):
                     self._rotate(now)
                 seq = self._write({"seq": self._tail.seq + 1, "ts": now, **payload})
