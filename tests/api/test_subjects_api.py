@@ -12,8 +12,7 @@ from typer.testing import CliRunner
 
 from creditgraph.cli import app as cli
 from creditgraph.config import Settings
-from creditgraph.ledger import Ledger, verify
-from creditgraph.services import subjects
+from creditgraph.ledger import verify
 from creditgraph.store.embedded import EmbeddedStore
 from tests.apitools import ApiClient, api_client, audit_entries
 
@@ -116,14 +115,15 @@ def test_erase_over_http_forgets_the_person_at_once(api: ApiClient) -> None:
 def test_an_erasure_by_another_process_reaches_the_running_server(api: ApiClient) -> None:
     a, _ = two_accounts(api)
     assert api.get(f"/v1/accounts/{a}/score", "payment").status_code == 200
-    # What `creditgraph subject erase` does, from its own store and ledger handles.
-    store = EmbeddedStore(api.settings.embedded_path)
-    ledger = Ledger.from_settings(api.settings)
-    try:
-        subjects.erase(store, ledger, a, who={"key_id": None}, purpose="DSR-9")
-    finally:
-        ledger.close()
-        store.close()
+    env = {"CREDITGRAPH_DATA_DIR": str(api.settings.data_dir)}
+    runner = CliRunner()
+    exported = runner.invoke(cli, ["subject", "export", a, "--purpose", "DSR-9"], env=env)
+    assert exported.exit_code == 0, exported.output
+    assert f'"account_id": "{a}"' in exported.output
+    # `creditgraph subject erase`, with its own store and ledger handles.
+    erased = runner.invoke(cli, ["subject", "erase", a, "--yes", "--purpose", "DSR-9"], env=env)
+    assert erased.exit_code == 0, erased.output
+    assert '"already_erased":false' in erased.output
     deadline = time.monotonic() + 10
     status = 200
     while status != 404 and time.monotonic() < deadline:
