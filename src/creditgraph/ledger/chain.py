@@ -179,6 +179,8 @@ class ChainLog:
         except OSError as e:
             raise LogUnavailable(f"cannot open {self.path}: {e}") from e
         self._tail = _Tail(size=-1)  # forces a read of the tail under the flock
+        with self._cond:
+            self._stop = False  # reopened after a close
         self._thread = threading.Thread(target=self._run, name=f"chainlog:{self.path.name}")
         self._thread.daemon = True
         self._thread.start()
@@ -287,6 +289,8 @@ class ChainLog:
         with self._cond:
             if self._synced >= seq:
                 return
+            if self._thread is None or not self._thread.is_alive():
+                raise LogUnavailable(f"{self.path} is closed: nothing waits for its fsync")
             future: asyncio.Future[None] = loop.create_future()
             self._waiters.append(_Waiter(seq, loop, future))
             self._urgent = True
@@ -295,6 +299,8 @@ class ChainLog:
 
     def wait_durable(self, seq: int) -> None:
         """Block until line ``seq`` is fsync'd (for threads and the CLI)."""
+        if self._thread is None or not self._thread.is_alive():
+            raise LogUnavailable(f"{self.path} is closed: nothing waits for its fsync")
         with self._cond:
             self._urgent = True
             self._cond.notify()
