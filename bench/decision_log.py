@@ -6,7 +6,7 @@
     audit log), ``ChainLog.append`` (hash + flock + write), ``AuditLog.record`` with two
     pseudonymised accounts, and ``DecisionLog.risk_sync`` (pseudonyms, input HMAC, reasons).
 (2) Open-loop latency at ``--rps`` on one event loop, as the risk route spends it after the
-    decision: per request one audit record and one decision record, then, under
+    decision: per request one decision record (the route's one log line), then, under
     ``ack=fsync``, an await of the group fsync. Modes side by side in one run: ``none`` (no
     log at all), ``written`` (the default) and ``fsync``. Latency is from the request's
     scheduled arrival to its completion, so queueing behind a slow fsync counts. Also: fsyncs
@@ -97,18 +97,14 @@ async def _load(
     ledger: Ledger | None, ack: str, rps: float, seconds: float, accounts: list[str]
 ) -> list[float]:
     loop = asyncio.get_running_loop()
-    audit = decisions = None
-    if ledger is not None:
-        audit, decisions = AuditLog(ledger), DecisionLog(ledger, ack=ack)
+    decisions = None if ledger is None else DecisionLog(ledger, ack=ack)
     lat: list[float] = []
     tasks: list[asyncio.Task[None]] = []
     rng = random.Random(1)
 
     async def one(due: float, i: int) -> None:
         a, b = rng.choice(accounts), rng.choice(accounts)
-        if audit is not None and decisions is not None:
-            audit.record(principal=WHO, action="risk.transfer", target=f"{a}->{b}",
-                         result="allow risk=0.0100 model=v0001", accounts=(a, b))  # fmt: skip
+        if decisions is not None:
             seq = decisions.risk_sync(inputs={"src": a, "dst": b, "amount": float(i)}, src=a,
                                       dst=b, decision="allow", risk=0.01, model_version="v0001",
                                       policy=POLICY, reasons=REASONS, degraded=False,

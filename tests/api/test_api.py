@@ -276,13 +276,19 @@ def test_audit_log_records_who_what_result_and_never_keys(api: ApiClient) -> Non
     api.post(RISK, "payment", json={"src": KNOWN_A, "dst": KNOWN_B, "amount": 3})
     api.get(f"/v1/accounts/{KNOWN_B}/score", "investigator")
     lines = audit_lines(api.settings)
-    decision = next(x for x in lines if x["action"] == "risk.transfer")
-    assert decision["target"] == f"{KNOWN_A}->{KNOWN_B}"
-    assert decision["role"] == "payment"
-    assert decision["key_id"]
-    assert str(decision["result"]).split()[0] in ("allow", "review", "block")
-    assert isinstance(decision["ts"], float)
-    raw = api.settings.audit_log_path.read_text()
+    lookup = next(x for x in lines if x["action"] == "account.score")
+    assert lookup["target"] == KNOWN_B
+    assert lookup["role"] == "investigator"
+    assert lookup["key_id"] == api.keys["investigator"].split("_")[1]
+    assert isinstance(lookup["ts"], float)
+    # A decision is recorded once, in the decision log, with the key that asked.
+    decision = next(
+        x for x in audit_entries(api.settings, "decisions") if x["kind"] == "risk.transfer"
+    )
+    assert decision["subjects"] == [KNOWN_A, KNOWN_B]
+    assert decision["key_id"] == api.keys["payment"].split("_")[1]
+    assert decision["decision"] in ("allow", "review", "block")
+    raw = api.settings.audit_log_path.read_text() + api.settings.decision_log_path.read_text()
     # Account ids are written as pseudonyms only (erasure unlinks them; see test_subjects).
     assert KNOWN_A not in raw
     assert KNOWN_B not in raw

@@ -7,6 +7,7 @@ import re
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -94,7 +95,7 @@ def test_export_over_http_says_who_looked_and_why(api: ApiClient) -> None:
 
 
 def test_erase_over_http_forgets_the_person_at_once(api: ApiClient) -> None:
-    a, _ = two_accounts(api)
+    a, b = two_accounts(api)
     assert api.get(f"/v1/accounts/{a}/score", "payment").status_code == 200
     r = api.client.delete(f"/v1/subjects/{a}", headers={**api.as_role("admin"), **PURPOSE})
     assert r.status_code == 200, r.text
@@ -102,6 +103,13 @@ def test_erase_over_http_forgets_the_person_at_once(api: ApiClient) -> None:
     assert out["in_memory_forgotten"]
     assert out["pseudonym_forgotten"]
     assert not out["already_erased"]
+    # The registry's per-account scores lost the row too.
+    assert out["model_files_scrubbed"] == 1
+    (npz,) = api.settings.models_dir.glob("*/candidate_scores.npz")
+    with np.load(npz) as z:
+        assert a not in set(z["account_id"].tolist())
+        assert b in set(z["account_id"].tolist())
+        assert all(len(z[k]) == len(z["account_id"]) for k in z.files)
     # Neither the running server nor the store knows the person any more.
     assert api.get(f"/v1/accounts/{a}/score", "payment").status_code == 404
     r = api.client.get(f"/v1/subjects/{a}", headers={**api.as_role("admin"), **PURPOSE})

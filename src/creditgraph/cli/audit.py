@@ -153,7 +153,11 @@ def subject_erase(
     with store_of(s) as store:
         ledger = run(lambda: Ledger.from_settings(s))
         try:
-            out = run(lambda: subjects.erase(store, ledger, account, who=_who(), purpose=purpose))
+            out = run(
+                lambda: subjects.erase(
+                    store, ledger, account, who=_who(), purpose=purpose, models_dir=s.models_dir
+                )
+            )
         finally:
             ledger.close()
     typer.echo(orjson.dumps(out).decode())

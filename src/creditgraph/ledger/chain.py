@@ -103,7 +103,7 @@ class ChainLog:
         flush_s: float = 0.02,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.path = path
+        self.path = path  # sets _path_str too
         self.max_bytes = max_bytes
         self.retention_s = retention_s
         self.flush_s = flush_s
@@ -118,11 +118,21 @@ class ChainLog:
         self._sync_error: BaseException | None = None
         self._waiters: list[_Waiter] = []
         self._urgent = False
+        self._idle = False
         self._stop = False
         self._thread: threading.Thread | None = None
         self._rotate_at: tuple[float, float] | None = None  # (first ts, next UTC midnight)
         #: fsyncs done by the writer thread (lines / fsyncs = the group size; bench/).
         self.fsyncs = 0
+
+    @property
+    def path(self) -> Path:
+        """The active file."""
+        return self._path
+
+    @path.setter
+    def path(self, value: Path) -> None:
+        self._path, self._path_str = value, str(value)
 
     # -- appending ------------------------------------------------------------------------------
     def append(self, payload: Mapping[str, Any]) -> int:
@@ -148,7 +158,9 @@ class ChainLog:
                 fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
         with self._cond:
             self._written = max(self._written, seq)
-            self._cond.notify()
+            if self._idle:  # wake the writer only to start a group, not for every line
+                self._idle = False
+                self._cond.notify()
         return seq
 
     def _write(self, entry: dict[str, Any]) -> int:
@@ -194,7 +206,7 @@ class ChainLog:
         """Re-read where the chain ends when another process wrote or rotated since."""
         assert self._fd is not None
         try:
-            on_disk = os.stat(self.path)
+            on_disk = os.stat(self._path_str)  # a str: os.stat(Path) costs 3x more
         except FileNotFoundError:
             on_disk = None
         mine = os.fstat(self._fd)
@@ -313,7 +325,9 @@ class ChainLog:
         while True:
             with self._cond:
                 while not self._stop and self._written <= self._synced:
+                    self._idle = True
                     self._cond.wait()
+                self._idle = False
                 # Group commit: what arrives within flush_s shares one fsync, unless someone
                 # waits for durability (then at once: lines arriving meanwhile join the next).
                 deadline = time.monotonic() + self.flush_s

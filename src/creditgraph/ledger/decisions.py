@@ -12,7 +12,6 @@ price of one fsync in every decision's latency (docs/benchmarks.md has both).
 
 from __future__ import annotations
 
-import functools
 import hashlib
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -23,7 +22,6 @@ from creditgraph.config import RiskSettings
 from creditgraph.ledger.core import Ledger
 
 
-@functools.lru_cache(maxsize=8)
 def policy_hash(policy: RiskSettings) -> str:
     """Identifies every weight of the decision policy (the thresholds are logged in full)."""
     return hashlib.sha256(
@@ -38,6 +36,13 @@ class DecisionLog:
         self.ledger = ledger
         self.chain = ledger.chains["decisions"]
         self.wait = ack == "fsync"
+        self._policy: tuple[RiskSettings, str] | None = None
+
+    def _policy_hash(self, policy: RiskSettings) -> str:
+        # By identity: hashing the (frozen) settings model each decision cost ~10 µs.
+        if self._policy is None or self._policy[0] is not policy:
+            self._policy = (policy, policy_hash(policy))
+        return self._policy[1]
 
     def risk_sync(
         self,
@@ -65,7 +70,7 @@ class DecisionLog:
                 "thresholds": {
                     "review": policy.review_threshold,
                     "block": policy.block_threshold,
-                    "policy": policy_hash(policy),
+                    "policy": self._policy_hash(policy),
                 },
                 "reasons": list(reasons),
                 "degraded": degraded,

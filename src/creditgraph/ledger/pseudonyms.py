@@ -165,7 +165,10 @@ def scrub(text: str, mapping: Mapping[str, str]) -> str:
     No regular expression: compiling one per entry cost more than the rest of the entry."""
     if text in mapping:
         return mapping[text]
-    for a in sorted((a for a in mapping if a and a in text), key=len, reverse=True):
+    present = [a for a in mapping if a and a in text]
+    if not present:
+        return text
+    for a in sorted(present, key=len, reverse=True):
         out, i = [], 0
         while (j := text.find(a, i)) >= 0:
             k = j + len(a)

@@ -9,7 +9,9 @@ Erasure, in order, each step idempotent so a re-run after a crash finishes the j
 2. the ledger forgets the account's pseudonym (crypto-shredding): the audit and decision
    lines about the person stay byte for byte (the hash chains still verify) but nothing
    links them to the person any more;
-3. the erasure is logged (without the id) and announced in ``erasures.log`` (digests
+3. the model registry's per-account files (``candidate_scores.npz`` of every version) lose
+   the person's row;
+4. the erasure is logged (without the id) and announced in ``erasures.log`` (digests
    only), which a running server reads within its probe interval to drop what it holds in
    memory about the account (``Serving.forget``).
 """
@@ -22,10 +24,12 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 
 from creditgraph.errors import NotFound
 from creditgraph.ledger import Ledger
+from creditgraph.services.retrain import CANDIDATE_SCORES
 from creditgraph.store.base import MAX_PAGE, GraphStore, tombstone_of
 
 #: Transfers listed per export (newest first); ``transfers_total`` says how many exist.
@@ -96,6 +100,7 @@ def erase(
     *,
     who: dict[str, Any],
     purpose: str,
+    models_dir: Path | None = None,
 ) -> dict[str, Any]:
     """Erase ``account_id`` everywhere (see the module docstring); returns what was removed.
     ``who``: the key id, name and role of whoever erases (logged). ``NotFound`` if the store
@@ -108,6 +113,8 @@ def erase(
             raise
         done = {"account_id": account_id, "already_erased": True}
     pseudonym = ledger.pseudonyms.forget(account_id)
+    if models_dir is not None:
+        done["model_files_scrubbed"] = scrub_model_files(models_dir, account_id)
     digest = tombstone_of(account_id)
     summary = {k: v for k, v in done.items() if k not in ("account_id", "already_erased")}
     ledger.append(
@@ -130,6 +137,23 @@ def erase(
     done["pseudonym_forgotten"] = pseudonym is not None
     done["tombstone"] = digest
     return done
+
+
+def scrub_model_files(models_dir: Path, account_id: str) -> int:
+    """Drop ``account_id``'s row from every registered version's ``candidate_scores.npz``
+    (rewritten beside, then renamed over); returns how many files held it."""
+    changed = 0
+    for path in sorted(models_dir.glob(f"*/{CANDIDATE_SCORES}")):
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+        keep = arrays["account_id"] != account_id
+        if keep.all():
+            continue
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez_compressed(tmp, **{k: v[keep] for k, v in arrays.items()})
+        os.replace(tmp, path)
+        changed += 1
+    return changed
 
 
 class ErasureWatch:

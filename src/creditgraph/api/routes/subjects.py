@@ -94,7 +94,14 @@ async def erase_subject(
     account_id = account_id.strip()
     who = {"key_id": principal.key_id, "key_name": principal.name, "role": principal.role}
     out = await run_in_threadpool(
-        lambda: subjects.erase(store, state.ledger, account_id, who=who, purpose=purpose)
+        lambda: subjects.erase(
+            store,
+            state.ledger,
+            account_id,
+            who=who,
+            purpose=purpose,
+            models_dir=state.settings.models_dir,
+        )
     )
     state.forget_erased([account_id])
     out["in_memory_forgotten"] = True

@@ -103,6 +103,7 @@ class SubjectErased(BaseModel):
                     "score": True,
                     "rings_left": [],
                     "rings_deleted": ["ring_3f2a9c"],
+                    "model_files_scrubbed": 1,
                     "pseudonym_forgotten": True,
                     "tombstone": "9c1e...",
                     "in_memory_forgotten": True,
@@ -119,6 +120,7 @@ class SubjectErased(BaseModel):
     score: bool | None = None
     rings_left: list[str] | None = None
     rings_deleted: list[str] | None = None
+    model_files_scrubbed: int | None = None
     pseudonym_forgotten: bool
     tombstone: str
     in_memory_forgotten: bool
