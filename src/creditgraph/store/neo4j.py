@@ -69,6 +69,9 @@ from creditgraph.store.base import (
     refuse_changed_transfers,
     score_row,
 )
+from creditgraph.store.neo4j_ties import TIE_LIST_DEGREE, TIE_LIST_LEN
+from creditgraph.store.neo4j_ties import rebuild as rebuild_ties
+from creditgraph.store.neo4j_ties import refresh as refresh_ties
 from creditgraph.store.snapshot import SnapshotBuilder
 
 T = TypeVar("T")
@@ -277,21 +280,28 @@ AWAIT_INDEXES = "CALL db.awaitIndexes(300)"
 # Investigator expansion. {degrees} is one count per relationship type, out plus in: counts
 # of a typed pattern with an unlabelled far end are read from the node's degree store
 # (getDegree), not by walking the relationships. {types} is the type alternation of the ties.
-# The subquery runs per account, so LIMIT is per account; a hub over $hub is not walked.
+# The subquery runs per account, so LIMIT is per account; a hub over $hub is not walked. An
+# account that keeps its strongest ties (``store.neo4j_ties``) is not walked when every relation
+# is asked for ($listed) and its list holds $k ties or all it has.
 EXPAND = """
 UNWIND $ids AS id
 MATCH (a:Account {account_id: id})
 WITH a, id, [{degrees}] AS degs
 WITH a, id, degs, reduce(s = 0, x IN degs | s + x) AS total
-CALL (a, total) {
-  WITH a, total WHERE $k > 0 AND ($hub IS NULL OR total <= $hub)
+WITH a, id, degs, total, $k > 0 AND ($hub IS NULL OR total <= $hub) AS wanted,
+     $listed AND a.ties_top IS NOT NULL AND ($k <= $n OR size(a.ties_top) < $n) AS listed
+CALL (a, wanted, listed) {
+  WITH a, wanted, listed WHERE wanted AND NOT listed
   MATCH (a)-[r:{types}]-(b:Account) WHERE b <> a
   WITH b, count(r) AS w
   ORDER BY w DESC, b.account_id
   LIMIT $k
-  RETURN collect([b.account_id, w]) AS ties
+  RETURN collect([b.account_id, w]) AS walked
 }
-RETURN id, degs, total, ties
+RETURN id, degs, total,
+       CASE WHEN wanted AND listed
+            THEN [i IN range(0, size(a.ties_top[0..$k]) - 1) | [a.ties_top[i], a.ties_w[i]]]
+            ELSE walked END AS ties
 """
 # Expand-into between two bound nodes walks the side with fewer relationships of the type.
 PAIR_TRANSFERS = """
@@ -367,6 +377,9 @@ class Neo4jStore(GraphStore):
         self._database = database
         self._schema_dir = schema_dir
         self._owns_driver = owns_driver
+        #: Accounts with this many relationships keep their strongest ties (``neo4j_ties``).
+        self.tie_list_degree = TIE_LIST_DEGREE
+        self.tie_list_len = TIE_LIST_LEN
 
     @classmethod
     def connect(cls, settings: Settings, *, fail_fast: bool = False) -> Neo4jStore:
@@ -422,9 +435,11 @@ class Neo4jStore(GraphStore):
         query: str,
         rows: list[Any],
         keep: Callable[[ManagedTransaction, list[Any]], list[Any]] | None = None,
+        after: Callable[[ManagedTransaction, list[Any]], None] | None = None,
     ) -> int:
         """Run ``query`` over ``rows`` in one transaction stamped with the next write seq;
-        ``keep`` may first drop rows inside that transaction."""
+        ``keep`` may first drop rows inside that transaction, ``after`` follows up on the rows
+        written, in it."""
 
         def run(tx: ManagedTransaction) -> int:
             seq = tx.run(NEXT_SEQ).single(strict=True)["seq"]
@@ -432,6 +447,8 @@ class Neo4jStore(GraphStore):
             if not todo:
                 return 0
             rec = tx.run(query, {"rows": todo, "seq": seq, "null_f": _NULL_F}).single()
+            if after is not None:
+                after(tx, todo)
             return int(rec[0]) if rec is not None and rec[0] is not None else 0
 
         return self._write(run) if rows else 0
@@ -483,16 +500,35 @@ class Neo4jStore(GraphStore):
 
     def upsert_transfers(self, batch: TransferColumns) -> int:
         rows = [list(r) for r in batch.rows()]
-        return self._stamped_write(CREATE_TRANSFERS, rows, keep=_new_transfers)
+        return self._stamped_write(
+            CREATE_TRANSFERS,
+            rows,
+            keep=_new_transfers,
+            after=lambda tx, todo: refresh_ties(
+                tx, ((r[1], r[2]) for r in todo), self.tie_list_degree, self.tie_list_len
+            ),
+        )
 
     def upsert_links(self, batch: LinkColumns) -> int:
         by_type: dict[str, list[list[Any]]] = {}
         for s, d, t, since in zip(batch.src, batch.dst, batch.type, batch.since, strict=True):
             by_type.setdefault(t, []).append([s, d, since])
         return sum(
-            self._stamped_write(UPSERT_LINKS.replace("{rel}", _rel(t)), rows)
+            self._stamped_write(
+                UPSERT_LINKS.replace("{rel}", _rel(t)),
+                rows,
+                after=lambda tx, todo: refresh_ties(
+                    tx, ((r[0], r[1]) for r in todo), self.tie_list_degree, self.tie_list_len
+                ),
+            )
             for t, rows in sorted(by_type.items())
         )
+
+    def rebuild_ties(self) -> int:
+        """Rebuild every kept list of strongest ties (after ``neo4j-admin`` wrote the
+        store); returns how many accounts keep one."""
+        with _translate(), self._session() as s:
+            return rebuild_ties(s, self.tie_list_degree, self.tie_list_len)
 
     def upsert_labels(self, batch: LabelColumns) -> int:
         rows = [
@@ -732,7 +768,9 @@ class Neo4jStore(GraphStore):
                 ),
             ).replace("{types}", "|".join(f"`{t}`" for t in types))
             out: dict[str, Ties] = {}
-            for r in tx.run(query, ids=ids, k=limit, hub=hub_degree):
+            params = {"k": limit, "hub": hub_degree, "n": self.tie_list_len}
+            params["listed"] = relations is None
+            for r in tx.run(query, params, ids=ids):
                 degree = {n: int(d) for n, d in zip(names, r["degs"], strict=True) if d}
                 walked = limit > 0 and (hub_degree is None or r["total"] <= hub_degree)
                 ties = [(b, int(w)) for b, w in r["ties"]] if walked else None
