@@ -42,8 +42,8 @@ def test_both_backends_hold_the_same_graph(tmp_path: Path) -> None:
         for store in (embedded, neo):
             for kind in KINDS:
                 import_file(store, kind, tmp_path / "net" / f"{kind}.csv", batch_size=5_000)
-        with neo._driver.session(database=neo._database) as s:
-            listed = s.run("MATCH (a:Account) WHERE a.ties_top IS NOT NULL RETURN count(a)")
+        with neo._driver.session(database=neo._database) as session:
+            listed = session.run("MATCH (a:Account) WHERE a.ties_top IS NOT NULL RETURN count(a)")
             assert listed.single(strict=True)[0] > 20
         assert asdict(embedded.counts()) == asdict(neo.counts())
         a, b = embedded.snapshot(), neo.snapshot()

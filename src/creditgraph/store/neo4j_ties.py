@@ -19,7 +19,6 @@ writes) is followed by ``rebuild``.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
 
 from neo4j import ManagedTransaction, Session
 
@@ -137,13 +136,15 @@ def rebuild(
     """Every list from scratch (after a bulk load): drop the old ones, build one for each
     account with at least ``min_degree`` relationships; returns how many were built."""
     old = [r["id"] for r in session.run(LISTED)]
-    heavy: list[Any] = [r["id"] for r in session.run(HEAVY, min=min_degree)]
+    heavy: list[str] = [r["id"] for r in session.run(HEAVY, min=min_degree)]
     stale = sorted(set(old) - set(heavy))
+
+    def clear(tx: ManagedTransaction, ids: list[str]) -> None:
+        tx.run(CLEAR, ids=ids).consume()
+
     for i in range(0, len(stale), 10_000):
-        part = stale[i : i + 10_000]
-        session.execute_write(lambda tx, part=part: tx.run(CLEAR, ids=part).consume())
+        session.execute_write(clear, stale[i : i + 10_000])
     built = 0
     for i in range(0, len(heavy), chunk):
-        part = heavy[i : i + chunk]
-        built += session.execute_write(lambda tx, part=part: build(tx, part, n))
+        built += session.execute_write(build, heavy[i : i + chunk], n)
     return built
