@@ -64,6 +64,7 @@ from creditgraph.domain import (
 from creditgraph.errors import Conflict, CreditGraphError, NotFound, StoreUnavailable
 from creditgraph.store.base import (
     GraphStore,
+    _dedupe,
     check_page,
     check_ring_status,
     refuse_changed_transfers,
@@ -336,6 +337,23 @@ MATCH (y:Account {account_id: p[1]})
 MATCH (x)-[l]-(y)
 WHERE NOT type(l) IN $reserved AND ($types IS NULL OR type(l) IN $types)
 RETURN DISTINCT startNode(l).account_id AS s, endNode(l).account_id AS d, type(l) AS t
+"""
+# Edges with both ends in a view: the light accounts' relationships are walked, but the far
+# end is tested by element id against a parameter list (a hash set to the runtime) before any
+# property of the relationship or the far end is read.
+VIEW_NODES = """
+UNWIND $ids AS id
+MATCH (a:Account {account_id: id})
+RETURN elementId(a) AS e
+"""
+EDGES_AMONG = """
+UNWIND $light AS id
+MATCH (a:Account {account_id: id})-[r]-(b:Account)
+WHERE elementId(b) IN $inside AND NOT type(r) IN $reserved
+  AND ($types IS NULL OR type(r) IN $types)
+WITH DISTINCT r
+RETURN startNode(r).account_id AS s, endNode(r).account_id AS d, type(r) AS t, count(r) AS n,
+       sum(r.amount) AS total
 """
 
 _RESERVED = sorted(RESERVED_LINK_TYPES)
@@ -822,6 +840,40 @@ class Neo4jStore(GraphStore):
             return [edges[k] for k in sorted(edges)]
 
         return self._read(run) if todo else []
+
+    def edges_among(
+        self, account_ids: Sequence[str], relations: frozenset[str] | None, heavy: set[str]
+    ) -> list[GraphEdge]:
+        inside = list(dict.fromkeys(account_ids))
+        light = [a for a in inside if a not in heavy]
+        types = None
+        if relations is not None:
+            types = sorted(
+                {TRANSFERRED if r == TRANSFER else r for r in relations} - {"HAS_MEMBER", "LINK"}
+            )
+        reserved = sorted(RESERVED_LINK_TYPES - {TRANSFERRED})
+
+        def run(tx: ManagedTransaction) -> list[GraphEdge]:
+            elements = [r["e"] for r in tx.run(VIEW_NODES, ids=inside)]
+            edges: list[GraphEdge] = []
+            params = {"light": light, "inside": elements, "types": types, "reserved": reserved}
+            for r in tx.run(EDGES_AMONG, params):
+                if r["t"] == TRANSFERRED:
+                    edges.append(
+                        GraphEdge(r["s"], r["d"], TRANSFER, True, int(r["n"]), float(r["total"]))
+                    )
+                else:
+                    edges.append(GraphEdge(r["s"], r["d"], r["t"], False))
+            return edges
+
+        edges = self._read(run) if light else []
+        # Pairs of heavy accounts: looked up, never walked (as the contract's default).
+        big = sorted(heavy & set(inside))
+        pairs = [(a, b) for i, a in enumerate(big) for b in big[i + 1 :]]
+        if pairs:
+            edges += self.edges_between(pairs, relations)
+        edges.sort(key=lambda e: (e.src, e.dst, e.relation))
+        return _dedupe(edges)
 
     def transfers_of(
         self,
