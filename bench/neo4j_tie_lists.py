@@ -26,13 +26,18 @@ from creditgraph.services.ingest import import_file
 from creditgraph.store.neo4j import Neo4jStore
 from creditgraph.synth import generate
 
-WIPE = "MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS"
+# Relationships first: detaching a hub deletes all its relationships in one inner transaction.
+WIPE = (
+    "MATCH ()-[r]->() CALL (r) { DELETE r } IN TRANSACTIONS OF 10000 ROWS",
+    "MATCH (n) CALL (n) { DELETE n } IN TRANSACTIONS OF 10000 ROWS",
+)
 LISTED = "MATCH (a:Account) WHERE a.ties_top IS NOT NULL RETURN count(a) AS n"
 
 
 def run_import(store: Neo4jStore, net: Path) -> dict[str, float]:
     with store._driver.session(database=store._database) as s:
-        s.run(WIPE).consume()
+        for q in WIPE:
+            s.run(q).consume()
     store.apply_schema()
     out: dict[str, float] = {}
     for kind in KINDS:
