@@ -79,7 +79,7 @@ def neo4j_bulk_load(
     restarts, clients are cut off meanwhile)."""
     s = settings()
     report = run(lambda: initial_load(s, directory, force=force))
-    timings = ("validate_s", "convert_s", "import_s", "restart_s", "schema_s", "total_s")
+    timings = ("validate_s", "convert_s", "import_s", "restart_s", "schema_s", "ties_s", "total_s")
     typer.echo(
         json.dumps(
             {"rows": report.rows, "counts": asdict(report.counts)}

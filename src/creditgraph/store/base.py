@@ -61,7 +61,7 @@ PATH_FANOUT = 100
 #: A path search stops enumerating shortest routes after this many.
 MAX_PATHS_ENUMERATED = 1000
 #: Accounts a path search expands per store call (between two looks at the deadline).
-PATH_CHUNK = 500
+PATH_CHUNK = 100
 #: Seconds a path search may spend expanding before it answers with what it has.
 PATH_DEADLINE_S = 1.0
 #: Largest page any paginated read returns, and the largest offset (stores take 64-bit ints).

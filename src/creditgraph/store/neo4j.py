@@ -66,6 +66,7 @@ from creditgraph.errors import Conflict, CreditGraphError, NotFound, StoreUnavai
 from creditgraph.store.base import (
     Erased,
     GraphStore,
+    _dedupe,
     check_page,
     check_ring_status,
     refuse_changed_transfers,
@@ -73,6 +74,9 @@ from creditgraph.store.base import (
     score_row,
     tombstone_of,
 )
+from creditgraph.store.neo4j_ties import TIE_LIST_DEGREE, TIE_LIST_LEN
+from creditgraph.store.neo4j_ties import rebuild as rebuild_ties
+from creditgraph.store.neo4j_ties import refresh as refresh_ties
 from creditgraph.store.snapshot import SnapshotBuilder
 
 T = TypeVar("T")
@@ -281,6 +285,22 @@ ORDER BY ts DESC, id DESC
 """
 COUNT_TRANSFERS_OF = MATCH_TRANSFERS_OF + "RETURN count(t) AS n"
 TRANSFERS_OF = MATCH_TRANSFERS_OF + TRANSFER_FIELDS + "SKIP $offset LIMIT $limit"
+# Unfiltered, the count is the node's degree (getDegree: a transfer to oneself once), not a
+# walk: an account view of a 379k-transfer merchant paid 1.5 s for it.
+COUNT_ALL_TRANSFERS_OF = (
+    "MATCH (a:Account {account_id: $id}) RETURN COUNT { (a)-[:TRANSFERRED]-() } AS n"
+)
+# With a counterparty both ends are bound: expand-into walks the side with fewer transfers
+# (a path's hop through a hub reads the other end's list, not the hub's).
+MATCH_PAIR_TRANSFERS_OF = """
+MATCH (a:Account {account_id: $id})
+MATCH (b:Account {account_id: $cp})
+MATCH (a)-[t:TRANSFERRED]-(b)
+WHERE ($since IS NULL OR t.ts >= $since) AND ($until IS NULL OR t.ts <= $until)
+WITH DISTINCT t
+"""
+COUNT_PAIR_TRANSFERS_OF = MATCH_PAIR_TRANSFERS_OF + "RETURN count(t) AS n"
+PAIR_TRANSFERS_OF = MATCH_PAIR_TRANSFERS_OF + TRANSFER_FIELDS + "SKIP $offset LIMIT $limit"
 MATCH_TRANSFERS_AMONG = """
 UNWIND $ids AS id
 MATCH (:Account {account_id: id})-[t:TRANSFERRED]->(d:Account)
@@ -304,21 +324,28 @@ AWAIT_INDEXES = "CALL db.awaitIndexes(300)"
 # Investigator expansion. {degrees} is one count per relationship type, out plus in: counts
 # of a typed pattern with an unlabelled far end are read from the node's degree store
 # (getDegree), not by walking the relationships. {types} is the type alternation of the ties.
-# The subquery runs per account, so LIMIT is per account; a hub over $hub is not walked.
+# The subquery runs per account, so LIMIT is per account; a hub over $hub is not walked. An
+# account that keeps its strongest ties (``store.neo4j_ties``) is not walked when every relation
+# is asked for ($listed) and its list holds $k ties or all it has.
 EXPAND = """
 UNWIND $ids AS id
 MATCH (a:Account {account_id: id})
 WITH a, id, [{degrees}] AS degs
 WITH a, id, degs, reduce(s = 0, x IN degs | s + x) AS total
-CALL (a, total) {
-  WITH a, total WHERE $k > 0 AND ($hub IS NULL OR total <= $hub)
+WITH a, id, degs, total, $k > 0 AND ($hub IS NULL OR total <= $hub) AS wanted,
+     $listed AND a.ties_top IS NOT NULL AND ($k <= $n OR size(a.ties_top) < $n) AS listed
+CALL (a, wanted, listed) {
+  WITH a, wanted, listed WHERE wanted AND NOT listed
   MATCH (a)-[r:{types}]-(b:Account) WHERE b <> a
   WITH b, count(r) AS w
   ORDER BY w DESC, b.account_id
   LIMIT $k
-  RETURN collect([b.account_id, w]) AS ties
+  RETURN collect([b.account_id, w]) AS walked
 }
-RETURN id, degs, total, ties
+RETURN id, degs, total,
+       CASE WHEN wanted AND listed
+            THEN [i IN range(0, size(a.ties_top[0..$k]) - 1) | [a.ties_top[i], a.ties_w[i]]]
+            ELSE walked END AS ties
 """
 # Expand-into between two bound nodes walks the side with fewer relationships of the type.
 PAIR_TRANSFERS = """
@@ -337,6 +364,23 @@ MATCH (y:Account {account_id: p[1]})
 MATCH (x)-[l]-(y)
 WHERE NOT type(l) IN $reserved AND ($types IS NULL OR type(l) IN $types)
 RETURN DISTINCT startNode(l).account_id AS s, endNode(l).account_id AS d, type(l) AS t
+"""
+# Edges with both ends in a view: the light accounts' relationships are walked, but the far
+# end is tested by element id against a parameter list (a hash set to the runtime) before any
+# property of the relationship or the far end is read.
+VIEW_NODES = """
+UNWIND $ids AS id
+MATCH (a:Account {account_id: id})
+RETURN elementId(a) AS e
+"""
+EDGES_AMONG = """
+UNWIND $light AS id
+MATCH (a:Account {account_id: id})-[r]-(b:Account)
+WHERE elementId(b) IN $inside AND NOT type(r) IN $reserved
+  AND ($types IS NULL OR type(r) IN $types)
+WITH DISTINCT r
+RETURN startNode(r).account_id AS s, endNode(r).account_id AS d, type(r) AS t, count(r) AS n,
+       sum(r.amount) AS total
 """
 
 _RESERVED = sorted(RESERVED_LINK_TYPES)
@@ -394,6 +438,9 @@ class Neo4jStore(GraphStore):
         self._database = database
         self._schema_dir = schema_dir
         self._owns_driver = owns_driver
+        #: Accounts with this many relationships keep their strongest ties (``neo4j_ties``).
+        self.tie_list_degree = TIE_LIST_DEGREE
+        self.tie_list_len = TIE_LIST_LEN
 
     @classmethod
     def connect(cls, settings: Settings, *, fail_fast: bool = False) -> Neo4jStore:
@@ -449,9 +496,11 @@ class Neo4jStore(GraphStore):
         query: str,
         rows: list[Any],
         keep: Callable[[ManagedTransaction, list[Any]], list[Any]] | None = None,
+        after: Callable[[ManagedTransaction, list[Any]], None] | None = None,
     ) -> int:
         """Run ``query`` over ``rows`` in one transaction stamped with the next write seq;
-        ``keep`` may first drop rows inside that transaction."""
+        ``keep`` may first drop rows inside that transaction, ``after`` follows up on the rows
+        written, in it."""
 
         def run(tx: ManagedTransaction) -> int:
             seq = tx.run(NEXT_SEQ).single(strict=True)["seq"]
@@ -459,6 +508,8 @@ class Neo4jStore(GraphStore):
             if not todo:
                 return 0
             rec = tx.run(query, {"rows": todo, "seq": seq, "null_f": _NULL_F}).single()
+            if after is not None:
+                after(tx, todo)
             return int(rec[0]) if rec is not None and rec[0] is not None else 0
 
         return self._write(run) if rows else 0
@@ -510,16 +561,35 @@ class Neo4jStore(GraphStore):
 
     def upsert_transfers(self, batch: TransferColumns) -> int:
         rows = [list(r) for r in batch.rows()]
-        return self._stamped_write(CREATE_TRANSFERS, rows, keep=_new_transfers)
+        return self._stamped_write(
+            CREATE_TRANSFERS,
+            rows,
+            keep=_new_transfers,
+            after=lambda tx, todo: refresh_ties(
+                tx, ((r[1], r[2]) for r in todo), self.tie_list_degree, self.tie_list_len
+            ),
+        )
 
     def upsert_links(self, batch: LinkColumns) -> int:
         by_type: dict[str, list[list[Any]]] = {}
         for s, d, t, since in zip(batch.src, batch.dst, batch.type, batch.since, strict=True):
             by_type.setdefault(t, []).append([s, d, since])
         return sum(
-            self._stamped_write(UPSERT_LINKS.replace("{rel}", _rel(t)), rows)
+            self._stamped_write(
+                UPSERT_LINKS.replace("{rel}", _rel(t)),
+                rows,
+                after=lambda tx, todo: refresh_ties(
+                    tx, ((r[0], r[1]) for r in todo), self.tie_list_degree, self.tie_list_len
+                ),
+            )
             for t, rows in sorted(by_type.items())
         )
+
+    def rebuild_ties(self) -> int:
+        """Rebuild every kept list of strongest ties (after ``neo4j-admin`` wrote the
+        store); returns how many accounts keep one."""
+        with _translate(), self._session() as s:
+            return rebuild_ties(s, self.tie_list_degree, self.tie_list_len)
 
     def upsert_labels(self, batch: LabelColumns) -> int:
         rows = [
@@ -809,7 +879,9 @@ class Neo4jStore(GraphStore):
                 ),
             ).replace("{types}", "|".join(f"`{t}`" for t in types))
             out: dict[str, Ties] = {}
-            for r in tx.run(query, ids=ids, k=limit, hub=hub_degree):
+            params = {"k": limit, "hub": hub_degree, "n": self.tie_list_len}
+            params["listed"] = relations is None
+            for r in tx.run(query, params, ids=ids):
                 degree = {n: int(d) for n, d in zip(names, r["degs"], strict=True) if d}
                 walked = limit > 0 and (hub_degree is None or r["total"] <= hub_degree)
                 ties = [(b, int(w)) for b, w in r["ties"]] if walked else None
@@ -846,6 +918,40 @@ class Neo4jStore(GraphStore):
 
         return self._read(run) if todo else []
 
+    def edges_among(
+        self, account_ids: Sequence[str], relations: frozenset[str] | None, heavy: set[str]
+    ) -> list[GraphEdge]:
+        inside = list(dict.fromkeys(account_ids))
+        light = [a for a in inside if a not in heavy]
+        types = None
+        if relations is not None:
+            types = sorted(
+                {TRANSFERRED if r == TRANSFER else r for r in relations} - {"HAS_MEMBER", "LINK"}
+            )
+        reserved = sorted(RESERVED_LINK_TYPES - {TRANSFERRED})
+
+        def run(tx: ManagedTransaction) -> list[GraphEdge]:
+            elements = [r["e"] for r in tx.run(VIEW_NODES, ids=inside)]
+            edges: list[GraphEdge] = []
+            params = {"light": light, "inside": elements, "types": types, "reserved": reserved}
+            for r in tx.run(EDGES_AMONG, params):
+                if r["t"] == TRANSFERRED:
+                    edges.append(
+                        GraphEdge(r["s"], r["d"], TRANSFER, True, int(r["n"]), float(r["total"]))
+                    )
+                else:
+                    edges.append(GraphEdge(r["s"], r["d"], r["t"], False))
+            return edges
+
+        edges = self._read(run) if light else []
+        # Pairs of heavy accounts: looked up, never walked (as the contract's default).
+        big = sorted(heavy & set(inside))
+        pairs = [(a, b) for i, a in enumerate(big) for b in big[i + 1 :]]
+        if pairs:
+            edges += self.edges_between(pairs, relations)
+        edges.sort(key=lambda e: (e.src, e.dst, e.relation))
+        return _dedupe(edges)
+
     def transfers_of(
         self,
         account_id: str,
@@ -860,11 +966,19 @@ class Neo4jStore(GraphStore):
         self._require_accounts([account_id], "transfers")
         params = {"id": account_id, "cp": counterparty, "since": since, "until": until}
 
+        count, page = (
+            (COUNT_PAIR_TRANSFERS_OF, PAIR_TRANSFERS_OF)
+            if counterparty is not None
+            else (COUNT_TRANSFERS_OF, TRANSFERS_OF)
+        )
+        if counterparty is None and since is None and until is None:
+            count = COUNT_ALL_TRANSFERS_OF
+
         def run(tx: ManagedTransaction) -> Page[Transfer]:
-            total = int(tx.run(COUNT_TRANSFERS_OF, params).single(strict=True)[0])
+            rec = tx.run(count, params).single()
+            total = 0 if rec is None else int(rec[0])
             items = [
-                _transfer(r)
-                for r in tx.run(TRANSFERS_OF, params | {"limit": limit, "offset": offset})
+                _transfer(r) for r in tx.run(page, params | {"limit": limit, "offset": offset})
             ]
             return Page(items, total, limit, offset)
 
