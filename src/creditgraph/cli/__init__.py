@@ -30,6 +30,7 @@ from creditgraph.api.keys import create_key
 from creditgraph.cli.common import err, run, settings, store_of
 from creditgraph.cli.keys import keys_app
 from creditgraph.cli.neo4j import neo4j_app
+from creditgraph.cli.transfers import evaluate_app, transfers_app
 from creditgraph.config import Settings
 from creditgraph.domain import Ring
 from creditgraph.ingest.csvfile import KINDS, Kind
@@ -57,6 +58,8 @@ models_app = typer.Typer(help="Registered model versions and the champion.", no_
 app.add_typer(schema_app, name="schema")
 app.add_typer(models_app, name="models")
 app.add_typer(keys_app, name="keys")
+app.add_typer(transfers_app, name="transfers")
+app.add_typer(evaluate_app, name="evaluate")
 
 
 @app.callback()
@@ -86,7 +89,9 @@ def synth(
 
 @app.command("import")
 def import_(
-    kind: Annotated[str, typer.Argument(help="accounts | transfers | links | labels")],
+    kind: Annotated[
+        str, typer.Argument(help="accounts | transfers | links | labels | transfer_labels")
+    ],
     file: Annotated[Path, typer.Argument(help="CSV file with a header row (UTF-8).")],
     create_missing_accounts: Annotated[
         bool,

@@ -9,6 +9,7 @@ import orjson
 from fastapi import APIRouter, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
 
 from creditgraph.api.deps import PRINCIPAL, allowed_roles, authenticate, authorize
 from creditgraph.api.schemas import error_responses
@@ -115,15 +116,17 @@ async def check_transfer(request: Request) -> Response:
                 cached, media_type="application/json", headers={"Idempotent-Replayed": "true"}
             )
     try:
-        decision = await serving.decide(
-            TransferCheck(
-                src=body.src,
-                dst=body.dst,
-                amount=body.amount,
-                currency=body.currency,
-                timestamp=body.timestamp.timestamp() if body.timestamp else None,
-            )
+        check = TransferCheck(
+            src=body.src,
+            dst=body.dst,
+            amount=body.amount,
+            currency=body.currency,
+            timestamp=body.timestamp.timestamp() if body.timestamp else None,
+            channel=body.channel,
+            attributes=body.attributes,
+            transfer_id=body.transfer_id,
         )
+        decision = await serving.decide(check)
         answer = orjson.dumps(decision_payload(decision))
     except BaseException as e:
         if idempotency_key is not None:
@@ -134,11 +137,17 @@ async def check_transfer(request: Request) -> Response:
     state.metrics.decisions.labels(
         decision.decision, "true" if decision.degraded else "false"
     ).inc()
+    queued = None
+    if decision.decision == "review":
+        queued = await run_in_threadpool(serving.queue_review, check, decision)
+    thresholds = ",".join(f"{k}={v:g}" for k, v in sorted(decision.thresholds.items()))
     state.audit.record(
         principal=principal,
         action="risk.transfer",
         target=f"{body.src}->{body.dst}",
         result=f"{decision.decision} risk={decision.risk:.4f} model={decision.model_version}"
+        f" policy={decision.policy} thresholds={thresholds}"
+        + (f" review={queued}" if queued else "")
         + (" degraded" if decision.degraded else ""),
     )
     return Response(answer, media_type="application/json")
