@@ -75,6 +75,12 @@ class TransferModel:
         """Calibrated P(fraud) per row."""
         return _sigmoid(self.calib_a * self.margin(x) + self.calib_b)
 
+    def log_probability(self, x: F64) -> F64:
+        """log P(fraud) per row, exact where P underflows (for ranking far below 1e-300)."""
+        z = self.calib_a * self.margin(x) + self.calib_b
+        out: F64 = -np.logaddexp(0.0, -z)
+        return out
+
     def contributions(self, x: F64) -> F64:
         """TreeSHAP contributions to the raw margin, one column per feature plus the bias."""
         out: F64 = np.asarray(self.booster.predict(x, pred_contrib=True), np.float64)
@@ -105,7 +111,7 @@ class TransferModel:
 
 
 def _sigmoid(z: F64) -> F64:
-    out: F64 = 1.0 / (1.0 + np.exp(-np.clip(z, -50, 50)))
+    out: F64 = 1.0 / (1.0 + np.exp(-np.clip(z, -700, 700)))
     return out
 
 
@@ -183,7 +189,9 @@ def train_transfer_model(
     )
     booster = clf.booster_
     margin_v = np.asarray(booster.predict(xv, raw_score=True), np.float64)
-    platt = LogisticRegression(C=1e4).fit(margin_v.reshape(-1, 1), y_valid)
+    # Mild regularisation: a validation split the booster separates perfectly would
+    # otherwise get an infinite slope and probabilities of exactly 0 and 1.
+    platt = LogisticRegression(C=1.0).fit(margin_v.reshape(-1, 1), y_valid)
     return TransferModel(
         numeric=list(numeric_names),
         categorical=columns,

@@ -24,8 +24,38 @@ router = APIRouter(tags=["investigators"])
 ReviewId = Annotated[str, Path(min_length=1, max_length=64, examples=["rv_3f1c2a7e9b"])]
 
 
+_EXAMPLE: dict[str, Any] = {
+    "review_id": "rv_3f1c2a7e9b",
+    "transfer_id": "t_981",
+    "src": "acc_000001",
+    "dst": "acc_000042",
+    "amount": 900.0,
+    "timestamp": 1764590400.0,
+    "created_at": 1764590400.1,
+    "risk": 0.41,
+    "model_version": "v0003/t0002",
+    "reasons": [
+        {
+            "code": "FACTOR_RAISES_RISK",
+            "message": "amount 900.00 is 14x the sender's largest transfer",
+            "evidence": {"factor": "amount"},
+            "weight": 1.7,
+        }
+    ],
+    "status": "open",
+    "reviewer": None,
+    "note": None,
+    "resolved_at": None,
+    "channel": "app",
+    "attributes": {"device": "d_17"},
+}
+
+
 class ReviewVerdict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"verdict": "rejected", "note": "victim confirmed"}]},
+    )
 
     verdict: Literal["approved", "rejected"] = Field(
         description="approved: the transfer is fine (label legit); rejected: fraud"
@@ -34,6 +64,8 @@ class ReviewVerdict(BaseModel):
 
 
 class ReviewPublic(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [_EXAMPLE]})
+
     review_id: str
     transfer_id: str
     src: str
@@ -53,6 +85,12 @@ class ReviewPublic(BaseModel):
 
 
 class ReviewsPublic(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"items": [_EXAMPLE], "total": 1, "limit": 50, "offset": 0}]
+        }
+    )
+
     items: list[ReviewPublic]
     total: int
     limit: int

@@ -5,9 +5,10 @@ Business rules:
 - targets are transfer outcomes (``transfer_labels``) when at least ``MIN_PER_CLASS`` of each
   class exist; otherwise (the fallback, said so in the model card) the transfers touching
   labelled accounts, fraud when either end is labelled fraud;
-- the labelled transfers are split by time: the earliest 60 % train the booster, the next
-  20 % calibrate it (and stop boosting early), the latest 20 % are the hold-out every figure
-  of the card comes from; features are causal (``features.batch_features``);
+- the labelled transfers are split by time, cut where 60 % and 80 % of their fraud has
+  happened: the earliest part trains the booster, the next calibrates it (and stops boosting
+  early), the latest is the hold-out every figure of the card comes from; features are
+  causal (``features.batch_features``);
 - beside it on the same hold-out transfers runs the hand-weighted policy (``risk.policy``,
   the named baseline and the fallback when no transfer model is trained), fed the same
   causal history, so the comparison is like for like;
@@ -81,8 +82,17 @@ def targets(
     return Targets(np.array(rows_l, np.int64), np.array(y_l, np.int8), "account_labels")
 
 
-def split(n: int) -> tuple[slice, slice, slice]:
-    a, b = int(n * SPLIT[0]), int(n * (SPLIT[0] + SPLIT[1]))
+def split(y: np.ndarray[Any, Any]) -> tuple[slice, slice, slice]:
+    """Time-ordered train / calibration / hold-out slices, cut where 60 % and 80 % of the
+    fraud has happened: fraud comes in bursts (a ring's weeks), and a cut by row count can
+    leave a slice without any."""
+    pos = np.flatnonzero(y == 1)
+    n = len(y)
+    if len(pos) < 3:
+        a, b = int(n * SPLIT[0]), int(n * (SPLIT[0] + SPLIT[1]))
+    else:
+        a = int(pos[int(len(pos) * SPLIT[0])])
+        b = int(pos[int(len(pos) * (SPLIT[0] + SPLIT[1]))])
     return slice(0, a), slice(a, b), slice(b, n)
 
 
@@ -187,28 +197,31 @@ def curve(
 def evaluate_scores(
     y: np.ndarray[Any, Any],
     amount: F64,
-    learned_p: F64,
+    learned_log_p: F64,
     baseline: F64,
     policy: RiskSettings,
 ) -> dict[str, Any]:
-    """Every figure of the comparison on one hold-out."""
+    """Every figure of the comparison on one hold-out; the learned model enters as log
+    P(fraud), so rankings stay exact where P underflows."""
+    learned_p = np.exp(learned_log_p)
     base_dec = [band(float(r), policy) for r in baseline]
     learn_dec = [
         band_learned(float(p), float(a), policy) for p, a in zip(learned_p, amount, strict=True)
     ]
     base_bands = _bands(base_dec, y, amount)
     friction = base_bands["review_or_block"]["legit_stopped"]
-    loss = learned_p * amount
+    # log expected loss: the same order as P x amount, without underflow.
+    loss = learned_log_p + np.log(np.maximum(amount, 1e-300))
     return {
         "n": len(y),
         "fraud": int((y == 1).sum()),
         "fraud_amount": float(amount[y == 1].sum()),
         "learned": {
-            "auroc": float(roc_auc_score(y, learned_p)),
-            "auprc": float(average_precision_score(y, learned_p)),
+            "auroc": float(roc_auc_score(y, learned_log_p)),
+            "auprc": float(average_precision_score(y, learned_log_p)),
             "bands": _bands(learn_dec, y, amount),
             "at_baseline_friction_by_loss": _at_friction(loss, y, amount, friction),
-            "at_baseline_friction_by_p": _at_friction(learned_p, y, amount, friction),
+            "at_baseline_friction_by_p": _at_friction(learned_log_p, y, amount, friction),
         },
         "baseline": {
             "auroc": float(roc_auc_score(y, baseline)),
@@ -219,7 +232,7 @@ def evaluate_scores(
         "baseline_friction": friction,
         "curves": {
             "learned_loss": curve(loss, y, amount),
-            "learned_p": curve(learned_p, y, amount),
+            "learned_p": curve(learned_log_p, y, amount),
             "baseline": curve(baseline, y, amount),
         },
     }
@@ -271,7 +284,7 @@ def train_transfers(
     if n < 5 * MIN_PER_CLASS:
         raise ModelNotReady(f"only {n} labelled transfers: need at least {5 * MIN_PER_CLASS}")
     feats = batch_features(log, tg.rows, ctx)
-    tr, va, te = split(n)
+    tr, va, te = split(tg.y)
     ftr, fva, fte = _take(feats, tr), _take(feats, va), _take(feats, te)
     try:
         model = train_transfer_model(
@@ -287,7 +300,7 @@ def train_transfers(
     except ValueError as e:
         raise ModelNotReady(f"cannot train the transfer model: {e}") from e
     x_te = model.matrix(fte.numeric, fte.categorical)
-    learned = model.probability(x_te)
+    learned = model.log_probability(x_te)
     rows_te = tg.rows[te]
     base = baseline_risk(log, rows_te, fte, ctx, policy)
     amount = log.amount[rows_te]
@@ -325,10 +338,10 @@ def evaluate_current(store: GraphStore, root: Path, policy: RiskSettings) -> dic
     ctx, account_labels, _ = context_of(store)
     tl = store.transfer_labels()
     tg = targets(log, dict(zip(tl.transfer_id, tl.label, strict=True)), account_labels)
-    _, _, te = split(len(tg.rows))
+    _, _, te = split(tg.y)
     rows_te = tg.rows[te]
     f = batch_features(log, rows_te, ctx)
-    learned = model.probability(model.matrix(f.numeric, f.categorical))
+    learned = model.log_probability(model.matrix(f.numeric, f.categorical))
     base = baseline_risk(log, rows_te, f, ctx, policy)
     out = evaluate_scores(tg.y[te], log.amount[rows_te], learned, base, policy)
     out["model_version"] = version

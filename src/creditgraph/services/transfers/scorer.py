@@ -89,7 +89,7 @@ class TransferScorer:
         contrib = self.model.contributions(design)[0]
         margin = float(contrib.sum())
         prob = 1.0 / (
-            1.0 + math.exp(-max(min(self.model.calib_a * margin + self.model.calib_b, 50), -50))
+            1.0 + math.exp(-max(min(self.model.calib_a * margin + self.model.calib_b, 700), -700))
         )
         names = self.model.feature_names
         values: dict[str, Any] = {n: float(x[0, j]) for j, n in enumerate(NUMERIC)}
