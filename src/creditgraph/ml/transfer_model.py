@@ -184,7 +184,8 @@ def train_transfer_model(
         y_train,
         feature_name=names,
         categorical_feature=cat_idx or "auto",
-        eval_set=[(xv, y_valid)],
+        eval_X=(xv,),
+        eval_y=(y_valid,),
         callbacks=[lgb.early_stopping(30, verbose=False)],
     )
     booster = clf.booster_
