@@ -33,7 +33,7 @@ from creditgraph.cli.neo4j import neo4j_app
 from creditgraph.cli.transfers import evaluate_app, transfers_app
 from creditgraph.config import Settings
 from creditgraph.domain import Ring
-from creditgraph.ingest.csvfile import KINDS, Kind
+from creditgraph.ingest.csvfile import IMPORT_KINDS, Kind
 from creditgraph.logs import configure_json_logging
 from creditgraph.ml.threads import use_threads
 from creditgraph.registry import ModelRegistry
@@ -100,8 +100,8 @@ def import_(
     batch_size: Annotated[int | None, typer.Option(help="Rows per write batch.")] = None,
 ) -> None:
     """Validate a contract CSV file completely, then import it (idempotent)."""
-    if kind not in KINDS:
-        err.print(f"error: unknown kind {kind!r}; use one of {', '.join(KINDS)}")
+    if kind not in IMPORT_KINDS:
+        err.print(f"error: unknown kind {kind!r}; use one of {', '.join(IMPORT_KINDS)}")
         raise typer.Exit(2)
     s = settings()
     with store_of(s) as store, _progress() as progress:
@@ -137,7 +137,7 @@ def import_(
 
 
 def _kind(kind: str) -> Kind:
-    for k in KINDS:
+    for k in IMPORT_KINDS:
         if k == kind:
             return k
     raise typer.BadParameter(kind)
@@ -180,7 +180,7 @@ def schema_apply() -> None:
 
 #: The retraining job the demo runs (short training, no baseline), shipped as package data.
 DEMO_JOB = "demo.toml"
-_DEMO_STEPS: dict[Step, int] = {"import": 2, "train": 3, "score": 4, "rings": 5}
+_DEMO_STEPS: dict[Step, int] = {"import": 2, "train": 3, "score": 4, "rings": 5, "transfers": 5}
 
 
 @app.command()
@@ -207,7 +207,9 @@ def demo(
 
     with store_of(s) as store:
         report = run(
-            lambda: run_pipeline(store, _registry(s), out, job, force=True, progress=progress)
+            lambda: run_pipeline(
+                store, _registry(s), out, job, force=True, progress=progress, transfers=s.risk
+            )
         )
         counts = run(store.counts)
     scored = report.scored

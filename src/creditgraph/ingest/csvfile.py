@@ -25,7 +25,10 @@ from creditgraph.domain import COLUMN_NAME_RE, LINK_TYPE_RE, RESERVED_LINK_TYPES
 from creditgraph.errors import InvalidInput, RowError, ValidationFailed
 
 Kind = Literal["accounts", "transfers", "links", "labels", "transfer_labels"]
-KINDS: tuple[Kind, ...] = ("accounts", "transfers", "links", "labels", "transfer_labels")
+#: The four graph files every network has (``synth`` writes them, the demo imports them).
+KINDS: tuple[Kind, ...] = ("accounts", "transfers", "links", "labels")
+#: Every kind ``creditgraph import`` takes: the graph files plus outcome files.
+IMPORT_KINDS: tuple[Kind, ...] = (*KINDS, "transfer_labels")
 
 REQUIRED: dict[Kind, tuple[str, ...]] = {
     "accounts": ("account_id",),
