@@ -88,10 +88,10 @@ def run_pipeline(
         except ModelNotReady as e:
             tell("transfers", f"    not trained ({e}): the hand-weighted policy decides")
         else:
-            ev = learned.evaluation
+            ours, base = learned.evaluation["learned"], learned.evaluation["baseline"]
             tell(
                 "transfers",
                 f"    {learned.version} from {learned.source}: hold-out AUPRC "
-                f"{ev['learned']['auprc']:.3f} (hand-weighted baseline {ev['baseline']['auprc']:.3f})",
+                f"{ours['auprc']:.3f} (hand-weighted baseline {base['auprc']:.3f})",
             )
     return PipelineReport(imports, trained, scored, rings, learned)
