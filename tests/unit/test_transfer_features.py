@@ -108,3 +108,19 @@ def test_the_figures_are_what_they_say() -> None:
     assert math.isnan(
         batch_features(log, np.array([0]), context()).numeric[0][NUMERIC.index("s_amount_z")]
     )
+
+
+def test_the_state_built_from_a_log_equals_one_fed_transfer_by_transfer() -> None:
+    log = random_log(n=300)
+    ctx = context()
+    fed = HistoryState(ctx, ["channel", "device"])
+    for i in range(len(log)):
+        fed.add(log.src[i], log.dst[i], float(log.amount[i]), float(log.ts[i]))
+    built = HistoryState.from_log(log, ctx, ["channel", "device"])
+    end = float(log.ts[-1])
+    for k, (s, d) in enumerate([("a1", "a2"), ("a3", "a1"), ("a7", "a9"), ("a1", "new")]):
+        for later in (1.0, 1800.0, 7200.0):
+            args = (s, d, 50.0 + k, end + later, "app", {"device": "d1"})
+            np.testing.assert_allclose(
+                built.features(*args).numeric, fed.features(*args).numeric, equal_nan=True
+            )
