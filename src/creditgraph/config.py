@@ -46,6 +46,21 @@ class RiskSettings(BaseModel):
     #: drops it at once. Ties written to the store behind the API's back count after this.
     inductive_cache_s: float = Field(default=30.0, ge=0)
     inductive_cache_size: int = Field(default=20_000, ge=1)  # ~1.5 KB of JSON each
+    # -- hard limits (``services.risk.limits``): no score overrides them
+    #: Largest amount any single transfer may move.
+    max_amount: float = Field(default=50_000.0, gt=0)
+    #: Largest amount a sender without earlier transfers may move (stricter than the above).
+    new_sender_max_amount: float = Field(default=2_000.0, gt=0)
+    #: Beyond this the amount is no payment at all (1e308...): blocked as absurd.
+    absurd_amount: float = Field(default=1e12, gt=0)
+    # -- the learned decision (``services.transfers.decide``): P(fraud) and expected loss
+    transfer_review_p: float = Field(default=0.3, ge=0, le=1)
+    transfer_block_p: float = Field(default=0.8, ge=0, le=1)
+    #: Expected loss (P(fraud) x amount) above which a transfer is reviewed / blocked.
+    review_loss: float = Field(default=200.0, ge=0)
+    block_loss: float = Field(default=2_000.0, ge=0)
+    #: Queue ``review`` answers for investigators (store-backed review queue).
+    review_queue: bool = True
 
 
 class Settings(BaseSettings):

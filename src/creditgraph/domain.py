@@ -72,6 +72,16 @@ class ReasonCode(StrEnum):
     SAME_ACCOUNT = "SAME_ACCOUNT"
     STORE_UNAVAILABLE = "STORE_UNAVAILABLE"
     UNKNOWN_ACCOUNT_POLICY = "UNKNOWN_ACCOUNT_POLICY"
+    # -- the learned transfer decision (``services.transfers``, ``services.risk.limits``)
+    #: The transfer model's calibrated P(fraud) and expected loss against the thresholds.
+    TRANSFER_MODEL = "TRANSFER_MODEL"
+    #: A named group of TreeSHAP contributions (amount, velocity, relationship...).
+    FACTOR_RAISES_RISK = "FACTOR_RAISES_RISK"
+    FACTOR_LOWERS_RISK = "FACTOR_LOWERS_RISK"
+    #: A hard limit no score overrides: the amount ceiling, the new-sender ceiling.
+    HARD_LIMIT = "HARD_LIMIT"
+    #: The amount is not a plausible payment (non-finite or beyond any ceiling).
+    AMOUNT_ABSURD = "AMOUNT_ABSURD"
 
 
 class Reason(TypedDict):
@@ -132,6 +142,8 @@ class TransferColumns:
     timestamp: list[float]
     currency: list[str | None]
     channel: list[str | None]
+    #: Extra columns per transfer (text), None when the batch had none.
+    properties: list[dict[str, str]] | None = None
 
     def __len__(self) -> int:
         return len(self.transfer_id)
@@ -158,6 +170,7 @@ class TransferColumns:
             self.timestamp[start:stop],
             self.currency[start:stop],
             self.channel[start:stop],
+            None if self.properties is None else self.properties[start:stop],
         )
 
 

@@ -31,9 +31,10 @@ from creditgraph.cli.audit import audit_app, subject_app
 from creditgraph.cli.common import err, run, settings, store_of
 from creditgraph.cli.keys import keys_app
 from creditgraph.cli.neo4j import neo4j_app
+from creditgraph.cli.transfers import evaluate_app, transfers_app
 from creditgraph.config import Settings
 from creditgraph.domain import Ring
-from creditgraph.ingest.csvfile import KINDS, Kind
+from creditgraph.ingest.csvfile import IMPORT_KINDS, Kind
 from creditgraph.logs import configure_json_logging
 from creditgraph.ml.threads import use_threads
 from creditgraph.registry import ModelRegistry
@@ -60,6 +61,8 @@ app.add_typer(models_app, name="models")
 app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
 app.add_typer(subject_app, name="subject")
+app.add_typer(transfers_app, name="transfers")
+app.add_typer(evaluate_app, name="evaluate")
 
 
 @app.callback()
@@ -89,7 +92,9 @@ def synth(
 
 @app.command("import")
 def import_(
-    kind: Annotated[str, typer.Argument(help="accounts | transfers | links | labels")],
+    kind: Annotated[
+        str, typer.Argument(help="accounts | transfers | links | labels | transfer_labels")
+    ],
     file: Annotated[Path, typer.Argument(help="CSV file with a header row (UTF-8).")],
     create_missing_accounts: Annotated[
         bool,
@@ -102,8 +107,8 @@ def import_(
     ] = False,
 ) -> None:
     """Validate a contract CSV file completely, then import it (idempotent)."""
-    if kind not in KINDS:
-        err.print(f"error: unknown kind {kind!r}; use one of {', '.join(KINDS)}")
+    if kind not in IMPORT_KINDS:
+        err.print(f"error: unknown kind {kind!r}; use one of {', '.join(IMPORT_KINDS)}")
         raise typer.Exit(2)
     s = settings()
     with store_of(s) as store, _progress() as progress:
@@ -140,7 +145,7 @@ def import_(
 
 
 def _kind(kind: str) -> Kind:
-    for k in KINDS:
+    for k in IMPORT_KINDS:
         if k == kind:
             return k
     raise typer.BadParameter(kind)
@@ -183,7 +188,7 @@ def schema_apply() -> None:
 
 #: The retraining job the demo runs (short training, no baseline), shipped as package data.
 DEMO_JOB = "demo.toml"
-_DEMO_STEPS: dict[Step, int] = {"import": 2, "train": 3, "score": 4, "rings": 5}
+_DEMO_STEPS: dict[Step, int] = {"import": 2, "train": 3, "score": 4, "rings": 5, "transfers": 5}
 
 
 @app.command()
@@ -210,7 +215,9 @@ def demo(
 
     with store_of(s) as store:
         report = run(
-            lambda: run_pipeline(store, _registry(s), out, job, force=True, progress=progress)
+            lambda: run_pipeline(
+                store, _registry(s), out, job, force=True, progress=progress, transfers=s.risk
+            )
         )
         counts = run(store.counts)
     scored = report.scored

@@ -24,20 +24,25 @@ import pyarrow.csv as pa_csv
 from creditgraph.domain import COLUMN_NAME_RE, LINK_TYPE_RE, RESERVED_LINK_TYPES
 from creditgraph.errors import InvalidInput, RowError, ValidationFailed
 
-Kind = Literal["accounts", "transfers", "links", "labels"]
+Kind = Literal["accounts", "transfers", "links", "labels", "transfer_labels"]
+#: The four graph files every network has (``synth`` writes them, the demo imports them).
 KINDS: tuple[Kind, ...] = ("accounts", "transfers", "links", "labels")
+#: Every kind ``creditgraph import`` takes: the graph files plus outcome files.
+IMPORT_KINDS: tuple[Kind, ...] = (*KINDS, "transfer_labels")
 
 REQUIRED: dict[Kind, tuple[str, ...]] = {
     "accounts": ("account_id",),
     "transfers": ("transfer_id", "src", "dst", "amount", "timestamp"),
     "links": ("src", "dst", "type"),
     "labels": ("account_id", "label"),
+    "transfer_labels": ("transfer_id", "label"),
 }
 OPTIONAL: dict[Kind, tuple[str, ...]] = {
     "accounts": ("created_at",),
     "transfers": ("currency", "channel"),
     "links": ("since",),
     "labels": ("source", "observed_at"),
+    "transfer_labels": ("source", "observed_at"),
 }
 TIME_COLUMNS = frozenset({"created_at", "timestamp", "since", "observed_at"})
 ID_COLUMNS = frozenset({"account_id", "transfer_id", "src", "dst"})

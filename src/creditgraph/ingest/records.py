@@ -34,17 +34,20 @@ from creditgraph.ingest.csvfile import (
     parse_numbers,
     parse_times,
 )
+from creditgraph.outcomes import TransferLabelColumns
 
-Batch = AccountColumns | TransferColumns | LinkColumns | LabelColumns
+Batch = AccountColumns | TransferColumns | LinkColumns | LabelColumns | TransferLabelColumns
 
 
 @dataclass
 class Parsed:
     """A file that passed every check that needs no store: the batch to write, and the
-    account references (column name → ids) the store must still confirm."""
+    account references (column name → ids) the store must still confirm, and the transfer
+    references (transfer labels) likewise."""
 
     batch: Batch
     references: dict[str, pa.Array] = field(default_factory=dict)
+    transfer_references: dict[str, pa.Array] = field(default_factory=dict)
     feature_columns: list[str] = field(default_factory=list)
     property_columns: list[str] = field(default_factory=list)
 
@@ -105,6 +108,19 @@ def _transfers(t: Table, errs: ErrorCollector) -> Parsed:
     amount = parse_numbers(errs, "amount", required=True, non_negative=True)
     ts = parse_times(errs, "timestamp", required=True)
     empty = pa.array([""] * t.num_rows, pa.string())
+    known = set(REQUIRED["transfers"]) | set(OPTIONAL["transfers"])
+    # Extra columns (location, device, merchant_category...) are kept as text properties;
+    # the transfer model reads string ones as categories and numeric ones as numbers.
+    props = [c for c in t.columns if c not in known]
+    prop_values = [t.columns[c].to_pylist() for c in props]
+    properties: list[dict[str, str]] | None = (
+        [
+            {name: v for name, v in zip(props, row, strict=True) if v}
+            for row in zip(*prop_values, strict=True)
+        ]
+        if props
+        else None
+    )
     batch = TransferColumns(
         transfer_id=t.columns["transfer_id"].to_pylist(),
         src=t.columns["src"].to_pylist(),
@@ -113,8 +129,13 @@ def _transfers(t: Table, errs: ErrorCollector) -> Parsed:
         timestamp=ts.tolist(),
         currency=optional_strings(t.columns.get("currency", empty)),
         channel=optional_strings(t.columns.get("channel", empty)),
+        properties=properties,
     )
-    return Parsed(batch, references={"src": t.columns["src"], "dst": t.columns["dst"]})
+    return Parsed(
+        batch,
+        references={"src": t.columns["src"], "dst": t.columns["dst"]},
+        property_columns=props,
+    )
 
 
 def _links(t: Table, errs: ErrorCollector) -> Parsed:
@@ -169,11 +190,31 @@ def _labels(t: Table, errs: ErrorCollector) -> Parsed:
     return Parsed(batch, references={"account_id": t.columns["account_id"]})
 
 
+def _transfer_labels(t: Table, errs: ErrorCollector) -> Parsed:
+    check_ids(errs, "transfer_id")
+    check_unique(errs, t.columns["transfer_id"], "transfer_id")
+    check_in(errs, "label", LABEL_VALUES)
+    observed = (
+        parse_times(errs, "observed_at", required=False)
+        if "observed_at" in t.columns
+        else np.full(t.num_rows, np.nan)
+    )
+    empty = pa.array([""] * t.num_rows, pa.string())
+    batch = TransferLabelColumns(
+        transfer_id=t.columns["transfer_id"].to_pylist(),
+        label=cast(list[LabelValue], t.columns["label"].to_pylist()),
+        source=optional_strings(t.columns.get("source", empty)),
+        observed_at=optional_floats(observed),
+    )
+    return Parsed(batch, transfer_references={"transfer_id": t.columns["transfer_id"]})
+
+
 _PARSERS = {
     "accounts": _accounts,
     "transfers": _transfers,
     "links": _links,
     "labels": _labels,
+    "transfer_labels": _transfer_labels,
 }
 
 
@@ -194,6 +235,21 @@ def dangling_rows(
     for column, col in parsed.references.items():
         mask = _np_bool(pc.is_in(col, value_set=missing_set))
         errs.add_rows(np.flatnonzero(mask), column, _dangling_reason(col, hint))
+
+
+def unknown_transfer_rows(parsed: Parsed, missing: list[str], errs: ErrorCollector) -> None:
+    """Report every row that labels a transfer the store does not hold."""
+    missing_set = pa.array(missing, pa.string())
+    for column, col in parsed.transfer_references.items():
+        mask = _np_bool(pc.is_in(col, value_set=missing_set))
+        errs.add_rows(np.flatnonzero(mask), column, _unknown_transfer_reason(col))
+
+
+def _unknown_transfer_reason(col: pa.Array) -> Callable[[int], str]:
+    def reason(row: int) -> str:
+        return f"transfer {col[row].as_py()!r} does not exist (import it first)"
+
+    return reason
 
 
 def _dangling_reason(col: pa.Array, hint: str) -> Callable[[int], str]:

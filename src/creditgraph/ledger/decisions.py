@@ -57,8 +57,12 @@ class DecisionLog:
         reasons: Sequence[Mapping[str, Any]],
         degraded: bool,
         key_id: str | None,
+        applied: Mapping[str, Any] | None = None,
     ) -> int:
-        """Record one transfer decision; returns its seq (``await durable(seq)`` if needed)."""
+        """Record one transfer decision; returns its seq (``await durable(seq)`` if needed).
+
+        ``applied``: what the deciding policy itself used (its name, the thresholds it
+        applied, a review-queue id), recorded beside the configured thresholds."""
         return self.ledger.append(
             "decisions",
             {
@@ -74,6 +78,7 @@ class DecisionLog:
                 },
                 "reasons": list(reasons),
                 "degraded": degraded,
+                **({"applied": dict(applied)} if applied else {}),
             },
             accounts=(src, dst),
             inputs=inputs,

@@ -15,7 +15,14 @@ import pyarrow.compute as pc
 from creditgraph.domain import COLUMN_NAME_RE, AccountColumns, LinkColumns, TransferColumns
 from creditgraph.errors import InvalidInput, TransferConflict
 from creditgraph.ingest.csvfile import REQUIRED, ErrorCollector, Kind, Table, read_table
-from creditgraph.ingest.records import CLI_MISSING_HINT, Batch, dangling_rows, parse
+from creditgraph.ingest.records import (
+    CLI_MISSING_HINT,
+    Batch,
+    dangling_rows,
+    parse,
+    unknown_transfer_rows,
+)
+from creditgraph.outcomes import TransferLabelColumns
 from creditgraph.store.base import GraphStore
 
 #: Called after each written batch with (rows written so far, total rows).
@@ -146,6 +153,13 @@ def _import_table(
             dangling_rows(table, parsed, missing, errs, missing_hint)
             errs.raise_if_any()
         stubs = sorted(missing)
+    if parsed.transfer_references:
+        ids = pc.unique(pa.concat_arrays(list(parsed.transfer_references.values()))).to_pylist()
+        unknown = store.missing_transfers(ids)
+        if unknown:
+            errs = ErrorCollector(table)
+            unknown_transfer_rows(parsed, unknown, errs)
+            errs.raise_if_any()
     t1 = time.perf_counter()
     batch = parsed.batch
     total = len(batch)
@@ -223,4 +237,6 @@ def _write(store: GraphStore, batch: Batch) -> int:
         return store.upsert_transfers(batch)
     if isinstance(batch, LinkColumns):
         return store.upsert_links(batch)
+    if isinstance(batch, TransferLabelColumns):
+        return store.upsert_transfer_labels(batch)
     return store.upsert_labels(batch)

@@ -11,16 +11,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from creditgraph.ingest.csvfile import KINDS
+from creditgraph.config import RiskSettings
+from creditgraph.errors import ModelNotReady
+from creditgraph.ingest.csvfile import IMPORT_KINDS
 from creditgraph.registry import ModelRegistry
 from creditgraph.services.ingest import ImportReport, import_file
 from creditgraph.services.retrain import RetrainReport, retrain
 from creditgraph.services.rings import RingReport, detect_rings
+from creditgraph.services.risk.transfer_job import TransferTrainReport, train_transfers
 from creditgraph.services.scoring import ScoreReport, score_all
 from creditgraph.store.base import GraphStore
 from creditgraph.training_config import TrainingConfig
 
-Step = Literal["import", "train", "score", "rings"]
+Step = Literal["import", "train", "score", "rings", "transfers"]
 #: Told of each step as it starts and finishes: (step, a line for a person).
 Progress = Callable[[Step, str], None]
 
@@ -32,6 +35,9 @@ class PipelineReport:
     scored: ScoreReport
     #: None when ring detection was not asked for.
     rings: RingReport | None
+    #: The transfer model (None when not asked for or not trainable: the hand-weighted
+    #: policy then decides).
+    transfers: TransferTrainReport | None = None
 
 
 def run_pipeline(
@@ -43,18 +49,22 @@ def run_pipeline(
     force: bool = True,
     detect: bool = True,
     progress: Progress | None = None,
+    transfers: RiskSettings | None = None,
 ) -> PipelineReport:
     """Import ``network``'s contract files (``accounts.csv``, ``transfers.csv``,
     ``links.csv``, ``labels.csv``), retrain with ``job`` (``force``: promote whatever the
-    gate says), score every account, then (``detect``) find rings with the new scores."""
+    gate says), score every account, then (``detect``) find rings with the new scores and
+    (``transfers``: the risk settings to evaluate with) train the transfer model."""
 
     def tell(step: Step, line: str) -> None:
         if progress is not None:
             progress(step, line)
 
     imports = []
-    for kind in KINDS:
+    for kind in IMPORT_KINDS:
         path = network / f"{kind}.csv"
+        if kind == "transfer_labels" and not path.exists():
+            continue  # optional: most networks have no transfer-level outcomes
         tell("import", f"importing {path} into the {store.backend} store")
         report = import_file(store, kind, path)
         tell("import", f"    {report.rows} rows, {report.changed} changed, {report.write_s:.1f}s")
@@ -70,4 +80,18 @@ def run_pipeline(
         tell("rings", "detecting fraud rings (with the new scores)")
         rings = detect_rings(store)
         tell("rings", f"    {rings.detected} rings: {rings.by_kind}")
-    return PipelineReport(imports, trained, scored, rings)
+    learned = None
+    if transfers is not None:
+        tell("transfers", "training the transfer model (decisions learned from outcomes)")
+        try:
+            learned = train_transfers(store, registry.root / "transfer", transfers)
+        except ModelNotReady as e:
+            tell("transfers", f"    not trained ({e}): the hand-weighted policy decides")
+        else:
+            ours, base = learned.evaluation["learned"], learned.evaluation["baseline"]
+            tell(
+                "transfers",
+                f"    {learned.version} from {learned.source}: hold-out AUPRC "
+                f"{ours['auprc']:.3f} (hand-weighted baseline {base['auprc']:.3f})",
+            )
+    return PipelineReport(imports, trained, scored, rings, learned)

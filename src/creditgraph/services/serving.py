@@ -30,6 +30,7 @@ from creditgraph.registry import ModelRegistry
 from creditgraph.services.inductive import InductiveScorer
 from creditgraph.services.ingest import import_records
 from creditgraph.services.retrain import promote_version
+from creditgraph.services.reviews import review_item
 from creditgraph.services.risk import (
     AccountRisk,
     RiskDecision,
@@ -294,6 +295,20 @@ class Serving:
             return await to_thread.run_sync(self._with_store, decide, limiter=self.scoring_limiter)
         return self._with_store(decide)
 
+    def queue_review(self, check: TransferCheck, decision: RiskDecision) -> str | None:
+        """Put a ``review`` answer in the store-backed review queue; its id, or None when
+        the queue is off or the store is unreachable (the answer stands either way)."""
+        store = self.live_store()
+        if not self.policy.review_queue or store is None:
+            return None
+        item = review_item(check, decision)
+        try:
+            store.add_review(item)
+        except StoreUnavailable as e:
+            self.health.down(e)
+            return None
+        return item.review_id
+
     async def account_score(self, account_id: str) -> AccountScore:
         """The serving model's scores of one account with reasons; ``NotFound`` for an account
         neither the model nor the store knows."""
@@ -365,6 +380,10 @@ class Serving:
         rescored = 0
         if done.report.changed:
             rescored = self._apply_live(transfers, links, touched[: self.settings.rescore_limit])
+            if isinstance(batch, TransferColumns) and self.engine is not None:
+                self.engine.record_transfers(
+                    zip(batch.src, batch.dst, batch.amount, batch.timestamp, strict=True)
+                )
         engine = self.engine
         return IngestResult(
             kind=kind,

@@ -46,6 +46,7 @@ from creditgraph.domain import (
     TransferColumns,
 )
 from creditgraph.errors import ChangedTransfer, InvalidInput, NotFound, TransferConflict
+from creditgraph.outcomes import ReviewItem, ReviewStatus, TransferLabelColumns, TransferLog
 
 MAX_HOPS = 3
 MAX_PATH_HOPS = 6
@@ -341,6 +342,45 @@ class GraphStore(ABC):
     @abstractmethod
     def snapshot(self) -> Snapshot:
         """A consistent export of accounts, features, labels and typed edges for ML."""
+
+    # -- transfer outcomes and the review queue ------------------------------------------------
+    @abstractmethod
+    def missing_transfers(self, transfer_ids: Sequence[str]) -> list[str]:
+        """The given transfer ids that are not stored, in input order."""
+
+    @abstractmethod
+    def upsert_transfer_labels(self, batch: TransferLabelColumns) -> int:
+        """Set each transfer's outcome by ``transfer_id`` (latest wins); returns how many were
+        inserted or changed. The transfers must be stored (the import checks it)."""
+
+    @abstractmethod
+    def transfer_labels(self) -> TransferLabelColumns:
+        """Every stored transfer outcome, ordered by transfer id."""
+
+    @abstractmethod
+    def transfer_log(self) -> TransferLog:
+        """Every stored transfer with its properties, ordered by (timestamp, transfer id)."""
+
+    @abstractmethod
+    def add_review(self, item: ReviewItem) -> bool:
+        """Queue ``item`` by ``review_id``; False (nothing changed) when the id is queued."""
+
+    @abstractmethod
+    def list_reviews(
+        self, status: ReviewStatus | None = "open", *, limit: int = 50, offset: int = 0
+    ) -> Page[ReviewItem]:
+        """Review items with ``status`` (None: any), oldest first (ties by id)."""
+
+    @abstractmethod
+    def get_review(self, review_id: str) -> ReviewItem:
+        """One review item; ``NotFound`` if absent."""
+
+    @abstractmethod
+    def resolve_review(
+        self, review_id: str, status: ReviewStatus, reviewer: str, note: str, at: float
+    ) -> ReviewItem:
+        """Close an open item as ``approved`` or ``rejected``; ``NotFound`` if absent,
+        ``Conflict`` if already closed (a verdict is not silently replaced)."""
 
     # -- helpers shared by the backends ---------------------------------------------------------
     def _require_accounts(self, account_ids: Sequence[str], what: str) -> None:

@@ -49,6 +49,7 @@ from creditgraph.store.base import (
     score_row,
     tombstone_of,
 )
+from creditgraph.store.embedded_outcomes import OUTCOME_DDL, EmbeddedOutcomes
 from creditgraph.store.snapshot import SnapshotBuilder
 
 SCHEMA_VERSION = 2
@@ -248,7 +249,7 @@ def _transfer(row: Sequence[Any]) -> Transfer:
     return Transfer(row[0], row[1], row[2], row[3], row[4], row[5], row[6])
 
 
-class EmbeddedStore(GraphStore):
+class EmbeddedStore(EmbeddedOutcomes, GraphStore):
     """GraphStore over a local SQLite database file."""
 
     backend = "embedded"
@@ -281,7 +282,7 @@ class EmbeddedStore(GraphStore):
     def apply_schema(self) -> list[str]:
         with self._tx() as db:
             before = int(db.execute("PRAGMA user_version").fetchone()[0])
-            for stmt in DDL:
+            for stmt in (*DDL, *OUTCOME_DDL):
                 db.execute(stmt)
             applied = [f"sqlite schema v{SCHEMA_VERSION}"]
             if 0 < before < 2:
@@ -361,6 +362,7 @@ class EmbeddedStore(GraphStore):
     def upsert_transfers(self, batch: TransferColumns) -> int:
         with self._tx() as db:
             inserted: int = db.executemany(INSERT_TRANSFER, batch.rows()).rowcount
+            self._write_transfer_properties(db, batch)
             if inserted < len(batch):  # some ids were stored: same content, or a conflict
                 stored: dict[str, Sequence[Any]] = {}
                 for ids in _chunks(batch.transfer_id):

@@ -74,6 +74,7 @@ from creditgraph.store.base import (
     score_row,
     tombstone_of,
 )
+from creditgraph.store.neo4j_outcomes import Neo4jOutcomes
 from creditgraph.store.neo4j_ties import TIE_LIST_DEGREE, TIE_LIST_LEN
 from creditgraph.store.neo4j_ties import rebuild as rebuild_ties
 from creditgraph.store.neo4j_ties import refresh as refresh_ties
@@ -137,7 +138,7 @@ UNWIND $rows AS r
 MATCH (s:Account {account_id: r[1]})
 MATCH (d:Account {account_id: r[2]})
 CREATE (s)-[:TRANSFERRED {transfer_id: r[0], amount: r[3], ts: r[4], currency: r[5],
-                          channel: r[6], seq: $seq}]->(d)
+                          channel: r[6], props: r[7], seq: $seq}]->(d)
 RETURN count(*) AS changed
 """
 # {rel} is a validated link type (LINK_TYPE_RE, not reserved).
@@ -426,7 +427,7 @@ def _translate() -> Iterator[None]:
         raise StoreUnavailable(f"neo4j driver error: {e}") from e
 
 
-class Neo4jStore(GraphStore):
+class Neo4jStore(Neo4jOutcomes, GraphStore):
     """GraphStore over a Neo4j database. The driver is passed in; ``connect`` builds one."""
 
     backend = "neo4j"
@@ -560,7 +561,11 @@ class Neo4jStore(GraphStore):
         return self._stamped_write(UPSERT_ACCOUNTS, rows)
 
     def upsert_transfers(self, batch: TransferColumns) -> int:
-        rows = [list(r) for r in batch.rows()]
+        props = batch.properties or [{}] * len(batch)
+        rows = [
+            [*r, orjson.dumps(p).decode() if p else None]
+            for r, p in zip(batch.rows(), props, strict=True)
+        ]
         return self._stamped_write(
             CREATE_TRANSFERS,
             rows,

@@ -68,6 +68,8 @@ TRANSFER_COLUMNS = ("transfer_id", "src", "dst", "amount", "timestamp", "currenc
 LINK_COLUMNS = ("src", "dst", "type", "since")
 LABEL_COLUMNS = ("account_id", "label", "source", "observed_at")
 LABEL_SOURCES = ("investigation", "chargeback", "kyc_review")
+TRANSFER_LABEL_COLUMNS = ("transfer_id", "label", "source", "observed_at")
+TRANSFER_LABEL_SOURCES = ("chargeback", "victim_report", "review")
 
 
 @dataclass(frozen=True)
@@ -136,12 +138,16 @@ def generate(
 
     legit_count = max(0, TRANSFERS_PER_ACCOUNT * n - len(fraud_tx))
     legit_tx = _legit_transfers(pop, links, legit_count, rng)
-    transfers = _time_ordered(TransferBatch.concat([fraud_tx, *legit_tx]), rng)
-    say(f"transfers: {len(transfers):,}")
+    order = _time_order(TransferBatch.concat([fraud_tx, *legit_tx]), rng)
+    transfers = TransferBatch.concat([fraud_tx, *legit_tx]).take(order)
+    # Every row of the planted activity is a fraudulent transfer (ground truth, by position).
+    fraud_rows = np.flatnonzero(order < len(fraud_tx))
+    say(f"transfers: {len(transfers):,} ({len(fraud_rows):,} fraudulent)")
     labels = _labels(pop, plan.fraud, fraud_tx, rng)
 
     out_dir.mkdir(parents=True, exist_ok=True)
     files = {name: out_dir / f"{name}.csv" for name in ("accounts", "transfers", "links", "labels")}
+    files["transfer_labels"] = out_dir / "transfer_labels.csv"
     files["ground_truth"] = out_dir / "ground_truth.json"
     id_width = max(7, len(str(n)))
     ids = wr.id_strings("A", np.arange(n), id_width)
@@ -149,7 +155,9 @@ def generate(
     _write_transfers(files["transfers"], ids, transfers)
     _write_links(files["links"], ids, links)
     _write_labels(files["labels"], ids, labels)
-    _write_ground_truth(files["ground_truth"], seed, ids, plan)
+    tx_width = max(9, len(str(len(transfers))))
+    _write_transfer_labels(files["transfer_labels"], seed, transfers, fraud_rows, tx_width)
+    _write_ground_truth(files["ground_truth"], seed, ids, plan, fraud_rows, tx_width)
     say(f"wrote {out_dir}")
 
     rings_by_kind: dict[str, int] = {k: sum(r.kind == k for r in plan.rings) for k in fr.RING_KINDS}
@@ -377,9 +385,14 @@ def _stranger_payments(pop: _Population, count: int, rng: np.random.Generator) -
 
 def _time_ordered(tx: TransferBatch, rng: np.random.Generator) -> TransferBatch:
     """Sort by time, ties in random order, so transfer ids reveal nothing about how rows arose."""
+    return tx.take(_time_order(tx, rng))
+
+
+def _time_order(tx: TransferBatch, rng: np.random.Generator) -> IntArray:
+    """The permutation ``_time_ordered`` applies."""
     # Timestamps fit in 32 bits; random low bits break ties within a second.
     key = (tx.ts << 32) | rng.integers(0, 1 << 32, len(tx), dtype=np.int64)
-    return tx.take(np.argsort(key))
+    return np.argsort(key)
 
 
 @dataclass(frozen=True)
@@ -483,7 +496,37 @@ def _write_labels(path: Path, ids: Any, labels: _Labels) -> None:
     )
 
 
-def _write_ground_truth(path: Path, seed: int, ids: Any, plan: fr.FraudPlan) -> None:
+def _write_transfer_labels(
+    path: Path, seed: int, tx: TransferBatch, fraud_rows: IntArray, width: int
+) -> None:
+    """Outcomes of some transfers, as a platform has them: about half of the fraudulent ones
+    come back (a chargeback or the victim's report, days to weeks later) and a few percent of
+    the legitimate ones were confirmed by a review. Drawn from a generator of its own, so
+    every other file stays byte-identical to what the seed gave before this file existed."""
+    rng = np.random.default_rng([seed, 13])
+    fraud = np.zeros(len(tx), dtype=bool)
+    fraud[fraud_rows] = True
+    chosen = np.flatnonzero(rng.random(len(tx)) < np.where(fraud, 0.5, 0.03))
+    is_fraud = fraud[chosen]
+    source = np.where(is_fraud, rng.choice([0, 1], len(chosen), p=[0.7, 0.3]), 2).astype(np.int8)
+    delay = np.where(is_fraud, rng.uniform(1, 30, len(chosen)), rng.uniform(0.1, 3, len(chosen)))
+    observed = tx.ts[chosen] + (delay * DAY).astype(np.int64)
+    wr.write_csv(
+        path,
+        TRANSFER_LABEL_COLUMNS,
+        len(chosen),
+        lambda s: (
+            wr.id_strings("T", chosen[s], width),
+            wr.categories(is_fraud[s].astype(np.int8), ("legit", "fraud")),
+            wr.categories(source[s], TRANSFER_LABEL_SOURCES),
+            wr.iso_strings(observed[s]),
+        ),
+    )
+
+
+def _write_ground_truth(
+    path: Path, seed: int, ids: Any, plan: fr.FraudPlan, fraud_rows: IntArray, tx_width: int
+) -> None:
     def names(index: IntArray) -> list[str]:
         return [str(x) for x in ids.take(np.sort(index)).to_pylist()]
 
@@ -495,5 +538,6 @@ def _write_ground_truth(path: Path, seed: int, ids: Any, plan: fr.FraudPlan) -> 
             {"ring_id": f"R{i + 1:04d}", "kind": ring.kind, "members": names(ring.members)}
             for i, ring in enumerate(plan.rings)
         ],
+        "fraud_transfers": [str(x) for x in wr.id_strings("T", fraud_rows, tx_width).to_pylist()],
     }
     path.write_text(json.dumps(truth, indent=1) + "\n", encoding="utf-8")

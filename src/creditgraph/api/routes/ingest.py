@@ -24,6 +24,7 @@ from creditgraph.api.schemas.ingest import (
     LabelBatchCreate,
     LinkBatchCreate,
     TransferBatchCreate,
+    TransferLabelBatchCreate,
 )
 from creditgraph.api.state import ApiState
 from creditgraph.ingest.csvfile import Kind
@@ -51,6 +52,11 @@ def _records(kind: Kind, items: Sequence[BaseModel]) -> list[dict[str, str | Non
             row = {"account_id": data["account_id"], "created_at": data["created_at"]}
             row.update({k: _text(v) for k, v in data["features"].items()})
             row.update(data["properties"])
+            out.append(row)
+        elif kind == "transfers":
+            attributes = data.pop("attributes")
+            row = {k: _text(v) for k, v in data.items()}
+            row.update(attributes)
             out.append(row)
         else:
             out.append({k: _text(v) for k, v in data.items()})
@@ -164,3 +170,19 @@ async def add_labels(
 ) -> dict[str, Any]:
     """Validated like labels.csv. Labels are training targets: scores change at retraining."""
     return await _run(state, principal, "labels", body.items, False)
+
+
+@router.post(
+    "/v1/transfer-labels",
+    response_model=IngestPublic,
+    responses=error_responses(401, 403, 413, 422, 503),
+    summary="Record outcomes of single transfers (latest wins)",
+)
+async def add_transfer_labels(
+    body: TransferLabelBatchCreate,
+    principal: Investigator,
+    state: StateDep,
+) -> dict[str, Any]:
+    """Validated like transfer_labels.csv (every transfer must be stored); chargebacks,
+    victims' reports, confirmed reviews. Training targets of the transfer model."""
+    return await _run(state, principal, "transfer_labels", body.items, False)

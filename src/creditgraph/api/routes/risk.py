@@ -9,6 +9,7 @@ import orjson
 from fastapi import APIRouter, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
 
 from creditgraph.api.deps import PRINCIPAL, allowed_roles, authenticate, authorize
 from creditgraph.api.schemas import error_responses
@@ -116,15 +117,21 @@ async def check_transfer(request: Request) -> Response:
                 cached, media_type="application/json", headers={"Idempotent-Replayed": "true"}
             )
     try:
-        decision = await serving.decide(
-            TransferCheck(
-                src=body.src,
-                dst=body.dst,
-                amount=body.amount,
-                currency=body.currency,
-                timestamp=body.timestamp.timestamp() if body.timestamp else None,
-            )
+        check = TransferCheck(
+            src=body.src,
+            dst=body.dst,
+            amount=body.amount,
+            currency=body.currency,
+            timestamp=body.timestamp.timestamp() if body.timestamp else None,
+            channel=body.channel,
+            attributes=body.attributes,
+            transfer_id=body.transfer_id,
         )
+        decision = await serving.decide(check)
+        # A review answer enters the store-backed queue first, so its log line names it.
+        queued = None
+        if decision.decision == "review":
+            queued = await run_in_threadpool(serving.queue_review, check, decision)
         # Logged before it is answered (or cached for a replay): a decision that cannot be
         # recorded is a 503, never an unrecorded answer. One line, in the decision log (it
         # names the key): a second, audit-log line per decision doubled the logging cost.
@@ -139,6 +146,11 @@ async def check_transfer(request: Request) -> Response:
             reasons=decision.reasons,
             degraded=decision.degraded,
             key_id=principal.key_id,
+            applied={
+                "decision_policy": decision.policy,
+                "thresholds": dict(decision.thresholds),
+                "review_id": queued,
+            },
         )
         await state.decisions.settle(seq)  # waits for the fsync only under decision_ack=fsync
         answer = orjson.dumps(decision_payload(decision))

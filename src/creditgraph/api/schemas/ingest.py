@@ -37,6 +37,38 @@ class TransferCreate(_Item):
     )
     currency: str | None = Field(default=None, max_length=8, examples=["EUR"])
     channel: str | None = Field(default=None, max_length=32, examples=["app"])
+    attributes: dict[str, Annotated[str, StringConstraints(max_length=MAX_VALUE_LENGTH)]] = Field(
+        default_factory=dict,
+        max_length=MAX_PROPERTIES,
+        examples=[{"device": "d_17", "merchant_category": "electronics"}],
+        description="extra columns of transfers.csv (kept as properties; text ones are "
+        "categorical inputs of the transfer model)",
+    )
+
+    @field_validator("attributes")
+    @classmethod
+    def _attribute_names(cls, v: dict[str, str]) -> dict[str, str]:
+        return check_attribute_names(v)
+
+
+def check_attribute_names(v: dict[str, str]) -> dict[str, str]:
+    """Attribute names are column names that are not a transfer's own fields."""
+    for k in v:
+        if not _NAME.match(k) or k in TRANSFER_OWN_FIELDS:
+            raise ValueError(f"{k!r} is not a valid attribute name (letters, digits, _)")
+    return v
+
+
+TRANSFER_OWN_FIELDS = frozenset(
+    {"transfer_id", "src", "dst", "amount", "timestamp", "currency", "channel"}
+)
+
+
+class TransferLabelCreate(_Item):
+    transfer_id: str = Field(min_length=1, max_length=128, examples=["t_981"])
+    label: str = Field(examples=["fraud"], description="fraud | legit")
+    source: str | None = Field(default=None, max_length=64, examples=["chargeback"])
+    observed_at: str | None = ISO
 
 
 class LinkCreate(_Item):
@@ -109,6 +141,11 @@ class LabelBatchCreate(BaseModel):
         {"account_id": "acc_000042", "label": "fraud", "source": "investigation"}
     )
     items: list[LabelCreate] = Field(min_length=1, max_length=MAX_ITEMS)
+
+
+class TransferLabelBatchCreate(BaseModel):
+    model_config = _examples({"transfer_id": "t_981", "label": "fraud", "source": "chargeback"})
+    items: list[TransferLabelCreate] = Field(min_length=1, max_length=MAX_ITEMS)
 
 
 class IngestPublic(BaseModel):

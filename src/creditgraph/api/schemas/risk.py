@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from creditgraph.api.schemas.common import ID, ReasonPublic
+from creditgraph.api.schemas.ingest import MAX_PROPERTIES, MAX_VALUE_LENGTH, check_attribute_names
 
 
 class TransferRiskCreate(BaseModel):
@@ -24,6 +25,8 @@ class TransferRiskCreate(BaseModel):
                     "amount": 120.0,
                     "currency": "EUR",
                     "timestamp": "2026-11-24T12:00:00Z",
+                    "channel": "app",
+                    "attributes": {"device": "d_17"},
                 }
             ]
         },
@@ -35,6 +38,19 @@ class TransferRiskCreate(BaseModel):
     amount: float = Field(ge=0, examples=[120.0])
     currency: str | None = Field(default=None, min_length=1, max_length=8, examples=["EUR"])
     timestamp: datetime | None = None
+    channel: str | None = Field(default=None, min_length=1, max_length=32, examples=["app"])
+    attributes: dict[str, Annotated[str, StringConstraints(max_length=MAX_VALUE_LENGTH)]] = Field(
+        default_factory=dict,
+        max_length=MAX_PROPERTIES,
+        description="the transfer's extra fields as in transfers.csv (device, location, ...)",
+    )
+    transfer_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=128,
+        description="the id the transfer will be ingested with: a review verdict then "
+        "labels that transfer",
+    )
 
     @field_validator("amount")
     @classmethod
@@ -42,6 +58,11 @@ class TransferRiskCreate(BaseModel):
         if not math.isfinite(v):
             raise ValueError("must be a finite number")
         return v
+
+    @field_validator("attributes")
+    @classmethod
+    def _attribute_names(cls, v: dict[str, str]) -> dict[str, str]:
+        return check_attribute_names(v)
 
 
 class RiskDecisionPublic(BaseModel):

@@ -33,12 +33,18 @@ from creditgraph.registry import ModelRegistry
 from creditgraph.services.champion import load_champion
 from creditgraph.services.inductive import InductiveScore, InductiveScorer
 from creditgraph.services.risk import policy as risk_policy
+from creditgraph.services.risk.learned import decide_learned
 from creditgraph.services.risk.live import Overlay, TtlCache
 from creditgraph.services.risk.policy import AccountRisk, Facts, RiskDecision, TransferCheck
 from creditgraph.services.risk.tables import FRIENDS, RECEIVED, SENT, RingInfo, SnapshotTables
+from creditgraph.services.transfers.scorer import TransferScorer
 from creditgraph.store.base import GraphStore
 
 F64Array = np.ndarray[Any, np.dtype[np.float64]]
+#: Baseline reasons a learned answer keeps as context (who the two are).
+_CONTEXT_CODES = frozenset(
+    {"RECEIVER_RISK", "SENDER_RISK", "RECEIVER_IN_RING", "SAME_ACCOUNT", "SHARED_IDENTITY"}
+)
 
 
 class RiskEngine:
@@ -52,8 +58,11 @@ class RiskEngine:
         social_credit: F64Array,
         rings: Sequence[Ring],
         policy: RiskSettings,
+        transfers: TransferScorer | None = None,
     ) -> None:
         self.scorer = scorer
+        #: The learned transfer model; None: the hand-weighted policy decides.
+        self.transfers = transfers
         self.policy = policy
         self.model_version = scorer.model_version
         self.loaded_at = time.time()
@@ -85,13 +94,23 @@ class RiskEngine:
         if features.account_ids != snapshot.account_ids:
             raise ModelNotReady("feature rows are not in snapshot order")  # a broken invariant
         scorer = InductiveScorer.build(artifact, champion.version, snapshot)
+        fraud = np.asarray(scores.fraud_probability, dtype=np.float64)
+        rings = store.list_rings()
+        transfers = TransferScorer.build(
+            store,
+            registry.root / "transfer",
+            snapshot,
+            rings,
+            dict(zip(snapshot.account_ids, fraud.tolist(), strict=True)),
+        )
         return cls(
             scorer,
             snapshot,
-            np.asarray(scores.fraud_probability, dtype=np.float64),
+            fraud,
             np.asarray(scores.social_credit, dtype=np.float64),
-            store.list_rings(),
+            rings,
             policy,
+            transfers,
         )
 
     # -- scores ----------------------------------------------------------------------------------
@@ -148,7 +167,45 @@ class RiskEngine:
             degraded=store is None or "unavailable" in (sender.source, receiver.source),
             model_version=self.model_version,
         )
-        return risk_policy.decide(facts, self.policy)
+        baseline = risk_policy.decide(facts, self.policy)
+        if self.transfers is None or facts.degraded:
+            return baseline  # the named baseline, and the fallback
+        return self._learned(check, baseline)
+
+    def _learned(self, check: TransferCheck, baseline: RiskDecision) -> RiskDecision:
+        """The transfer model's decision; the baseline's account lines stay as context."""
+        t = self.transfers
+        assert t is not None
+        ts = check.timestamp if check.timestamp is not None else time.time()
+        scored = t.score(
+            check.src,
+            check.dst,
+            check.amount,
+            ts,
+            check.channel,
+            check.attributes,
+            baseline.sender.fraud_probability,
+            baseline.receiver.fraud_probability,
+        )
+        learned = decide_learned(scored, check.amount, self.policy, t.version)
+        context = [r for r in baseline.reasons if r["code"] in _CONTEXT_CODES]
+        return RiskDecision(
+            decision=learned.decision,
+            risk=round(learned.probability, 6),
+            reasons=[*learned.reasons, *context],
+            model_version=f"{self.model_version}/{t.version}",
+            degraded=False,
+            sender=baseline.sender,
+            receiver=baseline.receiver,
+            policy="learned",
+            thresholds=learned.thresholds,
+        )
+
+    def record_transfers(self, rows: Iterable[tuple[str, str, float, float]]) -> None:
+        """Transfers that were made (src, dst, amount, ts): the transfer model's aggregates."""
+        if self.transfers is not None:
+            for src, dst, amount, ts in rows:
+                self.transfers.record(src, dst, amount, ts)
 
     def rings_of(self, account_id: str) -> list[RingInfo]:
         """The detected rings (not dismissed) ``account_id`` belongs to."""

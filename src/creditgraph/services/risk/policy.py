@@ -14,19 +14,22 @@ about the two accounts (``Facts``) and the configured weights (``RiskSettings``)
   transfer partner) then takes ``related_discount`` of the risk off;
 - ``block`` at or above ``block_threshold``, ``review`` at or above ``review_threshold``,
   else ``allow``;
+- a hard limit (``limits.hard_limit``: absurd amounts, the ceiling per transfer, the stricter
+  ceiling for a sender without history) blocks whatever the risk;
 - degraded (the store unreachable): a party not in memory has no score, and the decision is
   at least ``unknown_policy``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from creditgraph.config import RiskSettings
 from creditgraph.domain import Reason, ReasonCode, reason
 from creditgraph.ml.scorer import InductiveScore
+from creditgraph.services.risk.limits import hard_limit
 from creditgraph.services.risk.tables import RingInfo
 
 Decision = Literal["allow", "review", "block"]
@@ -42,6 +45,11 @@ class TransferCheck:
     amount: float
     currency: str | None = None
     timestamp: float | None = None
+    channel: str | None = None
+    #: Extra fields (device, location, merchant_category...): the transfer model's categories.
+    attributes: Mapping[str, str] = field(default_factory=dict)
+    #: The id the payment service will ingest the transfer with, when it says.
+    transfer_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -89,6 +97,10 @@ class RiskDecision:
     degraded: bool
     sender: AccountRisk
     receiver: AccountRisk
+    #: Which policy answered: the hand-weighted ``baseline`` or the ``learned`` transfer model.
+    policy: Literal["baseline", "learned"] = "baseline"
+    #: The thresholds the answer was taken with (for the audit log).
+    thresholds: Mapping[str, float] = field(default_factory=dict)
 
 
 def band(risk: float, policy: RiskSettings) -> Decision:
@@ -197,6 +209,10 @@ def decide(facts: Facts, policy: RiskSettings) -> RiskDecision:
 
     risk = float(min(max(risk, 0.0), 1.0))
     decision = band(risk, p)
+    limit = hard_limit(amount, count, p)
+    if limit is not None:
+        decision = "block"
+        reasons.insert(0, limit)
     if f.degraded:
         reasons.append(
             reason(
@@ -225,6 +241,7 @@ def decide(facts: Facts, policy: RiskSettings) -> RiskDecision:
         degraded=f.degraded,
         sender=f.sender,
         receiver=f.receiver,
+        thresholds={"review": p.review_threshold, "block": p.block_threshold},
     )
 
 

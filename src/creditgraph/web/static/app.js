@@ -731,9 +731,47 @@
   }
 
   // -- tabs and wiring ----------------------------------------------------------------------------
+  // -- review queue (transfers answered "review") -------------------------------------------------
+  async function loadReviews() {
+    let page;
+    try {
+      page = await api("/v1/reviews", { params: { status: "open", limit: 50 } });
+    } catch (err) { failed(err); return; }
+    const list = $("review-list");
+    list.replaceChildren(...page.items.map(reviewItem));
+    if (!page.items.length) list.append(el("li", { class: "muted empty", "data-testid": "reviews-empty" }, "No transfers waiting for review."));
+  }
+
+  function reviewItem(r) {
+    const note = el("textarea", { placeholder: "Note (why this verdict)", maxlength: 2000, "data-testid": "review-note" });
+    const send = (verdict) => async (ev) => {
+      ev.target.disabled = true;
+      try {
+        await api(`/v1/reviews/${encodeURIComponent(r.review_id)}`, { method: "POST", body: { verdict, note: note.value } });
+        toast(`Transfer ${r.transfer_id} ${verdict}: recorded as a transfer label.`);
+        await loadReviews();
+      } catch (err) { failed(err); ev.target.disabled = false; }
+    };
+    return el("li", { class: "queue-item", "data-testid": "review-item", dataset: { reviewId: r.review_id } },
+      el("div", { class: "queue-row" },
+        el("span", { class: "queue-id mono" }, r.transfer_id),
+        el("span", { class: "badge risk-" + riskOf(r.risk) }, "P(fraud) " + fmtProb(r.risk))),
+      el("div", { class: "queue-row queue-meta" },
+        el("span", {}, accountLink(r.src), " → ", accountLink(r.dst)),
+        el("span", { "data-testid": "review-amount" }, r.amount.toFixed(2))),
+      el("div", { class: "queue-row queue-meta" },
+        el("span", {}, fmtTime(r.timestamp)), el("span", {}, "model " + r.model_version)),
+      reasonsList(r.reasons, "No reasons recorded.", "review-reasons"),
+      note,
+      el("div", { class: "verdict-buttons" },
+        el("button", { type: "button", class: "primary", "data-testid": "review-approve", onclick: send("approved") }, "Approve"),
+        el("button", { type: "button", "data-testid": "review-reject", onclick: send("rejected") }, "Reject as fraud")));
+  }
+
   function selectTab(name) {
     for (const t of document.querySelectorAll(".tab")) t.classList.toggle("active", t.dataset.tab === name);
     for (const b of document.querySelectorAll(".tab-body")) b.hidden = b.id !== "tab-" + name;
+    if (name === "reviews") loadReviews();
   }
 
   function wire() {

@@ -1,0 +1,1 @@
+"""Transfer-level outcomes: causal features, the transfer model, its decision and card."""

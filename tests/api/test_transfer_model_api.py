@@ -1,0 +1,132 @@
+"""The learned transfer decision through the API: a trained transfer model answers with
+P(fraud), expected loss and named factors; ``review`` answers enter the review queue, a
+verdict becomes a transfer label; ingest updates the model's per-account aggregates."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from creditgraph.config import RiskSettings, Settings
+from creditgraph.services.risk import RiskEngine
+from creditgraph.services.risk.transfer_job import train_transfers
+from creditgraph.services.transfers.features import NUMERIC
+from creditgraph.store.embedded import EmbeddedStore
+from tests.apitools import ApiClient, Network, api_client
+
+RISK = "/v1/risk/transfer"
+A, B = "A0000001", "A0000002"
+PURPOSE = {"X-Purpose": "test: review queue"}
+#: Every transfer the model does not block goes to review: the queue fills deterministically.
+REVIEW_ALL = RiskSettings(transfer_review_p=0.0, transfer_block_p=1.0, block_loss=1e12)
+
+
+@pytest.fixture(scope="module")
+def trained(network: Network, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the API network with a transfer model trained on its outcomes."""
+    data = tmp_path_factory.mktemp("transfer-model") / "data"
+    shutil.copytree(network.settings.data_dir, data)
+    s = Settings(data_dir=data)
+    store = EmbeddedStore(s.embedded_path)
+    try:
+        report = train_transfers(store, s.models_dir / "transfer", s.risk)
+    finally:
+        store.close()
+    assert report.version == "t0001"
+    assert (report.folder / "card.md").read_text().startswith("# Transfer model t0001")
+    assert (report.folder / "friction.png").stat().st_size > 1000
+    return data
+
+
+@pytest.fixture
+def learned_api(trained: Path, tmp_path: Path) -> Iterator[ApiClient]:
+    shutil.copytree(trained, tmp_path / "data")
+    with api_client(Settings(data_dir=tmp_path / "data", risk=REVIEW_ALL)) as client:
+        yield client
+
+
+def as_role(api: ApiClient, role: str) -> dict[str, str]:
+    return {**api.as_role(role), **PURPOSE}
+
+
+def engine_of(api: ApiClient) -> RiskEngine:
+    engine = api.client.app.state.api.serving.engine  # type: ignore[attr-defined]
+    assert isinstance(engine, RiskEngine)
+    return engine
+
+
+def test_the_transfer_model_answers_with_probability_loss_and_factors(
+    learned_api: ApiClient,
+) -> None:
+    r = learned_api.post(RISK, "payment", json={"src": A, "dst": B, "amount": 120})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["model_version"].endswith("/t0001")
+    codes = [x["code"] for x in body["reasons"]]
+    assert codes[0] == "TRANSFER_MODEL"
+    model = body["reasons"][0]["evidence"]
+    assert model["expected_loss"] == pytest.approx(120 * model["probability"], abs=0.01)
+    assert model["thresholds"]["review_p"] == 0.0
+    factors = [x for x in body["reasons"] if x["code"].startswith("FACTOR_")]
+    assert 1 <= len(factors) <= 3
+    assert all(x["message"] and "factor" in x["evidence"] for x in factors)
+    assert "RECEIVER_RISK" in codes  # who the two are, as context
+    limit = learned_api.post(RISK, "payment", json={"src": A, "dst": B, "amount": 1e308}).json()
+    assert limit["decision"] == "block"
+    assert limit["reasons"][0]["code"] == "AMOUNT_ABSURD"
+
+
+def test_review_answers_are_queued_and_a_verdict_becomes_a_label(learned_api: ApiClient) -> None:
+    body = {"src": A, "dst": B, "amount": 42, "transfer_id": "t-review-1"}
+    answer = learned_api.post(RISK, "payment", json=body).json()
+    assert answer["decision"] == "review"
+    queue = learned_api.client.get("/v1/reviews", headers=as_role(learned_api, "investigator"))
+    assert queue.status_code == 200, queue.text
+    items = [i for i in queue.json()["items"] if i["transfer_id"] == "t-review-1"]
+    assert len(items) == 1
+    item = items[0]
+    assert (item["src"], item["dst"], item["amount"], item["status"]) == (A, B, 42.0, "open")
+    assert item["reasons"] == answer["reasons"]
+    refused = learned_api.client.get("/v1/reviews", headers=as_role(learned_api, "payment"))
+    assert refused.status_code == 403
+    url = f"/v1/reviews/{item['review_id']}"
+    verdict = {"verdict": "rejected", "note": "victim called"}
+    done = learned_api.post(url, "investigator", json=verdict, headers=PURPOSE)
+    assert done.status_code == 200, done.text
+    assert (done.json()["status"], done.json()["note"]) == ("rejected", "victim called")
+    again = learned_api.post(url, "investigator", json=verdict, headers=PURPOSE)
+    assert again.status_code == 409
+    store = EmbeddedStore(learned_api.settings.embedded_path)
+    try:
+        labels = store.transfer_labels()
+        k = labels.transfer_id.index("t-review-1")
+        assert labels.label[k] == "fraud"
+        assert labels.source[k] == "review:test-investigator"
+    finally:
+        store.close()
+    audit = learned_api.settings.audit_log_path.read_text()
+    assert "reviews.verdict" in audit
+    assert "policy=learned" in audit
+
+
+def test_ingest_updates_the_transfer_models_aggregates(learned_api: ApiClient) -> None:
+    state = engine_of(learned_api).transfers
+    assert state is not None
+    col = NUMERIC.index("pair_earlier")
+
+    def earlier() -> float:
+        return float(state.state.features(A, B, 1.0, 1.9e9, None, {}).numeric[0, col])
+
+    before = earlier()
+    item = {
+        "transfer_id": "t-ingested-1",
+        "src": A,
+        "dst": B,
+        "amount": 5.0,
+        "timestamp": "2026-12-01T10:00:00Z",
+    }
+    assert learned_api.post("/v1/transfers", "payment", json={"items": [item]}).status_code == 200
+    assert earlier() == before + 1
