@@ -110,3 +110,11 @@ class TransferConflict(Conflict):
             "\n".join(str(c) for c in self.changed[: self.SHOWN])
             + (f"\n... and {more} more" if more > 0 else "")
         )
+
+
+class TooExpensive(InvalidInput):
+    """A query ran past a cost cap (a deadline); ``cap`` names the setting to read."""
+
+    def __init__(self, message: str, cap: str) -> None:
+        self.cap = cap
+        super().__init__(message)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import orjson
@@ -31,24 +32,32 @@ class AuditLog:
     def record(
         self,
         *,
-        principal: Principal,
+        principal: Principal | None,
         action: str,
         target: str,
         result: str,
         purpose: str | None = None,
+        accounts: Sequence[str] = (),
+        ids: Sequence[str] = (),
     ) -> None:
-        """Append one record (a single write of one line)."""
-        entry = {
+        """Append one record (a single write of one line). ``principal`` is None for a
+        request refused without a valid key; ``accounts`` lists every account the action
+        touched or showed, ``ids`` the other ids (transfers, rings, links) it touched."""
+        entry: dict[str, object] = {
             "ts": time.time(),
-            "key_id": principal.key_id,
-            "key_name": principal.name,
-            "role": principal.role,
+            "key_id": None if principal is None else principal.key_id,
+            "key_name": None if principal is None else principal.name,
+            "role": None if principal is None else principal.role,
             "action": action,
             "target": target,
             "result": result,
         }
         if purpose is not None:
             entry["purpose"] = purpose
+        if accounts:
+            entry["accounts"] = list(accounts)
+        if ids:
+            entry["ids"] = list(ids)
         line = orjson.dumps(entry) + b"\n"
         with self._lock:
             os.write(self._fd, line)

@@ -20,12 +20,14 @@ from creditgraph.errors import (
     ModelNotReady,
     NotFound,
     StoreUnavailable,
+    TooExpensive,
     TransferConflict,
     ValidationFailed,
 )
 
 _STATUS: list[tuple[type[CreditGraphError], int, str]] = [
     (NotFound, 404, "not_found"),
+    (TooExpensive, 422, "too_expensive"),
     (InvalidInput, 422, "invalid_input"),
     (Conflict, 409, "conflict"),
     (StoreUnavailable, 503, "store_unavailable"),
@@ -86,6 +88,9 @@ async def _library_error(request: Request, exc: Exception) -> Response:
             + (f" (and {len(exc.changed) - 1} more)" if len(exc.changed) > 1 else "")
             + "; nothing was written"
         )
+    elif isinstance(exc, TooExpensive):
+        extra["cap"] = exc.cap
+        message = str(exc)
     else:
         message = str(exc)
     headers = {"Retry-After": "2"} if status == 503 else None

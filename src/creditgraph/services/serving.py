@@ -143,6 +143,9 @@ class Serving:
         # Inductive scoring is CPU work (torch, one thread): more of it at once than there are
         # cores only adds GIL and cache contention, so requests queue here instead.
         self.scoring_limiter = CapacityLimiter(max(1, (os.cpu_count() or 2) - 1))
+        # Investigators' score look-ups get a slot of their own: the payment path's scoring
+        # never queues behind investigator work (the bulkhead of issue 15).
+        self.investigate_limiter = CapacityLimiter(1)
         self._store_lock = threading.Lock()
 
     # -- the store -------------------------------------------------------------------------------
@@ -294,12 +297,14 @@ class Serving:
             return await to_thread.run_sync(self._with_store, decide, limiter=self.scoring_limiter)
         return self._with_store(decide)
 
-    async def account_score(self, account_id: str) -> AccountScore:
+    async def account_score(
+        self, account_id: str, *, lane: Literal["payment", "investigator"] = "payment"
+    ) -> AccountScore:
         """The serving model's scores of one account with reasons; ``NotFound`` for an account
-        neither the model nor the store knows."""
-        return await to_thread.run_sync(
-            self._account_score, account_id, limiter=self.scoring_limiter
-        )
+        neither the model nor the store knows. ``lane`` picks the scoring slot: the payment
+        path's, or the investigators' own."""
+        limiter = self.scoring_limiter if lane == "payment" else self.investigate_limiter
+        return await to_thread.run_sync(self._account_score, account_id, limiter=limiter)
 
     def _account_score(self, account_id: str) -> AccountScore:
         engine = self.require_engine()

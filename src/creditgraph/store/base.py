@@ -42,7 +42,13 @@ from creditgraph.domain import (
     Transfer,
     TransferColumns,
 )
-from creditgraph.errors import ChangedTransfer, InvalidInput, NotFound, TransferConflict
+from creditgraph.errors import (
+    ChangedTransfer,
+    InvalidInput,
+    NotFound,
+    TooExpensive,
+    TransferConflict,
+)
 
 MAX_HOPS = 3
 MAX_PATH_HOPS = 6
@@ -293,12 +299,26 @@ class GraphStore(ABC):
         max_nodes: int = MAX_NEIGHBOURHOOD_NODES,
         hub_degree: int = HUB_DEGREE,
         through_hubs: bool = False,
+        deadline_s: float | None = None,
     ) -> Subgraph:
         """Accounts within ``hops`` of ``account_id``; each expanded account contributes at
         most ``limit`` neighbours, strongest ties first (most connecting relationships, then
         id), and the whole view stops growing at ``max_nodes`` accounts. A hub (more than
         ``hub_degree`` relationships) other than the centre is drawn but not walked through
-        unless ``through_hubs``. See ``Subgraph`` for the markers of what was left out."""
+        unless ``through_hubs``. See ``Subgraph`` for the markers of what was left out.
+        Still expanding after ``deadline_s`` seconds: ``TooExpensive`` (checked between store
+        calls, each a chunk of ``PATH_CHUNK`` accounts)."""
+        started = time.monotonic()
+
+        def on_time() -> None:
+            if deadline_s is not None and time.monotonic() - started > deadline_s:
+                raise TooExpensive(
+                    f"the neighbourhood of {account_id!r} ({hops} hops, {limit} per account) "
+                    f"ran past the {deadline_s:g} s cap on investigator queries; ask for fewer "
+                    "hops, a lower limit or some relations only",
+                    cap="investigate_deadline_s",
+                )
+
         if not 1 <= hops <= MAX_HOPS:
             raise InvalidInput(f"hops must be between 1 and {MAX_HOPS}, got {hops}")
         if not 1 <= limit <= 1000:
@@ -316,7 +336,17 @@ class GraphStore(ABC):
         for hop in range(hops):
             # One more tie than shown tells whether an account has more than ``limit``.
             walk_hubs = hop == 0 or through_hubs
-            expanded = self.expand(frontier, rels, limit + 1, None if walk_hubs else hub_degree)
+            expanded: dict[str, Ties] = {}
+            for i in range(0, len(frontier), PATH_CHUNK):
+                on_time()
+                expanded.update(
+                    self.expand(
+                        frontier[i : i + PATH_CHUNK],
+                        rels,
+                        limit + 1,
+                        None if walk_hubs else hub_degree,
+                    )
+                )
             info.update(expanded)
             nxt: list[str] = []
             for node in frontier:
@@ -341,9 +371,11 @@ class GraphStore(ABC):
         nodes = list(seen)
         leaves = [n for n in nodes if n not in info]
         if leaves:
+            on_time()
             info.update(self.expand(leaves, rels, 0))
         degree = {n: info.get(n, _NO_TIES) for n in nodes}
         hubs = [n for n in nodes if degree[n].total > hub_degree]
+        on_time()
         edges = self.edges_among(nodes, rels, set(hubs))
         return Subgraph(
             center=account_id,

@@ -26,6 +26,7 @@ from creditgraph.api.schemas.ingest import (
     TransferBatchCreate,
 )
 from creditgraph.api.state import ApiState
+from creditgraph.errors import CreditGraphError
 from creditgraph.ingest.csvfile import Kind
 
 router = APIRouter(tags=["ingest"])
@@ -66,6 +67,30 @@ CreateMissing = Annotated[
 ]
 
 
+def touched(kind: Kind, items: Sequence[BaseModel]) -> tuple[list[str], list[str]]:
+    """The accounts a batch names and its other ids (transfer ids; ``src|dst|type`` of a
+    link), for the audit entry: who changed what, not "N items"."""
+    accounts: dict[str, None] = {}
+    ids: list[str] = []
+    for item in items:
+        data = {
+            k: str(v).strip()  # as ingest stores them
+            for k, v in item.model_dump(
+                include={"account_id", "src", "dst", "type", "transfer_id"}
+            ).items()
+        }
+        if "account_id" in data:
+            accounts[data["account_id"]] = None
+        else:
+            accounts[data["src"]] = None
+            accounts[data["dst"]] = None
+        if kind == "transfers":
+            ids.append(data["transfer_id"])
+        elif kind == "links":
+            ids.append(f"{data['src']}|{data['dst']}|{data['type']}")
+    return list(accounts), ids
+
+
 async def _run(
     state: ApiState,
     principal: Principal,
@@ -73,18 +98,32 @@ async def _run(
     items: Sequence[BaseModel],
     create_missing: bool,
 ) -> dict[str, Any]:
-    out = asdict(
-        await run_in_threadpool(
-            partial(state.serving.ingest, create_missing=create_missing),
-            kind,
-            _records(kind, items),
+    accounts, ids = touched(kind, items)
+    try:
+        out = asdict(
+            await run_in_threadpool(
+                partial(state.serving.ingest, create_missing=create_missing),
+                kind,
+                _records(kind, items),
+            )
         )
-    )
+    except CreditGraphError as e:
+        state.audit.record(
+            principal=principal,
+            action=f"ingest.{kind}",
+            target=f"{len(items)} items",
+            result=f"refused: {type(e).__name__}",
+            accounts=accounts,
+            ids=ids,
+        )
+        raise
     state.audit.record(
         principal=principal,
         action=f"ingest.{kind}",
         target=f"{len(items)} items",
         result=f"changed={out['changed']} rescored={out['rescored']}",
+        accounts=accounts,
+        ids=ids,
     )
     return out
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Response
 
@@ -49,8 +49,17 @@ class Lookup:
     purpose: str
     audit: AuditLog
 
-    def run(self, action: str, target: str, fn: Callable[[], T], result: Callable[[T], str]) -> T:
-        """Call ``fn``; record the outcome (also a refusal: not found, invalid) and re-raise."""
+    def run(
+        self,
+        action: str,
+        target: str,
+        fn: Callable[[], T],
+        result: Callable[[T], str],
+        accounts: Callable[[T], Sequence[str]] | None = None,
+        ids: Sequence[str] = (),
+    ) -> T:
+        """Call ``fn``; record the outcome (also a refusal: not found, invalid) and re-raise.
+        ``accounts`` names every account the answer shows (all of a graph view's nodes)."""
         try:
             out = fn()
         except CreditGraphError as e:
@@ -61,19 +70,32 @@ class Lookup:
                 if isinstance(e, InvalidInput)
                 else "error"
             )
-            self._record(action, target, outcome)
+            self._record(action, target, outcome, (), ids)
             raise
-        self._record(action, target, result(out))
+        self._record(action, target, result(out), () if accounts is None else accounts(out), ids)
         return out
 
-    def _record(self, action: str, target: str, result: str) -> None:
+    def _record(
+        self, action: str, target: str, result: str, accounts: Sequence[str], ids: Sequence[str]
+    ) -> None:
         self.audit.record(
             principal=self.principal,
             action=action,
             target=target,
             result=result,
             purpose=self.purpose,
+            accounts=accounts,
+            ids=ids,
         )
+
+
+def _node_ids(view: dict[str, Any]) -> list[str]:
+    return [n["id"] for n in view["nodes"]]
+
+
+def _transfer_parties(view: dict[str, Any], account_id: str) -> list[str]:
+    parties = (x for t in view["items"] for x in (t["src"], t["dst"]))
+    return list(dict.fromkeys([account_id, *parties]))
 
 
 def get_lookup(
@@ -132,6 +154,8 @@ def get_account(
         account_id,
         lambda: investigate.account_view(store, account_id, scorer),
         lambda v: f"rings={len(v['rings'])}",
+        lambda v: [v["account_id"]],
+        ids=[account_id],
     )
     return json_response(out)
 
@@ -181,8 +205,10 @@ def get_neighbourhood(
             relations=rels,
             hub_degree=hub_degree,
             through_hubs=through_hubs,
+            deadline_s=state.settings.investigate_deadline_s,
         ),
         lambda v: f"nodes={len(v['nodes'])} edges={len(v['edges'])} truncated={v['truncated']}",
+        _node_ids,
     )
     return json_response(out)
 
@@ -227,6 +253,7 @@ def get_paths(
             deadline_s=settings.investigate_path_deadline_s,
         ),
         lambda v: f"paths={len(v['paths'])} length={v['length']} complete={v['complete']}",
+        _node_ids,
     )
     return json_response(out)
 
@@ -254,6 +281,8 @@ def get_rings(
             store, statuses=status, kinds=kind, min_score=min_score, limit=limit, offset=offset
         ),
         lambda v: f"items={len(v['items'])} total={v['total']}",
+        # The accounts the page shows (each ring's preview) and the rings it lists.
+        lambda v: list(dict.fromkeys(m for r in v["items"] for m in r["members_preview"])),
     )
     return json_response(out)
 
@@ -270,6 +299,8 @@ def get_ring(ring_id: RingId, store: StoreDep, lookup: LookupDep) -> Response:
         ring_id,
         lambda: investigate.ring_detail(store, ring_id),
         lambda v: f"members={len(v['members'])} status={v['status']}",
+        lambda v: [m["id"] for m in v["members"]],
+        ids=[ring_id],
     )
     return json_response(out)
 
@@ -286,6 +317,7 @@ def patch_ring(ring_id: RingId, update: RingUpdate, store: StoreDep, lookup: Loo
         ring_id,
         lambda: investigate.set_verdict(store, ring_id, update.status, update.note),
         lambda v: f"status={v['status']} labels_written={v['labels_written']}",
+        ids=[ring_id],
     )
     return json_response(out)
 
@@ -321,5 +353,7 @@ def get_transfers(
             offset=offset,
         ),
         lambda v: f"items={len(v['items'])} total={v['total']}",
+        lambda v: _transfer_parties(v, account_id),
+        ids=[] if counterparty is None else [counterparty],
     )
     return json_response(out)
