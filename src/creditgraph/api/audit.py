@@ -38,11 +38,13 @@ class AuditLog:
         result: str,
         purpose: str | None = None,
         accounts: Sequence[str] = (),
+        claimed_key_id: str | None = None,
         ids: Sequence[str] = (),
     ) -> None:
         """Append one record (a single write of one line). ``principal`` is None for a
-        request refused without a valid key; ``accounts`` lists every account the action
-        touched or showed, ``ids`` the other ids (transfers, rings, links) it touched."""
+        request refused without a valid key (``claimed_key_id``: the id the client sent);
+        ``accounts`` lists every account the action touched or showed, ``ids`` the other
+        ids (transfers, links, rings) it touched."""
         entry: dict[str, object] = {
             "ts": time.time(),
             "key_id": None if principal is None else principal.key_id,
@@ -52,6 +54,8 @@ class AuditLog:
             "target": target,
             "result": result,
         }
+        if claimed_key_id is not None:
+            entry["claimed_key_id"] = claimed_key_id
         if purpose is not None:
             entry["purpose"] = purpose
         if accounts:

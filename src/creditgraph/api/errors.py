@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from creditgraph.errors import (
+    AccountConflict,
     Conflict,
     CreditGraphError,
     InvalidInput,
@@ -87,6 +88,23 @@ async def _library_error(request: Request, exc: Exception) -> Response:
             f"different {', '.join(first.fields)}"
             + (f" (and {len(exc.changed) - 1} more)" if len(exc.changed) > 1 else "")
             + "; nothing was written"
+        )
+    elif isinstance(exc, AccountConflict):  # rows are item indices (``import_records``)
+        extra["fields"] = [
+            {
+                "loc": ["body", "items", c.row],
+                "message": f"already has a different {', '.join(c.fields)}",
+                "differing": list(c.fields),
+            }
+            for c in exc.changed
+        ]
+        account = exc.changed[0]
+        message = (
+            f"items.{account.row}: account {account.account_id!r} already has a different "
+            f"{', '.join(account.fields)}"
+            + (f" (and {len(exc.changed) - 1} more)" if len(exc.changed) > 1 else "")
+            + "; a payment key may add accounts and attributes, not change recorded ones "
+            "(an admin key may, and every change is versioned); nothing was written"
         )
     elif isinstance(exc, TooExpensive):
         extra["cap"] = exc.cap

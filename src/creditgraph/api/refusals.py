@@ -59,11 +59,6 @@ class RefusalAudit:
         if state is None:  # before the lifespan ran: nothing to write to
             return
         principal: Principal | None = scope.get(PRINCIPAL)
-        target = f"{scope['method']} {scope['path']}"
-        if principal is None:
-            claimed = claimed_key_id(scope)
-            if claimed is not None:
-                target += f" claimed_key_id={claimed}"
         purpose = None
         for k, v in scope["headers"]:
             if k == b"x-purpose":
@@ -71,7 +66,8 @@ class RefusalAudit:
         state.audit.record(
             principal=principal,
             action="http.refused",
-            target=target,
+            target=f"{scope['method']} {scope['path']}",
             result=str(status),
             purpose=purpose,
+            claimed_key_id=None if principal is not None else claimed_key_id(scope),
         )

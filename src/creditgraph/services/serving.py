@@ -37,7 +37,7 @@ from creditgraph.services.risk import (
     TransferCheck,
     check_store,
 )
-from creditgraph.store.base import GraphStore
+from creditgraph.store.base import GraphStore, Revision
 from creditgraph.store.factory import open_store
 
 log = logging.getLogger("creditgraph.api")
@@ -349,12 +349,19 @@ class Serving:
 
     # -- live ingest -----------------------------------------------------------------------------
     def ingest(
-        self, kind: Kind, records: Sequence[Mapping[str, str | None]], *, create_missing: bool
+        self,
+        kind: Kind,
+        records: Sequence[Mapping[str, str | None]],
+        *,
+        create_missing: bool,
+        revision: Revision | None = None,
     ) -> IngestResult:
         """Write one batch (checked exactly like a CSV file, all or nothing, idempotent by id)
         and let the serving model see it: its ties join the engine's overlays and up to
         ``rescore_limit`` touched accounts are rescored at once."""
-        done = import_records(self.store, kind, records, create_missing_accounts=create_missing)
+        done = import_records(
+            self.store, kind, records, create_missing_accounts=create_missing, revision=revision
+        )
         batch = done.batch
         transfers: Transfers = []
         links: Links = []

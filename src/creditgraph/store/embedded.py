@@ -12,6 +12,7 @@ from __future__ import annotations
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -40,10 +41,15 @@ from creditgraph.domain import (
 )
 from creditgraph.errors import NotFound, StoreUnavailable
 from creditgraph.store.base import (
+    IMPORT_REVISION,
+    AccountVersion,
     GraphStore,
+    Revision,
+    StoredAccount,
     check_page,
     check_ring_status,
     refuse_changed_transfers,
+    revise_accounts,
     score_row,
 )
 from creditgraph.store.snapshot import SnapshotBuilder
@@ -113,6 +119,18 @@ DDL = (
         PRIMARY KEY (ring_id, account_id)
     ) WITHOUT ROWID""",
     "CREATE INDEX IF NOT EXISTS ring_members_account ON ring_members(account_id)",
+    # Changes to existing accounts' attributes (issue 15): the fields' values before and
+    # after, when, by whom and why; one row per account and version.
+    """CREATE TABLE IF NOT EXISTS account_versions(
+        account_id TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        changed_at REAL NOT NULL,
+        actor TEXT NOT NULL,
+        reason TEXT,
+        before TEXT NOT NULL,
+        after TEXT NOT NULL,
+        PRIMARY KEY (account_id, version)
+    ) WITHOUT ROWID""",
     # Investigator expansion (v2): per-account relationship counts per relation, and every
     # tie (both directions, oneself left out) with its weight, the relationships joining the
     # pair; ``ties_rank`` serves "the k strongest ties of an account" without reading the rest.
@@ -397,7 +415,7 @@ class EmbeddedStore(GraphStore):
         return int(self._db.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
 
     # -- writes ----------------------------------------------------------------------------------
-    def upsert_accounts(self, batch: AccountColumns) -> int:
+    def upsert_accounts(self, batch: AccountColumns, revision: Revision | None = None) -> int:
         rows = zip(
             batch.account_id,
             batch.created_at,
@@ -406,6 +424,44 @@ class EmbeddedStore(GraphStore):
             strict=True,
         )
         with self._tx() as db:
+            stored: dict[str, StoredAccount] = {}
+            latest: dict[str, int] = {}
+            for ids in _chunks(list(dict.fromkeys(batch.account_id))):
+                marks = _marks(len(ids))
+                for a, c, f, p in db.execute(
+                    "SELECT account_id, created_at, features, properties FROM accounts"
+                    f" WHERE account_id IN ({marks})",
+                    ids,
+                ):
+                    stored[a] = (c, orjson.loads(f), orjson.loads(p))
+            if stored:
+                for ids in _chunks(list(stored)):
+                    latest.update(
+                        db.execute(
+                            "SELECT account_id, max(version) FROM account_versions"
+                            f" WHERE account_id IN ({_marks(len(ids))}) GROUP BY account_id",
+                            ids,
+                        ).fetchall()
+                    )
+            versions = revise_accounts(
+                batch, stored, revision or IMPORT_REVISION, latest, time.time()
+            )  # raising rolls the batch back
+            db.executemany(
+                "INSERT INTO account_versions(account_id, version, changed_at, actor, reason,"
+                " before, after) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        v.account_id,
+                        v.version,
+                        v.changed_at,
+                        v.actor,
+                        v.reason,
+                        orjson.dumps(v.before).decode(),
+                        orjson.dumps(v.after).decode(),
+                    )
+                    for v in versions
+                ],
+            )
             return db.executemany(UPSERT_ACCOUNT, rows).rowcount
 
     def upsert_transfers(self, batch: TransferColumns) -> int:
@@ -535,6 +591,22 @@ class EmbeddedStore(GraphStore):
             label=label,
             score=scores[0] if scores else None,
         )
+
+    def account_history(self, account_id: str) -> list[AccountVersion]:
+        if self.missing_accounts([account_id]):
+            raise NotFound(f"account {account_id!r} not found")
+        with self._read() as db:
+            rows = db.execute(
+                "SELECT version, changed_at, actor, reason, before, after FROM account_versions"
+                " WHERE account_id = ? ORDER BY version",
+                (account_id,),
+            ).fetchall()
+        return [
+            AccountVersion(
+                account_id, r[0], r[1], r[2], r[3], orjson.loads(r[4]), orjson.loads(r[5])
+            )
+            for r in rows
+        ]
 
     def get_labels(self, account_ids: Sequence[str]) -> LabelColumns:
         rows: list[Any] = []

@@ -8,9 +8,9 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Header, HTTPException, Path
 
 from creditgraph.api.deps import Principal, StateDep, require_role
-from creditgraph.api.routes.investigate import PURPOSE_MAX
+from creditgraph.api.routes.investigate import PURPOSE_MAX, LookupDep
 from creditgraph.api.schemas import error_responses
-from creditgraph.api.schemas.accounts import AccountScorePublic
+from creditgraph.api.schemas.accounts import AccountHistoryPublic, AccountScorePublic
 from creditgraph.errors import InvalidInput, NotFound
 
 router = APIRouter(tags=["accounts"])
@@ -78,3 +78,26 @@ async def account_score(
         accounts=[account_id],
     )
     return out
+
+
+@router.get(
+    "/v1/accounts/{account_id}/history",
+    response_model=AccountHistoryPublic,
+    summary="Every change to an account's recorded attributes: before, after, when, who",
+    responses=error_responses(400, 401, 403, 404, 422, 429, 503),
+)
+def account_history(
+    account_id: Annotated[str, Path(min_length=1, max_length=128, examples=["acc_000042"])],
+    state: StateDep,
+    lookup: LookupDep,
+) -> dict[str, Any]:
+    """Investigators (with ``X-Purpose``) and admins; audited like every look-up."""
+    account_id = account_id.strip()
+    versions = lookup.run(
+        "account.history",
+        account_id,
+        lambda: state.serving.store.account_history(account_id),
+        lambda v: f"versions={len(v)}",
+        accounts=[account_id],
+    )
+    return {"account_id": account_id, "versions": [asdict(v) for v in versions]}

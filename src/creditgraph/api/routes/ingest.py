@@ -28,6 +28,7 @@ from creditgraph.api.schemas.ingest import (
 from creditgraph.api.state import ApiState
 from creditgraph.errors import CreditGraphError
 from creditgraph.ingest.csvfile import Kind
+from creditgraph.store.base import Revision
 
 router = APIRouter(tags=["ingest"])
 
@@ -91,6 +92,20 @@ def touched(kind: Kind, items: Sequence[BaseModel]) -> tuple[list[str], list[str
     return list(accounts), ids
 
 
+#: What the feeder (a payment key) may change on an existing account: the person's consent to
+#: social scoring, which is theirs to give and withdraw. Anything else it may only add.
+FEEDER_MAY_CHANGE = frozenset({"properties.social_scoring"})
+
+
+def revision_of(principal: Principal) -> Revision:
+    """Admins may change any recorded attribute; the feeder adds facts (and consent)."""
+    return Revision(
+        actor=f"key:{principal.key_id}",
+        reason=f"POST /v1/accounts by {principal.role} key {principal.name!r}",
+        may_change=None if principal.role == "admin" else FEEDER_MAY_CHANGE,
+    )
+
+
 async def _run(
     state: ApiState,
     principal: Principal,
@@ -99,10 +114,11 @@ async def _run(
     create_missing: bool,
 ) -> dict[str, Any]:
     accounts, ids = touched(kind, items)
+    revision = revision_of(principal) if kind == "accounts" else None
     try:
         out = asdict(
             await run_in_threadpool(
-                partial(state.serving.ingest, create_missing=create_missing),
+                partial(state.serving.ingest, create_missing=create_missing, revision=revision),
                 kind,
                 _records(kind, items),
             )
@@ -128,7 +144,7 @@ async def _run(
     return out
 
 
-_RESPONSES = error_responses(401, 403, 413, 422, 503)
+_RESPONSES = error_responses(401, 403, 413, 422, 429, 503)
 
 
 @router.post(
@@ -166,15 +182,21 @@ async def add_links(
 @router.post(
     "/v1/accounts",
     response_model=IngestPublic,
-    responses=_RESPONSES,
-    summary="Add or update accounts (idempotent by account_id)",
+    responses=error_responses(401, 403, 409, 413, 422, 429, 503),
+    summary="Add accounts and attributes; only admins change recorded ones (versioned)",
 )
 async def add_accounts(
     body: AccountBatchCreate,
     principal: Feeder,
     state: StateDep,
 ) -> dict[str, Any]:
-    """Validated like accounts.csv (features are numeric columns, properties text ones)."""
+    """Validated like accounts.csv (features are numeric columns, properties text ones).
+
+    A payment key creates accounts and adds attributes an account lacks; sending another
+    value for one it has (``created_at``, a feature, a property other than the
+    ``social_scoring`` consent) is a 409 naming the fields, and nothing is written. An admin
+    key may change them: each change is kept (values before and after, when, which key) and
+    listed by ``GET /v1/accounts/{id}/history``."""
     return await _run(state, principal, "accounts", body.items, False)
 
 

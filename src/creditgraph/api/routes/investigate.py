@@ -55,11 +55,14 @@ class Lookup:
         target: str,
         fn: Callable[[], T],
         result: Callable[[T], str],
-        accounts: Callable[[T], Sequence[str]] | None = None,
+        accounts: Sequence[str] = (),
+        *,
+        shown: Callable[[T], Sequence[str]] | None = None,
         ids: Sequence[str] = (),
     ) -> T:
         """Call ``fn``; record the outcome (also a refusal: not found, invalid) and re-raise.
-        ``accounts`` names every account the answer shows (all of a graph view's nodes)."""
+        ``accounts``: the ids the look-up asks about; ``shown``: every account the answer
+        shows (all of a graph view's nodes), recorded beside them; ``ids``: other ids."""
         try:
             out = fn()
         except CreditGraphError as e:
@@ -70,9 +73,11 @@ class Lookup:
                 if isinstance(e, InvalidInput)
                 else "error"
             )
-            self._record(action, target, outcome, (), ids)
+            self._record(action, target, outcome, accounts, ids)
             raise
-        self._record(action, target, result(out), () if accounts is None else accounts(out), ids)
+        if shown is not None:
+            accounts = list(dict.fromkeys([*accounts, *shown(out)]))
+        self._record(action, target, result(out), accounts, ids)
         return out
 
     def _record(
@@ -154,8 +159,7 @@ def get_account(
         account_id,
         lambda: investigate.account_view(store, account_id, scorer),
         lambda v: f"rings={len(v['rings'])}",
-        lambda v: [v["account_id"]],
-        ids=[account_id],
+        accounts=[account_id],
     )
     return json_response(out)
 
@@ -208,7 +212,8 @@ def get_neighbourhood(
             deadline_s=state.settings.investigate_deadline_s,
         ),
         lambda v: f"nodes={len(v['nodes'])} edges={len(v['edges'])} truncated={v['truncated']}",
-        _node_ids,
+        accounts=[account_id],
+        shown=_node_ids,
     )
     return json_response(out)
 
@@ -253,7 +258,8 @@ def get_paths(
             deadline_s=settings.investigate_path_deadline_s,
         ),
         lambda v: f"paths={len(v['paths'])} length={v['length']} complete={v['complete']}",
-        _node_ids,
+        accounts=[src, dst],
+        shown=_node_ids,
     )
     return json_response(out)
 
@@ -281,8 +287,8 @@ def get_rings(
             store, statuses=status, kinds=kind, min_score=min_score, limit=limit, offset=offset
         ),
         lambda v: f"items={len(v['items'])} total={v['total']}",
-        # The accounts the page shows (each ring's preview) and the rings it lists.
-        lambda v: list(dict.fromkeys(m for r in v["items"] for m in r["members_preview"])),
+        # The accounts the page shows: each ring's preview.
+        shown=lambda v: [m for r in v["items"] for m in r["members_preview"]],
     )
     return json_response(out)
 
@@ -299,7 +305,7 @@ def get_ring(ring_id: RingId, store: StoreDep, lookup: LookupDep) -> Response:
         ring_id,
         lambda: investigate.ring_detail(store, ring_id),
         lambda v: f"members={len(v['members'])} status={v['status']}",
-        lambda v: [m["id"] for m in v["members"]],
+        shown=lambda v: [m["id"] for m in v["members"]],
         ids=[ring_id],
     )
     return json_response(out)
@@ -353,7 +359,7 @@ def get_transfers(
             offset=offset,
         ),
         lambda v: f"items={len(v['items'])} total={v['total']}",
-        lambda v: _transfer_parties(v, account_id),
-        ids=[] if counterparty is None else [counterparty],
+        accounts=[account_id, *([counterparty] if counterparty else [])],
+        shown=lambda v: _transfer_parties(v, account_id),
     )
     return json_response(out)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -45,3 +45,22 @@ class AccountScorePublic(BaseModel):
         "arrived over HTTP; inductive: scored now from the account's neighbourhood"
     )
     degraded: bool
+
+
+class AccountVersionPublic(BaseModel):
+    """One change to an account's recorded attributes (``features.x``, ``properties.y``,
+    ``created_at``): the values before and after, when, by whom and why."""
+
+    version: int = Field(ge=1)
+    changed_at: float = Field(description="UNIX seconds, UTC")
+    actor: str = Field(description="`key:<key id>` for the API, `import` for a CSV import")
+    reason: str | None
+    before: dict[str, Any]
+    after: dict[str, Any]
+
+
+class AccountHistoryPublic(BaseModel):
+    """``GET /v1/accounts/{id}/history``: every change to the account, oldest first."""
+
+    account_id: str
+    versions: list[AccountVersionPublic]
