@@ -69,7 +69,7 @@ def busiest(settings: Settings, k: int) -> list[str]:
 def sample(settings: Settings, n: int, rng: random.Random) -> list[str]:
     store = EmbeddedStore(settings.embedded_path)
     try:
-        ids = [r[0] for r in store._db.execute("SELECT account_id FROM scores")]
+        ids = [r[0] for r in store._db.execute("SELECT account_id FROM accounts")]
     finally:
         store.close()
     return rng.sample(ids, min(n, len(ids)))
