@@ -62,5 +62,25 @@ class AccountVersionPublic(BaseModel):
 class AccountHistoryPublic(BaseModel):
     """``GET /v1/accounts/{id}/history``: every change to the account, oldest first."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "account_id": "acc_000042",
+                    "versions": [
+                        {
+                            "version": 1,
+                            "changed_at": 1764590000.0,
+                            "actor": "key:3f1c2a7e9b01",
+                            "reason": "POST /v1/accounts by admin key 'ops'",
+                            "before": {"features.kyc_level": 1.0},
+                            "after": {"features.kyc_level": 2.0},
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+
     account_id: str
     versions: list[AccountVersionPublic]
