@@ -17,6 +17,18 @@ from creditgraph.api.keys import Principal
 
 REFUSALS = frozenset({400, 401, 403, 413, 422, 429})
 _CLAIM_MAX = 64
+#: Routes whose path names an account (``/v1/accounts/{id}...``, ``/v1/subjects/{id}``).
+_ACCOUNT_PATHS = ("/v1/accounts/", "/v1/subjects/")
+
+
+def accounts_in_path(path: str) -> list[str]:
+    """The account a path names, so the entry lists it (the log then writes a pseudonym
+    in its place, also in the target)."""
+    for prefix in _ACCOUNT_PATHS:
+        if path.startswith(prefix):
+            account = path[len(prefix) :].split("/", 1)[0].strip()
+            return [account] if account else []
+    return []
 
 
 def claimed_key_id(scope: Scope) -> str | None:
@@ -70,4 +82,5 @@ class RefusalAudit:
             result=str(status),
             purpose=purpose,
             claimed_key_id=None if principal is not None else claimed_key_id(scope),
+            accounts=accounts_in_path(scope["path"]),
         )

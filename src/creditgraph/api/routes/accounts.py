@@ -77,6 +77,22 @@ async def account_score(
         purpose=purpose,
         accounts=[account_id],
     )
+    # The social-credit dimension is a credit output: the decision log keeps it.
+    await state.decisions.credit(
+        kind="credit.social",
+        account_id=account_id,
+        inputs={"account_id": account_id, "source": out["source"]},
+        model_version=out["model_version"],
+        output={
+            "social_credit": out["social_credit"],
+            "fraud_probability": out["fraud_probability"],
+            "source": out["source"],
+            "degraded": out["degraded"],
+        },
+        thresholds={},
+        reasons=out["reasons"],
+        key_id=principal.key_id,
+    )
     return out
 
 

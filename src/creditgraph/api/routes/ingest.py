@@ -69,16 +69,15 @@ CreateMissing = Annotated[
 
 
 def touched(kind: Kind, items: Sequence[BaseModel]) -> tuple[list[str], list[str]]:
-    """The accounts a batch names and its other ids (transfer ids; ``src|dst|type`` of a
-    link), for the audit entry: who changed what, not "N items"."""
+    """The accounts a batch names (logged as pseudonyms) and its transfer ids, for the audit
+    entry: who changed what, not "N items". A link has no id of its own: its two accounts
+    say it (a ``src|dst|type`` key would put account ids in clear text)."""
     accounts: dict[str, None] = {}
     ids: list[str] = []
     for item in items:
         data = {
             k: str(v).strip()  # as ingest stores them
-            for k, v in item.model_dump(
-                include={"account_id", "src", "dst", "type", "transfer_id"}
-            ).items()
+            for k, v in item.model_dump(include={"account_id", "src", "dst", "transfer_id"}).items()
         }
         if "account_id" in data:
             accounts[data["account_id"]] = None
@@ -87,8 +86,6 @@ def touched(kind: Kind, items: Sequence[BaseModel]) -> tuple[list[str], list[str
             accounts[data["dst"]] = None
         if kind == "transfers":
             ids.append(data["transfer_id"])
-        elif kind == "links":
-            ids.append(f"{data['src']}|{data['dst']}|{data['type']}")
     return list(accounts), ids
 
 
