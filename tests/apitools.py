@@ -95,7 +95,8 @@ class ApiClient:
         return bearer(self.keys[role])
 
     def get(self, url: str, role: str | None = None, **kw: Any) -> Any:
-        return self.client.get(url, headers=self.as_role(role) if role else {}, **kw)
+        headers = {**(self.as_role(role) if role else {}), **kw.pop("headers", {})}
+        return self.client.get(url, headers=headers, **kw)
 
     def post(self, url: str, role: str | None = None, **kw: Any) -> Any:
         headers = {**(self.as_role(role) if role else {}), **kw.pop("headers", {})}

@@ -128,6 +128,22 @@ class Settings(BaseSettings):
     #: Deepest JSON nesting accepted in a request body (400 beyond; the API's own need 4).
     max_json_depth: int = Field(default=16, ge=4, le=200)
 
+    #: Bulkheads (``api/bulkheads.py``): investigator and ingest requests running at once per
+    #: process; one more waits up to ``bulkhead_queue_s`` for a slot, then gets a 429. The
+    #: payment path (risk, payment-key score look-ups) has no such cap and its own scoring slot.
+    investigate_concurrency: int = Field(default=2, ge=1, le=64)
+    ingest_concurrency: int = Field(default=2, ge=1, le=64)
+    bulkhead_queue_s: float = Field(default=2.0, ge=0, le=60)
+    #: Per-key rate limits (requests per second, token bucket holding ``rate_limit_burst_s``
+    #: seconds' worth; 0 = none), answered 429 with ``Retry-After``. Payment is off by default:
+    #: the payment service is one busy key, and a cap there would refuse transfers.
+    rate_limit_payment_per_s: float = Field(default=0.0, ge=0)
+    rate_limit_investigator_per_s: float = Field(default=50.0, ge=0)
+    rate_limit_ingest_per_s: float = Field(default=50.0, ge=0)
+    rate_limit_burst_s: float = Field(default=10.0, gt=0, le=600)
+    #: An investigator neighbourhood still expanding after this long is stopped and answered
+    #: 422 naming this cap (paths answer what they found: ``investigate_path_deadline_s``).
+    investigate_deadline_s: float = Field(default=5.0, gt=0, le=120)
     #: Audit and decision logs (``creditgraph.ledger``): a writer thread fsyncs what was
     #: written at most this long after (group commit); files rotate at this size and at the
     #: UTC day's end, and rotated files older than the retention period are removed.

@@ -110,3 +110,43 @@ class TransferConflict(Conflict):
             "\n".join(str(c) for c in self.changed[: self.SHOWN])
             + (f"\n... and {more} more" if more > 0 else "")
         )
+
+
+class TooExpensive(InvalidInput):
+    """A query ran past a cost cap (a deadline); ``cap`` names the setting to read."""
+
+    def __init__(self, message: str, cap: str) -> None:
+        self.cap = cap
+        super().__init__(message)
+
+
+@dataclass(frozen=True, slots=True)
+class ChangedAccount:
+    """An existing account sent with other values for attributes it already has."""
+
+    account_id: str
+    fields: tuple[str, ...]
+    #: The row's index in the batch written; once located, the file's line (``file`` set).
+    row: int
+    file: str | None = None
+
+    def __str__(self) -> str:
+        what = (
+            f"account {self.account_id!r} already has a different {', '.join(self.fields)} "
+            "(an account's recorded attributes are changed by an admin key only, and versioned)"
+        )
+        return f"{self.file}:{self.row}: column 'account_id': {what}" if self.file else what
+
+
+class AccountConflict(Conflict):
+    """Accounts sent with changes the writer may not make; nothing of the write applied."""
+
+    SHOWN = 20
+
+    def __init__(self, changed: Sequence[ChangedAccount]) -> None:
+        self.changed = list(changed)
+        more = len(self.changed) - self.SHOWN
+        super().__init__(
+            "\n".join(str(c) for c in self.changed[: self.SHOWN])
+            + (f"\n... and {more} more" if more > 0 else "")
+        )

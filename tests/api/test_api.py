@@ -267,14 +267,15 @@ def test_account_score(api: ApiClient) -> None:
     assert body["model_version"] == "v0001"
     assert body["reasons"]
     assert body["source"] == "table"
-    assert api.get("/v1/accounts/nobody/score", "investigator").status_code == 404
+    purpose = {"X-Purpose": "case 1"}
+    assert api.get("/v1/accounts/nobody/score", "investigator", headers=purpose).status_code == 404
     actions = [x["action"] for x in audit_lines(api.settings)]
     assert actions.count("account.score") == 2
 
 
 def test_audit_log_records_who_what_result_and_never_keys(api: ApiClient) -> None:
     api.post(RISK, "payment", json={"src": KNOWN_A, "dst": KNOWN_B, "amount": 3})
-    api.get(f"/v1/accounts/{KNOWN_B}/score", "investigator")
+    api.get(f"/v1/accounts/{KNOWN_B}/score", "investigator", headers={"X-Purpose": "case 1"})
     lines = audit_lines(api.settings)
     lookup = next(x for x in lines if x["action"] == "account.score")
     assert lookup["target"] == KNOWN_B

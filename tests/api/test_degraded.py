@@ -68,7 +68,11 @@ def test_degraded_mode_with_neo4j_stopped_and_restarted(
     risk = "/v1/risk/transfer"
     with (
         running_server(settings) as url,
-        httpx.Client(base_url=url, headers=bearer(keys["admin"]), timeout=60) as c,
+        httpx.Client(
+            base_url=url,
+            headers={**bearer(keys["admin"]), "X-Purpose": "degraded test"},
+            timeout=60,
+        ) as c,
     ):
         healthy = c.post(risk, json={"src": A, "dst": B, "amount": 10}).json()
         assert healthy["degraded"] is False

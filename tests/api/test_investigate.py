@@ -143,9 +143,11 @@ def test_lookups_are_audited_with_key_and_purpose(api: ApiClient) -> None:
     assert [(e["action"], e["target"], e["result"]) for e in new] == [
         ("investigate.account", "B", "rings=1"),
         ("investigate.account", "nobody", "not_found"),
+        ("http.refused", "GET /v1/accounts/B", "400"),  # no purpose: refused, and recorded
     ]
     key_id = api.keys["investigator"].split("_")[1]
-    for e in new:
+    assert new[2]["key_id"] == key_id
+    for e in new[:2]:
         assert e["purpose"] == PURPOSE
         assert e["key_id"] == key_id
         assert e["role"] == "investigator"

@@ -20,9 +20,11 @@ from fastapi.telemetry import TelemetryConfig
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from creditgraph.api.bulkheads import Bulkheads
 from creditgraph.api.errors import error_response, install_error_handlers
 from creditgraph.api.headers import PageHeaders
 from creditgraph.api.limits import BodyGuard
+from creditgraph.api.refusals import RefusalAudit
 from creditgraph.api.routes import ROUTERS
 from creditgraph.api.routes.risk import RISK_PATH, check_transfer
 from creditgraph.api.state import ApiState, Metrics
@@ -182,9 +184,12 @@ def create_app(settings: Settings) -> FastAPI:
         app.include_router(router)
     mount_ui(app)
     # Added last = outermost: metrics see the fast path's requests too, and the guard's
-    # 401/413 come before the fast path or any route reads a body.
+    # 401/413 come before the fast path or any route reads a body; the bulkheads' 429s
+    # come after the key is known and before any work.
     app.add_middleware(RiskFastPath)
+    app.add_middleware(Bulkheads, settings=settings)
     app.add_middleware(BodyGuard, settings=settings)
     app.add_middleware(PageHeaders)
+    app.add_middleware(RefusalAudit)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app

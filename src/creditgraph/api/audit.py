@@ -33,10 +33,12 @@ class AuditLog:
         purpose: str | None = None,
         accounts: Sequence[str] = (),
         claimed_key_id: str | None = None,
+        ids: Sequence[str] = (),
     ) -> int:
         """Append one entry (never waits for the disk); returns its seq. ``principal`` None
         records a refusal before anyone was identified (``claimed_key_id``: the id the
-        client sent, if any)."""
+        client sent, if any). ``ids``: other ids the entry touched (transfer ids, ring ids),
+        kept in clear: never put an account id here, name accounts in ``accounts``."""
         entry: dict[str, Any] = {
             "key_id": None if principal is None else principal.key_id,
             "key_name": None if principal is None else principal.name,
@@ -49,6 +51,8 @@ class AuditLog:
             entry["claimed_key_id"] = claimed_key_id
         if purpose is not None:
             entry["purpose"] = purpose
+        if ids:
+            entry["ids"] = list(ids)
         return self.ledger.append("audit", entry, accounts=accounts)
 
     async def arecord(self, **kw: Any) -> int:

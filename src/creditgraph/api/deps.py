@@ -97,10 +97,14 @@ def require_role(*roles: str) -> Callable[..., Awaitable[Principal]]:
     allowed = allowed_roles(*roles)
 
     async def dependency(
+        request: Request,
         state: StateDep,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> Principal:
         header = None if credentials is None else f"{credentials.scheme} {credentials.credentials}"
-        return authenticate(state, header, allowed)
+        # Who is refused a role is audited too (``api.refusals``): verify, keep, then check.
+        principal = authenticate(state, header, allowed_roles(*ROLES))
+        request.scope[PRINCIPAL] = principal
+        return authorize(principal, allowed)
 
     return dependency

@@ -14,18 +14,21 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from creditgraph.errors import (
+    AccountConflict,
     Conflict,
     CreditGraphError,
     InvalidInput,
     ModelNotReady,
     NotFound,
     StoreUnavailable,
+    TooExpensive,
     TransferConflict,
     ValidationFailed,
 )
 
 _STATUS: list[tuple[type[CreditGraphError], int, str]] = [
     (NotFound, 404, "not_found"),
+    (TooExpensive, 422, "too_expensive"),
     (InvalidInput, 422, "invalid_input"),
     (Conflict, 409, "conflict"),
     (StoreUnavailable, 503, "store_unavailable"),
@@ -86,6 +89,26 @@ async def _library_error(request: Request, exc: Exception) -> Response:
             + (f" (and {len(exc.changed) - 1} more)" if len(exc.changed) > 1 else "")
             + "; nothing was written"
         )
+    elif isinstance(exc, AccountConflict):  # rows are item indices (``import_records``)
+        extra["fields"] = [
+            {
+                "loc": ["body", "items", c.row],
+                "message": f"already has a different {', '.join(c.fields)}",
+                "differing": list(c.fields),
+            }
+            for c in exc.changed
+        ]
+        account = exc.changed[0]
+        message = (
+            f"items.{account.row}: account {account.account_id!r} already has a different "
+            f"{', '.join(account.fields)}"
+            + (f" (and {len(exc.changed) - 1} more)" if len(exc.changed) > 1 else "")
+            + "; a payment key may add accounts and attributes, not change recorded ones "
+            "(an admin key may, and every change is versioned); nothing was written"
+        )
+    elif isinstance(exc, TooExpensive):
+        extra["cap"] = exc.cap
+        message = str(exc)
     else:
         message = str(exc)
     headers = {"Retry-After": "2"} if status == 503 else None

@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from creditgraph.domain import COLUMN_NAME_RE, AccountColumns, LinkColumns, TransferColumns
-from creditgraph.errors import InvalidInput, TransferConflict
+from creditgraph.errors import AccountConflict, InvalidInput, TransferConflict
 from creditgraph.ingest.csvfile import REQUIRED, ErrorCollector, Kind, Table, read_table
 from creditgraph.ingest.records import (
     CLI_MISSING_HINT,
@@ -23,7 +23,7 @@ from creditgraph.ingest.records import (
     unknown_transfer_rows,
 )
 from creditgraph.outcomes import TransferLabelColumns
-from creditgraph.store.base import GraphStore
+from creditgraph.store.base import GraphStore, Revision
 
 #: Called after each written batch with (rows written so far, total rows).
 Progress = Callable[[int, int], None]
@@ -90,12 +90,15 @@ def import_records(
     create_missing_accounts: bool = False,
     source: str = "items",
     missing_hint: str = "create the accounts first, or set create_missing_accounts=true",
+    revision: Revision | None = None,
 ) -> RecordsImport:
     """Import rows given as values (an HTTP batch) with exactly the CSV file's checks.
 
     Each record maps column names to text as it would appear in the CSV file (None or ""
     means missing). Errors name the record's index in ``line`` and the file ``source``.
     Everything is validated before anything is written, in one ``import_scope``.
+    ``revision``: who writes accounts and which existing values they may change
+    (``GraphStore.upsert_accounts``).
     """
     t0 = time.perf_counter()
     if not records:
@@ -124,6 +127,7 @@ def import_records(
         create_missing_accounts=create_missing_accounts,
         batch_size=len(records),
         missing_hint=missing_hint,
+        revision=revision,
     )
     return RecordsImport(report, batch)
 
@@ -137,6 +141,7 @@ def _import_table(
     batch_size: int,
     missing_hint: str,
     progress: Progress | None = None,
+    revision: Revision | None = None,
     allow_erased: bool = False,
 ) -> tuple[ImportReport, Batch]:
     parsed = parse(table)
@@ -171,9 +176,16 @@ def _import_table(
             )
         for start in range(0, total, batch_size):
             try:
-                changed += _write(store, batch.slice(start, start + batch_size))
+                changed += _write(store, batch.slice(start, start + batch_size), revision)
             except TransferConflict as e:  # locate the rows: file and line
                 raise TransferConflict(
+                    [
+                        replace(c, row=table.line(start + c.row), file=str(table.path))
+                        for c in e.changed
+                    ]
+                ) from None
+            except AccountConflict as e:
+                raise AccountConflict(
                     [
                         replace(c, row=table.line(start + c.row), file=str(table.path))
                         for c in e.changed
@@ -230,9 +242,9 @@ def _refuse_erased(
     return []
 
 
-def _write(store: GraphStore, batch: Batch) -> int:
+def _write(store: GraphStore, batch: Batch, revision: Revision | None) -> int:
     if isinstance(batch, AccountColumns):
-        return store.upsert_accounts(batch)
+        return store.upsert_accounts(batch, revision)
     if isinstance(batch, TransferColumns):
         return store.upsert_transfers(batch)
     if isinstance(batch, LinkColumns):

@@ -234,8 +234,10 @@ def neighbourhood_graph(
     relations: Sequence[str] | None = None,
     hub_degree: int = HUB_DEGREE,
     through_hubs: bool = False,
+    deadline_s: float | None = None,
 ) -> dict[str, Any]:
-    """The capped, hub-aware neighbourhood as graph JSON; ``truncated`` says something was
+    """The capped, hub-aware neighbourhood as graph JSON (``TooExpensive`` past
+    ``deadline_s``); ``truncated`` says something was
     left out, ``capped`` names the accounts not fully drawn with their relationship counts,
     ``hubs`` the accounts over ``hub_degree`` and ``summarised`` those a further hop did not
     walk through (``through_hubs`` walks them)."""
@@ -246,6 +248,7 @@ def neighbourhood_graph(
         relations=relations,
         hub_degree=hub_degree,
         through_hubs=through_hubs,
+        deadline_s=deadline_s,
     )
     nodes = _nodes_json(store, sub.nodes, center=sub.center, capped=sub.capped)
     more = _not_drawn(sub.degrees, sub.edges)

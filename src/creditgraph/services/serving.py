@@ -38,7 +38,7 @@ from creditgraph.services.risk import (
     TransferCheck,
     check_store,
 )
-from creditgraph.store.base import GraphStore
+from creditgraph.store.base import GraphStore, Revision
 from creditgraph.store.factory import open_store
 
 log = logging.getLogger("creditgraph.api")
@@ -144,6 +144,9 @@ class Serving:
         # Inductive scoring is CPU work (torch, one thread): more of it at once than there are
         # cores only adds GIL and cache contention, so requests queue here instead.
         self.scoring_limiter = CapacityLimiter(max(1, (os.cpu_count() or 2) - 1))
+        # Investigators' score look-ups get a slot of their own: the payment path's scoring
+        # never queues behind investigator work (the bulkhead of issue 15).
+        self.investigate_limiter = CapacityLimiter(1)
         self._store_lock = threading.Lock()
 
     # -- the store -------------------------------------------------------------------------------
@@ -309,12 +312,14 @@ class Serving:
             return None
         return item.review_id
 
-    async def account_score(self, account_id: str) -> AccountScore:
+    async def account_score(
+        self, account_id: str, *, lane: Literal["payment", "investigator"] = "payment"
+    ) -> AccountScore:
         """The serving model's scores of one account with reasons; ``NotFound`` for an account
-        neither the model nor the store knows."""
-        return await to_thread.run_sync(
-            self._account_score, account_id, limiter=self.scoring_limiter
-        )
+        neither the model nor the store knows. ``lane`` picks the scoring slot: the payment
+        path's, or the investigators' own."""
+        limiter = self.scoring_limiter if lane == "payment" else self.investigate_limiter
+        return await to_thread.run_sync(self._account_score, account_id, limiter=limiter)
 
     def _account_score(self, account_id: str) -> AccountScore:
         engine = self.require_engine()
@@ -359,12 +364,19 @@ class Serving:
 
     # -- live ingest -----------------------------------------------------------------------------
     def ingest(
-        self, kind: Kind, records: Sequence[Mapping[str, str | None]], *, create_missing: bool
+        self,
+        kind: Kind,
+        records: Sequence[Mapping[str, str | None]],
+        *,
+        create_missing: bool,
+        revision: Revision | None = None,
     ) -> IngestResult:
         """Write one batch (checked exactly like a CSV file, all or nothing, idempotent by id)
         and let the serving model see it: its ties join the engine's overlays and up to
         ``rescore_limit`` touched accounts are rescored at once."""
-        done = import_records(self.store, kind, records, create_missing_accounts=create_missing)
+        done = import_records(
+            self.store, kind, records, create_missing_accounts=create_missing, revision=revision
+        )
         batch = done.batch
         transfers: Transfers = []
         links: Links = []

@@ -17,7 +17,7 @@ from abc import ABC, abstractmethod
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -45,7 +45,15 @@ from creditgraph.domain import (
     Transfer,
     TransferColumns,
 )
-from creditgraph.errors import ChangedTransfer, InvalidInput, NotFound, TransferConflict
+from creditgraph.errors import (
+    AccountConflict,
+    ChangedAccount,
+    ChangedTransfer,
+    InvalidInput,
+    NotFound,
+    TooExpensive,
+    TransferConflict,
+)
 from creditgraph.outcomes import ReviewItem, ReviewStatus, TransferLabelColumns, TransferLog
 
 MAX_HOPS = 3
@@ -68,6 +76,106 @@ PATH_DEADLINE_S = 1.0
 #: Largest page any paginated read returns, and the largest offset (stores take 64-bit ints).
 MAX_PAGE = 1000
 MAX_OFFSET = 1_000_000_000
+
+
+@dataclass(frozen=True)
+class Revision:
+    """Who writes account attributes, why, and which existing values they may change.
+
+    A write may always create accounts and add attributes an account lacks (new facts).
+    Changing a value an account already has (``created_at``, ``features.<name>``,
+    ``properties.<name>``) is allowed when ``may_change`` is None (an admin; an operator's
+    CSV import) or names the field; otherwise the whole write is refused
+    (``AccountConflict``). Every change is kept as an ``AccountVersion``: the values before
+    and after, when, by whom (``actor``) and why (``reason``)."""
+
+    actor: str
+    reason: str | None = None
+    may_change: frozenset[str] | None = None
+
+
+#: An operator's import (the CLI): may change anything; every change is versioned.
+IMPORT_REVISION = Revision(actor="import")
+
+
+@dataclass(frozen=True)
+class AccountVersion:
+    """One change to an existing account: the changed fields' values before and after."""
+
+    account_id: str
+    version: int
+    changed_at: float
+    actor: str
+    reason: str | None
+    before: dict[str, Any] = field(default_factory=dict)
+    after: dict[str, Any] = field(default_factory=dict)
+
+
+#: An account as stored, for ``account_changes``: created_at, features, properties.
+StoredAccount = tuple[float | None, Mapping[str, Any], Mapping[str, Any]]
+
+
+def _differs(old: Any, new: Any) -> bool:
+    both_nan = isinstance(old, float) and isinstance(new, float) and old != old and new != new
+    return old != new and not both_nan
+
+
+def account_changes(
+    batch: AccountColumns, stored: Mapping[str, StoredAccount]
+) -> list[tuple[int, str, dict[str, Any], dict[str, Any]]]:
+    """Per row changing an existing account: (row, account_id, before, after) over the
+    changed fields only. A value the account lacks is an addition, not a change."""
+    out = []
+    for i, account_id in enumerate(batch.account_id):
+        if account_id not in stored:
+            continue
+        created_at, features, properties = stored[account_id]
+        before: dict[str, Any] = {}
+        after: dict[str, Any] = {}
+        new_created = batch.created_at[i]
+        if new_created is not None and created_at is not None and _differs(created_at, new_created):
+            before["created_at"], after["created_at"] = created_at, new_created
+        for prefix, old_values, new_values in (
+            ("features", features, batch.features[i]),
+            ("properties", properties, batch.properties[i]),
+        ):
+            for k, v in new_values.items():
+                if k in old_values and _differs(old_values[k], v):
+                    before[f"{prefix}.{k}"], after[f"{prefix}.{k}"] = old_values[k], v
+        if after:
+            out.append((i, account_id, before, after))
+    return out
+
+
+def revise_accounts(
+    batch: AccountColumns,
+    stored: Mapping[str, StoredAccount],
+    revision: Revision,
+    latest: Mapping[str, int],
+    now: float,
+) -> list[AccountVersion]:
+    """The versions ``batch`` writes over ``stored`` (``latest``: each account's last
+    version number); ``AccountConflict`` naming every field ``revision`` may not change."""
+    changes = account_changes(batch, stored)
+    if revision.may_change is not None:
+        allowed = revision.may_change
+        refused = [
+            ChangedAccount(a, tuple(k for k in after if k not in allowed), row)
+            for row, a, _, after in changes
+            if any(k not in allowed for k in after)
+        ]
+        if refused:
+            raise AccountConflict(refused)
+    counter = dict(latest)
+    versions = []
+    for _, account_id, before, after in changes:
+        counter[account_id] = counter.get(account_id, 0) + 1
+        versions.append(
+            AccountVersion(
+                account_id, counter[account_id], now, revision.actor, revision.reason, before, after
+            )
+        )
+    return versions
 
 
 def check_page(limit: int, offset: int) -> None:
@@ -190,8 +298,12 @@ class GraphStore(ABC):
 
     # -- writes ------------------------------------------------------------------------------
     @abstractmethod
-    def upsert_accounts(self, batch: AccountColumns) -> int:
-        """Insert or update accounts; returns how many rows were inserted or changed."""
+    def upsert_accounts(self, batch: AccountColumns, revision: Revision | None = None) -> int:
+        """Insert accounts and add attributes; returns how many rows were inserted or
+        changed. Changing an existing value follows ``revision`` (default: an operator's
+        import, ``IMPORT_REVISION``): each change is kept as an ``AccountVersion`` in the same
+        transaction, and a change ``revision`` does not allow refuses the whole batch
+        (``AccountConflict``, rows are batch indices)."""
 
     @abstractmethod
     def upsert_transfers(self, batch: TransferColumns) -> int:
@@ -252,6 +364,11 @@ class GraphStore(ABC):
     @abstractmethod
     def get_account(self, account_id: str) -> Account:
         """One account with its label and score; ``NotFound`` if absent."""
+
+    @abstractmethod
+    def account_history(self, account_id: str) -> list[AccountVersion]:
+        """The account's versions, oldest first (empty if never changed); ``NotFound`` if
+        the account is absent."""
 
     @abstractmethod
     def get_labels(self, account_ids: Sequence[str]) -> LabelColumns:
@@ -398,12 +515,26 @@ class GraphStore(ABC):
         max_nodes: int = MAX_NEIGHBOURHOOD_NODES,
         hub_degree: int = HUB_DEGREE,
         through_hubs: bool = False,
+        deadline_s: float | None = None,
     ) -> Subgraph:
         """Accounts within ``hops`` of ``account_id``; each expanded account contributes at
         most ``limit`` neighbours, strongest ties first (most connecting relationships, then
         id), and the whole view stops growing at ``max_nodes`` accounts. A hub (more than
         ``hub_degree`` relationships) other than the centre is drawn but not walked through
-        unless ``through_hubs``. See ``Subgraph`` for the markers of what was left out."""
+        unless ``through_hubs``. See ``Subgraph`` for the markers of what was left out.
+        Still expanding after ``deadline_s`` seconds: ``TooExpensive`` (checked between store
+        calls, each a chunk of ``PATH_CHUNK`` accounts)."""
+        started = time.monotonic()
+
+        def on_time() -> None:
+            if deadline_s is not None and time.monotonic() - started > deadline_s:
+                raise TooExpensive(
+                    f"the neighbourhood of {account_id!r} ({hops} hops, {limit} per account) "
+                    f"ran past the {deadline_s:g} s cap on investigator queries; ask for fewer "
+                    "hops, a lower limit or some relations only",
+                    cap="investigate_deadline_s",
+                )
+
         if not 1 <= hops <= MAX_HOPS:
             raise InvalidInput(f"hops must be between 1 and {MAX_HOPS}, got {hops}")
         if not 1 <= limit <= 1000:
@@ -421,7 +552,17 @@ class GraphStore(ABC):
         for hop in range(hops):
             # One more tie than shown tells whether an account has more than ``limit``.
             walk_hubs = hop == 0 or through_hubs
-            expanded = self.expand(frontier, rels, limit + 1, None if walk_hubs else hub_degree)
+            expanded: dict[str, Ties] = {}
+            for i in range(0, len(frontier), PATH_CHUNK):
+                on_time()
+                expanded.update(
+                    self.expand(
+                        frontier[i : i + PATH_CHUNK],
+                        rels,
+                        limit + 1,
+                        None if walk_hubs else hub_degree,
+                    )
+                )
             info.update(expanded)
             nxt: list[str] = []
             for node in frontier:
@@ -446,9 +587,11 @@ class GraphStore(ABC):
         nodes = list(seen)
         leaves = [n for n in nodes if n not in info]
         if leaves:
+            on_time()
             info.update(self.expand(leaves, rels, 0))
         degree = {n: info.get(n, _NO_TIES) for n in nodes}
         hubs = [n for n in nodes if degree[n].total > hub_degree]
+        on_time()
         edges = self.edges_among(nodes, rels, set(hubs))
         return Subgraph(
             center=account_id,

@@ -9,6 +9,7 @@ A file import runs in one transaction, so a killed import leaves nothing behind;
 
 from __future__ import annotations
 
+import queue
 import sqlite3
 import threading
 import time
@@ -40,11 +41,16 @@ from creditgraph.domain import (
 )
 from creditgraph.errors import NotFound, StoreUnavailable
 from creditgraph.store.base import (
+    IMPORT_REVISION,
+    AccountVersion,
     Erased,
     GraphStore,
+    Revision,
+    StoredAccount,
     check_page,
     check_ring_status,
     refuse_changed_transfers,
+    revise_accounts,
     rings_without,
     score_row,
     tombstone_of,
@@ -117,6 +123,18 @@ DDL = (
         PRIMARY KEY (ring_id, account_id)
     ) WITHOUT ROWID""",
     "CREATE INDEX IF NOT EXISTS ring_members_account ON ring_members(account_id)",
+    # Changes to existing accounts' attributes (issue 15): the fields' values before and
+    # after, when, by whom and why; one row per account and version.
+    """CREATE TABLE IF NOT EXISTS account_versions(
+        account_id TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        changed_at REAL NOT NULL,
+        actor TEXT NOT NULL,
+        reason TEXT,
+        before TEXT NOT NULL,
+        after TEXT NOT NULL,
+        PRIMARY KEY (account_id, version)
+    ) WITHOUT ROWID""",
     # Investigator expansion (v2): per-account relationship counts per relation, and every
     # tie (both directions, oneself left out) with its weight, the relationships joining the
     # pair; ``ties_rank`` serves "the k strongest ties of an account" without reading the rest.
@@ -232,6 +250,8 @@ UPDATE degrees SET n = degrees.n - d.c FROM (
 """
 #: Below this many rows an import keeps the transfer indexes as they are.
 BULK_MIN_ROWS = 100_000
+#: Read connections of one store (the API's readers wait for one beyond this).
+READERS = 8
 # SQLite allows 32766 host parameters; stay well below for IN (...) lists.
 CHUNK = 900
 
@@ -254,16 +274,26 @@ class EmbeddedStore(EmbeddedOutcomes, GraphStore):
 
     backend = "embedded"
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, readers: int = READERS) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         except sqlite3.Error as e:
             raise StoreUnavailable(f"cannot open embedded store at {path}: {e}") from e
         self.path = path
-        # One connection shared by threads (API workers); the lock serialises its use.
+        # The one writer connection, shared by threads; the lock serialises its use. Reads go
+        # to a pool of read-only connections (``_read``): WAL lets them run beside the writer
+        # and beside each other, so a long investigator read never holds up the payment
+        # path's look-ups (the bulkhead of issue 15), nor does an import.
         self._lock = threading.RLock()
         self._in_tx = False
+        self._tx_owner: int | None = None
+        self._readers: queue.LifoQueue[sqlite3.Connection] = queue.LifoQueue()
+        self._reader_slots = threading.BoundedSemaphore(max(1, readers))
+        self._all_readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()
+        self._held = threading.local()  # the read connection this thread holds, if any
+        self._closed = False
         for pragma in (
             "journal_mode=WAL",
             "synchronous=FULL",
@@ -277,7 +307,63 @@ class EmbeddedStore(EmbeddedOutcomes, GraphStore):
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             self._db.close()
+        with self._readers_lock:
+            for db in self._all_readers:
+                db.close()
+
+    def _new_reader(self) -> sqlite3.Connection:
+        try:
+            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            # query_only: a read connection can never write, whatever a bug sends it. The
+            # page cache is per connection: small here, the OS cache (mmap) is shared.
+            for pragma in (
+                "query_only=1",
+                "cache_size=-65536",
+                "mmap_size=1073741824",
+                "temp_store=MEMORY",
+                "busy_timeout=10000",
+            ):
+                db.execute(f"PRAGMA {pragma}")
+        except sqlite3.Error as e:
+            raise StoreUnavailable(f"cannot open a read connection to {self.path}: {e}") from e
+        with self._readers_lock:  # not the writer's lock: a write may be open
+            self._all_readers.append(db)
+        return db
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        """One read transaction (a consistent snapshot under WAL) on a pooled read-only
+        connection; nested reads of one thread share it. Inside this thread's write
+        transaction, the writer itself (so the transaction reads its own rows)."""
+        if self._tx_owner == threading.get_ident():
+            yield self._db
+            return
+        held: sqlite3.Connection | None = getattr(self._held, "db", None)
+        if held is not None:
+            yield held
+            return
+        if self._closed:
+            raise StoreUnavailable(f"the embedded store at {self.path} is closed")
+        self._reader_slots.acquire()
+        try:
+            try:
+                db = self._readers.get_nowait()
+            except queue.Empty:
+                db = self._new_reader()
+            self._held.db = db
+            try:
+                db.execute("BEGIN")
+                try:
+                    yield db
+                finally:
+                    db.execute("COMMIT")  # read-only: ends the snapshot
+            finally:
+                self._held.db = None
+                self._readers.put(db)
+        finally:
+            self._reader_slots.release()
 
     def apply_schema(self) -> list[str]:
         with self._tx() as db:
@@ -310,6 +396,7 @@ class EmbeddedStore(EmbeddedOutcomes, GraphStore):
                 return
             self._db.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
             self._in_tx = True
+            self._tx_owner = threading.get_ident()
             try:
                 yield self._db
             except BaseException:
@@ -319,6 +406,7 @@ class EmbeddedStore(EmbeddedOutcomes, GraphStore):
                 self._db.execute("COMMIT")
             finally:
                 self._in_tx = False
+                self._tx_owner = None
 
     @contextmanager
     def import_scope(self, kind: str = "", rows: int = 0) -> Iterator[None]:
@@ -348,7 +436,7 @@ class EmbeddedStore(EmbeddedOutcomes, GraphStore):
         return int(self._db.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
 
     # -- writes ----------------------------------------------------------------------------------
-    def upsert_accounts(self, batch: AccountColumns) -> int:
+    def upsert_accounts(self, batch: AccountColumns, revision: Revision | None = None) -> int:
         rows = zip(
             batch.account_id,
             batch.created_at,
@@ -357,6 +445,44 @@ class EmbeddedStore(EmbeddedOutcomes, GraphStore):
             strict=True,
         )
         with self._tx() as db:
+            stored: dict[str, StoredAccount] = {}
+            latest: dict[str, int] = {}
+            for ids in _chunks(list(dict.fromkeys(batch.account_id))):
+                marks = _marks(len(ids))
+                for a, c, f, p in db.execute(
+                    "SELECT account_id, created_at, features, properties FROM accounts"
+                    f" WHERE account_id IN ({marks})",
+                    ids,
+                ):
+                    stored[a] = (c, orjson.loads(f), orjson.loads(p))
+            if stored:
+                for ids in _chunks(list(stored)):
+                    latest.update(
+                        db.execute(
+                            "SELECT account_id, max(version) FROM account_versions"
+                            f" WHERE account_id IN ({_marks(len(ids))}) GROUP BY account_id",
+                            ids,
+                        ).fetchall()
+                    )
+            versions = revise_accounts(
+                batch, stored, revision or IMPORT_REVISION, latest, time.time()
+            )  # raising rolls the batch back
+            db.executemany(
+                "INSERT INTO account_versions(account_id, version, changed_at, actor, reason,"
+                " before, after) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        v.account_id,
+                        v.version,
+                        v.changed_at,
+                        v.actor,
+                        v.reason,
+                        orjson.dumps(v.before).decode(),
+                        orjson.dumps(v.after).decode(),
+                    )
+                    for v in versions
+                ],
+            )
             return db.executemany(UPSERT_ACCOUNT, rows).rowcount
 
     def upsert_transfers(self, batch: TransferColumns) -> int:
@@ -452,6 +578,7 @@ class EmbeddedStore(EmbeddedOutcomes, GraphStore):
             label = db.execute("DELETE FROM labels WHERE account_id = ?", a).rowcount
             score = db.execute("DELETE FROM scores WHERE account_id = ?", a).rowcount
             db.execute("DELETE FROM ring_members WHERE account_id = ?", a)
+            db.execute("DELETE FROM account_versions WHERE account_id = ?", a)
             db.execute("DELETE FROM accounts WHERE account_id = ?", a)
             for r in keep:
                 db.execute("UPDATE rings SET evidence = ? WHERE ring_id = ?",
@@ -489,9 +616,9 @@ class EmbeddedStore(EmbeddedOutcomes, GraphStore):
     # -- reads -----------------------------------------------------------------------------------
     def missing_accounts(self, account_ids: Sequence[str]) -> list[str]:
         found: set[str] = set()
-        with self._lock:
+        with self._read() as db:
             for chunk in _chunks(account_ids):
-                cur = self._db.execute(
+                cur = db.execute(
                     f"SELECT account_id FROM accounts WHERE account_id IN ({_marks(len(chunk))})",
                     tuple(chunk),
                 )
@@ -499,7 +626,7 @@ class EmbeddedStore(EmbeddedOutcomes, GraphStore):
         return [a for a in account_ids if a not in found]
 
     def counts(self) -> Counts:
-        with self._tx(immediate=False) as db:
+        with self._read() as db:
 
             def one(sql: str) -> int:
                 return int(db.execute(sql).fetchone()[0])
@@ -521,8 +648,8 @@ class EmbeddedStore(EmbeddedOutcomes, GraphStore):
             )
 
     def get_account(self, account_id: str) -> Account:
-        with self._lock:
-            row = self._db.execute(
+        with self._read() as db:
+            row = db.execute(
                 "SELECT a.account_id, a.created_at, a.features, a.properties, l.label"
                 " FROM accounts a LEFT JOIN labels l USING (account_id)"
                 " WHERE a.account_id = ?",
@@ -541,11 +668,27 @@ class EmbeddedStore(EmbeddedOutcomes, GraphStore):
             score=scores[0] if scores else None,
         )
 
+    def account_history(self, account_id: str) -> list[AccountVersion]:
+        if self.missing_accounts([account_id]):
+            raise NotFound(f"account {account_id!r} not found")
+        with self._read() as db:
+            rows = db.execute(
+                "SELECT version, changed_at, actor, reason, before, after FROM account_versions"
+                " WHERE account_id = ? ORDER BY version",
+                (account_id,),
+            ).fetchall()
+        return [
+            AccountVersion(
+                account_id, r[0], r[1], r[2], r[3], orjson.loads(r[4]), orjson.loads(r[5])
+            )
+            for r in rows
+        ]
+
     def get_labels(self, account_ids: Sequence[str]) -> LabelColumns:
         rows: list[Any] = []
-        with self._lock:
+        with self._read() as db:
             for chunk in _chunks(sorted(set(account_ids))):
-                rows += self._db.execute(
+                rows += db.execute(
                     "SELECT account_id, label, source, observed_at FROM labels"
                     f" WHERE account_id IN ({_marks(len(chunk))})",
                     tuple(chunk),
@@ -561,12 +704,12 @@ class EmbeddedStore(EmbeddedOutcomes, GraphStore):
             " scored_at FROM scores"
         )
         rows: list[Any] = []
-        with self._lock:
+        with self._read() as db:
             if account_ids is None:
-                rows = self._db.execute(sql + " ORDER BY account_id").fetchall()
+                rows = db.execute(sql + " ORDER BY account_id").fetchall()
             else:
                 for chunk in _chunks(account_ids):
-                    rows += self._db.execute(
+                    rows += db.execute(
                         sql + f" WHERE account_id IN ({_marks(len(chunk))})", tuple(chunk)
                     ).fetchall()
                 rows.sort()
@@ -575,15 +718,15 @@ class EmbeddedStore(EmbeddedOutcomes, GraphStore):
         ]
 
     def list_rings(self) -> list[Ring]:
-        with self._lock:
-            ids = [r[0] for r in self._db.execute("SELECT ring_id FROM rings")]
+        with self._read() as db:
+            ids = [r[0] for r in db.execute("SELECT ring_id FROM rings")]
         rings = [self.get_ring(i) for i in ids]
         rings.sort(key=lambda r: (-r.score, r.ring_id))
         return rings
 
     def get_ring(self, ring_id: str) -> Ring:
-        with self._lock:
-            row = self._db.execute(
+        with self._read() as db:
+            row = db.execute(
                 "SELECT ring_id, kind, score, status, note, evidence, detected_at FROM rings"
                 " WHERE ring_id = ?",
                 (ring_id,),
@@ -592,7 +735,7 @@ class EmbeddedStore(EmbeddedOutcomes, GraphStore):
                 raise NotFound(f"ring {ring_id!r} not found")
             members = [
                 m[0]
-                for m in self._db.execute(
+                for m in db.execute(
                     "SELECT account_id FROM ring_members WHERE ring_id = ? ORDER BY account_id",
                     (ring_id,),
                 )
@@ -611,10 +754,10 @@ class EmbeddedStore(EmbeddedOutcomes, GraphStore):
     def rings_of(self, account_id: str) -> list[Ring]:
         if self.missing_accounts([account_id]):
             raise NotFound(f"account {account_id!r} not found")
-        with self._lock:
+        with self._read() as db:
             ids = [
                 r[0]
-                for r in self._db.execute(
+                for r in db.execute(
                     "SELECT ring_id FROM ring_members WHERE account_id = ?", (account_id,)
                 )
             ]
@@ -628,12 +771,12 @@ class EmbeddedStore(EmbeddedOutcomes, GraphStore):
         edges: dict[tuple[str, str, str], GraphEdge] = {}
         want_transfers = relations is None or TRANSFER in relations
         link_types = None if relations is None else sorted(relations - {TRANSFER})
-        with self._lock:
+        with self._read() as db:
             for chunk in _chunks(sorted(set(account_ids)), CHUNK // 2):
                 marks, params = _marks(len(chunk)), tuple(chunk)
                 if want_transfers:
                     for col in ("src", "dst"):
-                        for s, d, n, total in self._db.execute(
+                        for s, d, n, total in db.execute(
                             "SELECT src, dst, count(*), sum(amount) FROM transfers"
                             f" WHERE {col} IN ({marks}) GROUP BY src, dst",
                             params,
@@ -647,7 +790,7 @@ class EmbeddedStore(EmbeddedOutcomes, GraphStore):
                     type_filter = f" AND type IN ({_marks(len(link_types))})"
                     type_params = tuple(link_types)
                 for col in ("src", "dst"):
-                    for s, d, t in self._db.execute(
+                    for s, d, t in db.execute(
                         f"SELECT src, dst, type FROM links WHERE {col} IN ({marks}){type_filter}",
                         params + type_params,
                     ):
@@ -663,7 +806,7 @@ class EmbeddedStore(EmbeddedOutcomes, GraphStore):
     ) -> dict[str, Ties]:
         ids = list(dict.fromkeys(account_ids))
         out: dict[str, Ties] = {}
-        with self._tx(immediate=False) as db:
+        with self._read() as db:
             degree: dict[str, dict[str, int]] = {a: {} for a in ids}
             for chunk in _chunks(ids):
                 for a, rel, n in db.execute(
@@ -723,7 +866,7 @@ class EmbeddedStore(EmbeddedOutcomes, GraphStore):
     ) -> list[GraphEdge]:
         edges: dict[tuple[str, str, str], GraphEdge] = {}
         want_transfers = relations is None or TRANSFER in relations
-        with self._tx(immediate=False) as db:
+        with self._read() as db:
             for x, y in dict.fromkeys(pairs):
                 if want_transfers:
                     for s, d, n, total in db.execute(
@@ -750,7 +893,7 @@ class EmbeddedStore(EmbeddedOutcomes, GraphStore):
         # the contract's default.
         inside = set(account_ids)
         pairs: set[tuple[str, str]] = {(a, a) for a in inside if a not in heavy}
-        with self._tx(immediate=False) as db:
+        with self._read() as db:
             for a in account_ids:
                 if a in heavy:
                     continue
@@ -807,7 +950,7 @@ class EmbeddedStore(EmbeddedOutcomes, GraphStore):
             "limit": limit,
             "offset": offset,
         }
-        with self._tx(immediate=False) as db:
+        with self._read() as db:
 
             def count(sql: str) -> int:
                 return int(db.execute(f"SELECT count(*) {sql}", params).fetchone()[0])
@@ -829,9 +972,9 @@ class EmbeddedStore(EmbeddedOutcomes, GraphStore):
         ids = sorted(set(account_ids))
         wanted = set(ids)
         found: list[Transfer] = []
-        with self._lock:
+        with self._read() as db:
             for chunk in _chunks(ids):
-                for row in self._db.execute(
+                for row in db.execute(
                     f"SELECT {TRANSFER_COLUMNS} FROM transfers WHERE src IN ({_marks(len(chunk))})",
                     tuple(chunk),
                 ):
@@ -860,7 +1003,7 @@ class EmbeddedStore(EmbeddedOutcomes, GraphStore):
             clauses.append("score >= ?")
             params.append(min_score)
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-        with self._tx(immediate=False) as db:
+        with self._read() as db:
             total = int(db.execute(f"SELECT count(*) FROM rings{where}", params).fetchone()[0])
             ids = [
                 r[0]
@@ -875,9 +1018,9 @@ class EmbeddedStore(EmbeddedOutcomes, GraphStore):
 
     def ring_memberships(self, account_ids: Sequence[str]) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {}
-        with self._lock:
+        with self._read() as db:
             for chunk in _chunks(sorted(set(account_ids))):
-                for account_id, ring_id in self._db.execute(
+                for account_id, ring_id in db.execute(
                     "SELECT account_id, ring_id FROM ring_members"
                     f" WHERE account_id IN ({_marks(len(chunk))}) ORDER BY account_id, ring_id",
                     tuple(chunk),
@@ -886,7 +1029,7 @@ class EmbeddedStore(EmbeddedOutcomes, GraphStore):
         return out
 
     def snapshot(self) -> Snapshot:
-        with self._tx(immediate=False) as db:
+        with self._read() as db:
             accounts = db.execute(
                 "SELECT account_id, created_at, features FROM accounts ORDER BY account_id"
             ).fetchall()

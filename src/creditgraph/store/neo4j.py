@@ -64,12 +64,17 @@ from creditgraph.domain import (
 )
 from creditgraph.errors import Conflict, CreditGraphError, NotFound, StoreUnavailable
 from creditgraph.store.base import (
+    IMPORT_REVISION,
+    AccountVersion,
     Erased,
     GraphStore,
+    Revision,
+    StoredAccount,
     _dedupe,
     check_page,
     check_ring_status,
     refuse_changed_transfers,
+    revise_accounts,
     rings_without,
     score_row,
     tombstone_of,
@@ -90,6 +95,7 @@ RETURN COUNT { MATCH (a)-[t:TRANSFERRED]-() RETURN DISTINCT t } AS transfers,
        a.label IS NOT NULL AS label, a.model_version IS NOT NULL AS score
 """
 ERASE_ACCOUNT = "MATCH (a:Account {account_id: $id}) DETACH DELETE a"
+ERASE_ACCOUNT_VERSIONS = "MATCH (v:AccountVersion {account_id: $id}) DELETE v"
 SET_RING_EVIDENCE = "MATCH (g:Ring {ring_id: $id}) SET g.evidence = $evidence"
 ADD_TOMBSTONE = "MERGE (t:Tombstone {digest: $digest}) SET t.erased_at = $at"
 ANY_TOMBSTONE = "MATCH (t:Tombstone) RETURN t.digest LIMIT 1"
@@ -202,6 +208,25 @@ UNWIND $ids AS id
 MATCH (g:Ring {ring_id: id})
 DETACH DELETE g
 RETURN count(*) AS deleted
+"""
+# The stored attributes of a batch's existing accounts and their last version numbers, read in
+# the upsert's own transaction (issue 15: changes are checked, then versioned).
+STORED_ACCOUNTS = """
+UNWIND $ids AS id
+MATCH (a:Account {account_id: id})
+OPTIONAL MATCH (v:AccountVersion {account_id: id})
+RETURN id, a {.*} AS props, max(v.version) AS latest
+"""
+CREATE_ACCOUNT_VERSIONS = """
+UNWIND $versions AS v
+CREATE (:AccountVersion {account_id: v.id, version: v.version, changed_at: v.changed_at,
+                         actor: v.actor, reason: v.reason, before: v.before, after: v.after})
+"""
+ACCOUNT_HISTORY = """
+MATCH (v:AccountVersion {account_id: $id})
+RETURN v.version AS version, v.changed_at AS changed_at, v.actor AS actor, v.reason AS reason,
+       v.before AS before, v.after AS after
+ORDER BY version
 """
 GET_LABELS = """
 UNWIND $ids AS id
@@ -544,7 +569,7 @@ class Neo4jStore(Neo4jOutcomes, GraphStore):
         yield
 
     # -- writes ----------------------------------------------------------------------------------
-    def upsert_accounts(self, batch: AccountColumns) -> int:
+    def upsert_accounts(self, batch: AccountColumns, revision: Revision | None = None) -> int:
         rows = [
             {
                 "id": a,
@@ -558,7 +583,42 @@ class Neo4jStore(Neo4jOutcomes, GraphStore):
                 batch.account_id, batch.created_at, batch.features, batch.properties, strict=True
             )
         ]
-        return self._stamped_write(UPSERT_ACCOUNTS, rows)
+
+        def versioned(tx: ManagedTransaction, todo: list[Any]) -> list[Any]:
+            stored: dict[str, StoredAccount] = {}
+            latest: dict[str, int] = {}
+            ids = list(dict.fromkeys(batch.account_id))
+            for rec in tx.run(STORED_ACCOUNTS, ids=ids):
+                props = rec["props"]
+                stored[rec["id"]] = (
+                    props.get("created_at"),
+                    {k[2:]: v for k, v in props.items() if k.startswith("f_")},
+                    {k[2:]: v for k, v in props.items() if k.startswith("p_")},
+                )
+                if rec["latest"] is not None:
+                    latest[rec["id"]] = int(rec["latest"])
+            versions = revise_accounts(
+                batch, stored, revision or IMPORT_REVISION, latest, time.time()
+            )  # raising aborts the transaction
+            if versions:
+                tx.run(
+                    CREATE_ACCOUNT_VERSIONS,
+                    versions=[
+                        {
+                            "id": v.account_id,
+                            "version": v.version,
+                            "changed_at": v.changed_at,
+                            "actor": v.actor,
+                            "reason": v.reason,
+                            "before": orjson.dumps(v.before).decode(),
+                            "after": orjson.dumps(v.after).decode(),
+                        }
+                        for v in versions
+                    ],
+                ).consume()
+            return todo
+
+        return self._stamped_write(UPSERT_ACCOUNTS, rows, keep=versioned)
 
     def upsert_transfers(self, batch: TransferColumns) -> int:
         props = batch.properties or [{}] * len(batch)
@@ -661,6 +721,7 @@ class Neo4jStore(Neo4jOutcomes, GraphStore):
                 tx.run(
                     SET_RING_EVIDENCE, id=r.ring_id, evidence=orjson.dumps(r.evidence).decode()
                 ).consume()
+            tx.run(ERASE_ACCOUNT_VERSIONS, id=account_id).consume()
             tx.run(ERASE_ACCOUNT, id=account_id).consume()
             tx.run(ADD_TOMBSTONE, digest=tombstone_of(account_id), at=time.time()).consume()
             return Erased(
@@ -757,6 +818,26 @@ class Neo4jStore(Neo4jOutcomes, GraphStore):
             label=props.get("label"),
             score=score,
         )
+
+    def account_history(self, account_id: str) -> list[AccountVersion]:
+        if self.missing_accounts([account_id]):
+            raise NotFound(f"account {account_id!r} not found")
+
+        def run(tx: ManagedTransaction) -> list[Any]:
+            return list(tx.run(ACCOUNT_HISTORY, id=account_id))
+
+        return [
+            AccountVersion(
+                account_id,
+                int(r["version"]),
+                r["changed_at"],
+                r["actor"],
+                r["reason"],
+                orjson.loads(r["before"]),
+                orjson.loads(r["after"]),
+            )
+            for r in self._read(run)
+        ]
 
     def get_labels(self, account_ids: Sequence[str]) -> LabelColumns:
         def run(tx: ManagedTransaction) -> list[Any]:

@@ -27,7 +27,9 @@ from creditgraph.api.schemas.ingest import (
     TransferLabelBatchCreate,
 )
 from creditgraph.api.state import ApiState
+from creditgraph.errors import CreditGraphError
 from creditgraph.ingest.csvfile import Kind
+from creditgraph.store.base import Revision
 
 router = APIRouter(tags=["ingest"])
 
@@ -72,15 +74,39 @@ CreateMissing = Annotated[
 ]
 
 
-def _accounts_of(items: Sequence[BaseModel]) -> list[str]:
-    """The account ids a batch names (logged as pseudonyms)."""
-    ids: dict[str, None] = {}
+def touched(kind: Kind, items: Sequence[BaseModel]) -> tuple[list[str], list[str]]:
+    """The accounts a batch names (logged as pseudonyms) and its transfer ids, for the audit
+    entry: who changed what, not "N items". A link has no id of its own: its two accounts
+    say it (a ``src|dst|type`` key would put account ids in clear text)."""
+    accounts: dict[str, None] = {}
+    ids: list[str] = []
     for item in items:
-        for name in ("account_id", "src", "dst"):
-            value = getattr(item, name, None)
-            if isinstance(value, str):
-                ids[value.strip()] = None
-    return list(ids)
+        data = {
+            k: str(v).strip()  # as ingest stores them
+            for k, v in item.model_dump(include={"account_id", "src", "dst", "transfer_id"}).items()
+        }
+        if "account_id" in data:
+            accounts[data["account_id"]] = None
+        else:
+            accounts[data["src"]] = None
+            accounts[data["dst"]] = None
+        if kind == "transfers":
+            ids.append(data["transfer_id"])
+    return list(accounts), ids
+
+
+#: What the feeder (a payment key) may change on an existing account: the person's consent to
+#: social scoring, which is theirs to give and withdraw. Anything else it may only add.
+FEEDER_MAY_CHANGE = frozenset({"properties.social_scoring"})
+
+
+def revision_of(principal: Principal) -> Revision:
+    """Admins may change any recorded attribute; the feeder adds facts (and consent)."""
+    return Revision(
+        actor=f"key:{principal.key_id}",
+        reason=f"POST /v1/accounts by {principal.role} key {principal.name!r}",
+        may_change=None if principal.role == "admin" else FEEDER_MAY_CHANGE,
+    )
 
 
 async def _run(
@@ -90,24 +116,38 @@ async def _run(
     items: Sequence[BaseModel],
     create_missing: bool,
 ) -> dict[str, Any]:
-    out = asdict(
-        await run_in_threadpool(
-            partial(state.serving.ingest, create_missing=create_missing),
-            kind,
-            _records(kind, items),
+    accounts, ids = touched(kind, items)
+    revision = revision_of(principal) if kind == "accounts" else None
+    try:
+        out = asdict(
+            await run_in_threadpool(
+                partial(state.serving.ingest, create_missing=create_missing, revision=revision),
+                kind,
+                _records(kind, items),
+            )
         )
-    )
+    except CreditGraphError as e:
+        state.audit.record(
+            principal=principal,
+            action=f"ingest.{kind}",
+            target=f"{len(items)} items",
+            result=f"refused: {type(e).__name__}",
+            accounts=accounts,
+            ids=ids,
+        )
+        raise
     state.audit.record(
         principal=principal,
         action=f"ingest.{kind}",
         target=f"{len(items)} items",
         result=f"changed={out['changed']} rescored={out['rescored']}",
-        accounts=_accounts_of(items),
+        accounts=accounts,
+        ids=ids,
     )
     return out
 
 
-_RESPONSES = error_responses(401, 403, 413, 422, 503)
+_RESPONSES = error_responses(401, 403, 413, 422, 429, 503)
 
 
 @router.post(
@@ -145,15 +185,21 @@ async def add_links(
 @router.post(
     "/v1/accounts",
     response_model=IngestPublic,
-    responses=_RESPONSES,
-    summary="Add or update accounts (idempotent by account_id)",
+    responses=error_responses(401, 403, 409, 413, 422, 429, 503),
+    summary="Add accounts and attributes; only admins change recorded ones (versioned)",
 )
 async def add_accounts(
     body: AccountBatchCreate,
     principal: Feeder,
     state: StateDep,
 ) -> dict[str, Any]:
-    """Validated like accounts.csv (features are numeric columns, properties text ones)."""
+    """Validated like accounts.csv (features are numeric columns, properties text ones).
+
+    A payment key creates accounts and adds attributes an account lacks; sending another
+    value for one it has (``created_at``, a feature, a property other than the
+    ``social_scoring`` consent) is a 409 naming the fields, and nothing is written. An admin
+    key may change them: each change is kept (values before and after, when, which key) and
+    listed by ``GET /v1/accounts/{id}/history``."""
     return await _run(state, principal, "accounts", body.items, False)
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Response
 
@@ -56,9 +56,13 @@ class Lookup:
         fn: Callable[[], T],
         result: Callable[[T], str],
         accounts: Sequence[str] = (),
+        *,
+        shown: Callable[[T], Sequence[str]] | None = None,
+        ids: Sequence[str] = (),
     ) -> T:
         """Call ``fn``; record the outcome (also a refusal: not found, invalid) and re-raise.
-        ``accounts``: the ids the look-up is about (logged as pseudonyms)."""
+        ``accounts``: the ids the look-up asks about; ``shown``: every account the answer
+        shows (all of a graph view's nodes), recorded beside them; ``ids``: other ids."""
         try:
             out = fn()
         except CreditGraphError as e:
@@ -69,12 +73,16 @@ class Lookup:
                 if isinstance(e, InvalidInput)
                 else "error"
             )
-            self._record(action, target, outcome, accounts)
+            self._record(action, target, outcome, accounts, ids)
             raise
-        self._record(action, target, result(out), accounts)
+        if shown is not None:
+            accounts = list(dict.fromkeys([*accounts, *shown(out)]))
+        self._record(action, target, result(out), accounts, ids)
         return out
 
-    def _record(self, action: str, target: str, result: str, accounts: Sequence[str]) -> None:
+    def _record(
+        self, action: str, target: str, result: str, accounts: Sequence[str], ids: Sequence[str]
+    ) -> None:
         self.audit.record(
             principal=self.principal,
             action=action,
@@ -82,7 +90,17 @@ class Lookup:
             result=result,
             purpose=self.purpose,
             accounts=accounts,
+            ids=ids,
         )
+
+
+def _node_ids(view: dict[str, Any]) -> list[str]:
+    return [n["id"] for n in view["nodes"]]
+
+
+def _transfer_parties(view: dict[str, Any], account_id: str) -> list[str]:
+    parties = (x for t in view["items"] for x in (t["src"], t["dst"]))
+    return list(dict.fromkeys([account_id, *parties]))
 
 
 def get_lookup(
@@ -191,9 +209,11 @@ def get_neighbourhood(
             relations=rels,
             hub_degree=hub_degree,
             through_hubs=through_hubs,
+            deadline_s=state.settings.investigate_deadline_s,
         ),
         lambda v: f"nodes={len(v['nodes'])} edges={len(v['edges'])} truncated={v['truncated']}",
         accounts=[account_id],
+        shown=_node_ids,
     )
     return json_response(out)
 
@@ -239,6 +259,7 @@ def get_paths(
         ),
         lambda v: f"paths={len(v['paths'])} length={v['length']} complete={v['complete']}",
         accounts=[src, dst],
+        shown=_node_ids,
     )
     return json_response(out)
 
@@ -266,6 +287,8 @@ def get_rings(
             store, statuses=status, kinds=kind, min_score=min_score, limit=limit, offset=offset
         ),
         lambda v: f"items={len(v['items'])} total={v['total']}",
+        # The accounts the page shows: each ring's preview.
+        shown=lambda v: [m for r in v["items"] for m in r["members_preview"]],
     )
     return json_response(out)
 
@@ -282,6 +305,8 @@ def get_ring(ring_id: RingId, store: StoreDep, lookup: LookupDep) -> Response:
         ring_id,
         lambda: investigate.ring_detail(store, ring_id),
         lambda v: f"members={len(v['members'])} status={v['status']}",
+        shown=lambda v: [m["id"] for m in v["members"]],
+        ids=[ring_id],
     )
     return json_response(out)
 
@@ -298,6 +323,7 @@ def patch_ring(ring_id: RingId, update: RingUpdate, store: StoreDep, lookup: Loo
         ring_id,
         lambda: investigate.set_verdict(store, ring_id, update.status, update.note),
         lambda v: f"status={v['status']} labels_written={v['labels_written']}",
+        ids=[ring_id],
     )
     return json_response(out)
 
@@ -334,5 +360,6 @@ def get_transfers(
         ),
         lambda v: f"items={len(v['items'])} total={v['total']}",
         accounts=[account_id, *([counterparty] if counterparty else [])],
+        shown=lambda v: _transfer_parties(v, account_id),
     )
     return json_response(out)

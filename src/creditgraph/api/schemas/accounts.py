@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -45,3 +45,42 @@ class AccountScorePublic(BaseModel):
         "arrived over HTTP; inductive: scored now from the account's neighbourhood"
     )
     degraded: bool
+
+
+class AccountVersionPublic(BaseModel):
+    """One change to an account's recorded attributes (``features.x``, ``properties.y``,
+    ``created_at``): the values before and after, when, by whom and why."""
+
+    version: int = Field(ge=1)
+    changed_at: float = Field(description="UNIX seconds, UTC")
+    actor: str = Field(description="`key:<key id>` for the API, `import` for a CSV import")
+    reason: str | None
+    before: dict[str, Any]
+    after: dict[str, Any]
+
+
+class AccountHistoryPublic(BaseModel):
+    """``GET /v1/accounts/{id}/history``: every change to the account, oldest first."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "account_id": "acc_000042",
+                    "versions": [
+                        {
+                            "version": 1,
+                            "changed_at": 1764590000.0,
+                            "actor": "key:3f1c2a7e9b01",
+                            "reason": "POST /v1/accounts by admin key 'ops'",
+                            "before": {"features.kyc_level": 1.0},
+                            "after": {"features.kyc_level": 2.0},
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+
+    account_id: str
+    versions: list[AccountVersionPublic]
