@@ -171,6 +171,9 @@ def create_app(settings: Settings) -> FastAPI:
         version="1",
         description=DESCRIPTION,
         lifespan=lifespan,
+        # Swagger UI / ReDoc pages load their scripts from a CDN: not in production.
+        docs_url="/docs" if settings.docs_enabled else None,
+        redoc_url="/redoc" if settings.docs_enabled else None,
         telemetry=None if settings.otel_telemetry else _NO_TELEMETRY,
     )
     install_error_handlers(app)

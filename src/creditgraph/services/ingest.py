@@ -113,6 +113,7 @@ def import_records(
         create_missing_accounts=create_missing_accounts,
         batch_size=len(records),
         missing_hint=missing_hint,
+        atomic=True,
     )
     return RecordsImport(report, batch)
 
@@ -126,6 +127,7 @@ def _import_table(
     batch_size: int,
     missing_hint: str,
     progress: Progress | None = None,
+    atomic: bool = False,
 ) -> tuple[ImportReport, Batch]:
     parsed = parse(table)
     stubs: list[str] = []
@@ -143,7 +145,7 @@ def _import_table(
     batch = parsed.batch
     total = len(batch)
     changed = 0
-    with store.import_scope(table.kind, total):
+    with store.import_scope(table.kind, total, atomic=atomic):
         if stubs:
             store.upsert_accounts(
                 AccountColumns(stubs, [None] * len(stubs), [{}] * len(stubs), [{}] * len(stubs))
