@@ -50,6 +50,8 @@ def own_neo4j(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
         neo4j_heap="512m",
         neo4j_pagecache="64m",
         store_probe_interval_s=0.3,
+        # Recovery after a SIGKILL on a loaded 2-core machine can take minutes.
+        neo4j_start_timeout_s=300,
         # The batch's stub accounts are new: rescoring them all would read Neo4j for
         # seconds per batch, which this test is not about.
         rescore_limit=20,

