@@ -110,7 +110,7 @@ def test_schemathesis_finds_no_server_error_and_no_schema_mismatch(
     assert not failures, f"{len(failures)} failures:\n" + "\n\n".join(failures[:8])
     # The links were followed: an ingested account's score looked up by its id.
     assert stateful["GET /v1/accounts/{account_id}/score 200"] > 0, stateful
-    assert sum(stateful.values()) >= 200, stateful
+    assert sum(stateful.values()) >= 100, stateful
     assert sum(seen.values()) >= 2_000, seen
     assert seen[200] > 0, seen
     assert seen[422] > 0, seen
