@@ -160,6 +160,8 @@ def test_sigkill_of_neo4j_under_load(own_neo4j: Settings) -> None:
             while len(acked) < 2 and time.monotonic() < deadline:
                 time.sleep(0.05)
             assert len(acked) >= 2, f"ingest never got going: {ingest}"
+            pid = neo4j_server.status(settings).pid  # looked up first: it runs a query
+            assert pid is not None
             # Kill at the first sign of the batch in flight: its first stub account readable.
             with GraphDatabase.driver(settings.neo4j_uri, auth=auth) as driver:
                 while time.monotonic() < deadline:
@@ -168,15 +170,18 @@ def test_sigkill_of_neo4j_under_load(own_neo4j: Settings) -> None:
                     if k is not None and _visible(driver, settings.neo4j_database, f"n{k}-0"):
                         break
                     time.sleep(0.01)
-            pid = neo4j_server.status(settings).pid
-            assert pid is not None
             os.kill(pid, signal.SIGKILL)
-            killed_at = time.monotonic()
-            time.sleep(3)  # risk checks and ingest against a dead store
-            restarting_at = time.monotonic()
-            neo4j_server.start(settings)
-            restarted_at = time.monotonic()
             with httpx.Client(base_url=url, timeout=10) as c:
+                # The probe (every 0.3 s) notices; on a loaded machine that may take seconds.
+                noticed = time.monotonic() + 60
+                while time.monotonic() < noticed and c.get("/readyz").json()["degraded"] is False:
+                    time.sleep(0.1)
+                degraded_at = time.monotonic()
+                assert c.get("/readyz").json()["degraded"] is True, "the kill went unnoticed"
+                time.sleep(3)  # risk checks and ingest against a dead store
+                restarting_at = time.monotonic()
+                neo4j_server.start(settings)
+                restarted_at = time.monotonic()
                 while time.monotonic() < restarted_at + 60:
                     if c.get("/readyz").json()["degraded"] is False:
                         break
@@ -193,8 +198,7 @@ def test_sigkill_of_neo4j_under_load(own_neo4j: Settings) -> None:
 
     statuses = Counter(status for _, status, _ in risk)
     assert set(statuses) == {200}, f"risk checks answered {statuses}"
-    # The probe (every 0.3 s, 2 s connect timeout) has noticed within 1.5 s.
-    during = [d for t, _, d in risk if killed_at + 1.5 < t < restarting_at]
+    during = [d for t, _, d in risk if degraded_at + 0.5 < t < restarting_at]
     assert during, "no risk check while Neo4j was down"
     assert all(during), "risk checks while Neo4j was down were not marked degraded"
     assert [d for t, _, d in risk if t > recovered_at + 0.5][-5:] == [False] * 5
