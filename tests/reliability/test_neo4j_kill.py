@@ -88,18 +88,18 @@ def _stored(settings: Settings, k: int) -> tuple[int, int]:
         driver.session(database=settings.neo4j_database) as s,
     ):
         transfers = s.run(
-            "MATCH ()-[t:TRANSFER]->() WHERE t.transfer_id STARTS WITH $p RETURN count(t)",
+            "MATCH ()-[t:TRANSFERRED]->() WHERE t.transfer_id STARTS WITH $p RETURN count(t)",
             p=f"b{k}-",
         ).single(strict=True)[0]
         stubs = s.run(
-            "MATCH (a:Account) WHERE a.id STARTS WITH $p RETURN count(a)", p=f"n{k}-"
+            "MATCH (a:Account) WHERE a.account_id STARTS WITH $p RETURN count(a)", p=f"n{k}-"
         ).single(strict=True)[0]
     return int(transfers), int(stubs)
 
 
 def _visible(driver: Any, database: str, account_id: str) -> bool:
     with driver.session(database=database) as s:
-        rec = s.run("MATCH (a:Account {id: $id}) RETURN count(a)", id=account_id).single()
+        rec = s.run("MATCH (a:Account {account_id: $id}) RETURN count(a)", id=account_id).single()
         return bool(rec and rec[0])
 
 
