@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -127,6 +129,13 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=64 * 1024, ge=256)
     #: Deepest JSON nesting accepted in a request body (400 beyond; the API's own need 4).
     max_json_depth: int = Field(default=16, ge=4, le=200)
+    #: ``/docs`` and ``/redoc`` (Swagger UI and ReDoc load their scripts from a CDN): on by
+    #: default except in production. ``/openapi.json`` is always served.
+    api_docs: bool | None = None
+    #: Production refuses a Neo4j password shorter than ``MIN_NEO4J_PASSWORD`` and plain
+    #: (unencrypted) Bolt to a host other than loopback unless these say so explicitly.
+    neo4j_allow_weak_password: bool = False
+    neo4j_allow_unencrypted: bool = False
 
     #: Bulkheads (``api/bulkheads.py``): investigator and ingest requests running at once per
     #: process; one more waits up to ``bulkhead_queue_s`` for a slot, then gets a 429. The
@@ -168,7 +177,14 @@ class Settings(BaseSettings):
                 "CREDITGRAPH_NEO4J_PASSWORD is the development default; set a real secret "
                 f"(env={self.env})"
             )
+        if self.env == "production" and self.store == "neo4j":
+            _refuse_insecure_neo4j(self)
         return self
+
+    @property
+    def docs_enabled(self) -> bool:
+        """Whether the API serves ``/docs`` and ``/redoc``."""
+        return self.env != "production" if self.api_docs is None else self.api_docs
 
     @property
     def api_keys_path(self) -> Path:
@@ -198,6 +214,45 @@ class Settings(BaseSettings):
     def embedded_path(self) -> Path:
         """SQLite file of the embedded store."""
         return self.data_dir / "creditgraph.sqlite"
+
+
+#: Shortest Neo4j password production accepts (without ``neo4j_allow_weak_password``).
+MIN_NEO4J_PASSWORD = 12
+#: Bolt URI schemes that encrypt the connection (``+s``: verified certificate, ``+ssc``:
+#: self-signed).
+_ENCRYPTED_SCHEMES = frozenset({"bolt+s", "bolt+ssc", "neo4j+s", "neo4j+ssc"})
+
+
+def _refuse_insecure_neo4j(s: Settings) -> None:
+    """Production's Neo4j rules: a real password, and encryption unless on loopback."""
+    if (
+        len(s.neo4j_password.get_secret_value()) < MIN_NEO4J_PASSWORD
+        and not s.neo4j_allow_weak_password
+    ):
+        raise ValueError(
+            f"CREDITGRAPH_NEO4J_PASSWORD is shorter than {MIN_NEO4J_PASSWORD} characters "
+            "(env=production; CREDITGRAPH_NEO4J_ALLOW_WEAK_PASSWORD=true to accept it)"
+        )
+    uri = urlsplit(s.neo4j_uri)
+    if (
+        uri.scheme not in _ENCRYPTED_SCHEMES
+        and not _is_loopback(uri.hostname or "")
+        and not s.neo4j_allow_unencrypted
+    ):
+        raise ValueError(
+            f"CREDITGRAPH_NEO4J_URI {uri.scheme}://{uri.hostname} is unencrypted Bolt to a "
+            "remote host (env=production): use bolt+s:// or neo4j+s://, or set "
+            "CREDITGRAPH_NEO4J_ALLOW_UNENCRYPTED=true"
+        )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import stat
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+from creditgraph.api.keys import KeyRing
 from creditgraph.cli import app
 
 runner = CliRunner()
@@ -67,6 +69,18 @@ def test_demo_runs_the_main_job(data_dir: Path) -> None:
     assert (data_dir / "creditgraph.sqlite").exists()
     assert "demo API key" in result.stderr
     assert "curl -s -X POST http://127.0.0.1:8000/v1/risk/transfer" in result.stderr
+    # The key goes to an owner-only file, never to stderr (the server's log) or stdout.
+    key_file = data_dir / "demo-admin.key"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    key = key_file.read_text().strip()
+    assert key.startswith("cg_")
+    assert key not in result.stderr
+    assert key not in result.stdout
+    assert key.split("_", 2)[2] not in result.output
+    assert f"export KEY=$(cat {key_file})" in result.stderr
+    principal = KeyRing(data_dir / "api_keys.sqlite").verify(key)
+    assert principal is not None
+    assert principal.role == "admin"
 
 
 def test_keys_create_prints_the_key_alone(data_dir: Path) -> None:

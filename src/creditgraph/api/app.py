@@ -20,6 +20,7 @@ from fastapi.telemetry import TelemetryConfig
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from creditgraph.api import openapi_doc
 from creditgraph.api.bulkheads import Bulkheads
 from creditgraph.api.errors import error_response, install_error_handlers
 from creditgraph.api.headers import PageHeaders
@@ -177,12 +178,16 @@ def create_app(settings: Settings) -> FastAPI:
         version="1",
         description=DESCRIPTION,
         lifespan=lifespan,
+        # Swagger UI / ReDoc pages load their scripts from a CDN: not in production.
+        docs_url="/docs" if settings.docs_enabled else None,
+        redoc_url="/redoc" if settings.docs_enabled else None,
         telemetry=None if settings.otel_telemetry else _NO_TELEMETRY,
     )
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
     mount_ui(app)
+    openapi_doc.install(app)
     # Added last = outermost: metrics see the fast path's requests too, and the guard's
     # 401/413 come before the fast path or any route reads a body; the bulkheads' 429s
     # come after the key is known and before any work.

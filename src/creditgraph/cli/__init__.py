@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -188,6 +189,8 @@ def schema_apply() -> None:
 
 #: The retraining job the demo runs (short training, no baseline), shipped as package data.
 DEMO_JOB = "demo.toml"
+#: Where the demo leaves its admin key (under the data directory, mode 0600).
+DEMO_KEY_FILE = "demo-admin.key"
 _DEMO_STEPS: dict[Step, int] = {"import": 2, "train": 3, "score": 4, "rings": 5, "transfers": 5}
 
 
@@ -222,11 +225,11 @@ def demo(
         counts = run(store.counts)
     scored = report.scored
     typer.echo(json.dumps(asdict(counts) | {"model_version": scored.model_version}))
-    key = run(lambda: create_key(s, "admin", "demo"))
+    key_file = run(lambda: _write_demo_key(s))
     base = f"http://{host}:{port}"
     err.print(
-        f"[bold]6/6[/] demo API key (admin, shown once): [bold]{key}[/]\n"
-        f"  export KEY={key}\n"
+        f"[bold]6/6[/] demo API key (admin) written to {key_file} (mode 0600)\n"
+        f"  export KEY=$(cat {key_file})\n"
         f"  curl -s {base}/readyz\n"
         f'  curl -s -X POST {base}/v1/risk/transfer -H "Authorization: Bearer $KEY" '
         "-H 'Content-Type: application/json' -H 'Idempotency-Key: demo-1' "
@@ -240,6 +243,17 @@ def demo(
     )
     if serve_api:
         _serve(s, host, port)
+
+
+def _write_demo_key(s: Settings) -> Path:
+    """A fresh admin key in a file only the owner can read: stderr is the server's log, and
+    a key written there would sit in every log collector that reads it."""
+    path = s.data_dir / DEMO_KEY_FILE
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(create_key(s, "admin", "demo") + "\n")
+    return path
 
 
 def _registry(s: Settings) -> ModelRegistry:

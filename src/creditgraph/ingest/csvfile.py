@@ -51,6 +51,10 @@ MAX_ID_LENGTH = 128
 MAX_ERRORS = 50
 
 NUMBER_RE = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
+#: A number or a spelling of a non-finite one (``nan``, ``inf``, ``-Infinity``): parsed as a
+#: number so that the row is refused as "not a finite number", by line, instead of the
+#: whole column silently turning into text.
+NUMBERISH_RE = r"(?i)^[+-]?((\d+\.?\d*|\.\d+)(e[+-]?\d+)?|nan|inf|infinity)$"
 ISO_RE = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?)?(Z|[+-]\d{2}:?\d{2})?$"
 _HAS_ZONE_RE = r"(Z|[+-]\d{2}:?\d{2})$"
 _DATE_ONLY_RE = r"^\d{4}-\d{2}-\d{2}$"
@@ -283,12 +287,16 @@ def parse_numbers(
 ) -> np.ndarray:
     """Finite floats (NaN where empty and optional)."""
     col = errs.table.columns[column]
-    ok = _matching(errs, column, NUMBER_RE, required=required, what="not a number")
+    ok = _matching(errs, column, NUMBERISH_RE, required=required, what="not a number")
     values = np.full(len(col), np.nan)
     if ok.any():
         with np.errstate(over="ignore"):
             values[ok] = pc.cast(col.filter(pa.array(ok)), pa.float64()).to_numpy()
-    errs.add_mask(ok & ~np.isfinite(values), column, "not a finite number")
+    bad = ok & ~np.isfinite(values)
+    errs.add_rows(
+        np.flatnonzero(bad), column, lambda r: f"not a finite number: {col[r].as_py()[:40]!r}"
+    )
+    ok &= ~bad
     if non_negative:
         errs.add_mask(ok & (values < 0), column, "must not be negative")
     return values
@@ -358,14 +366,13 @@ def check_link_types(errs: ErrorCollector) -> None:
 
 
 def is_numeric_column(col: pa.Array) -> bool:
-    """A column is a numeric feature when every non-empty value is a finite number."""
+    """A column is a numeric feature when every non-empty value is a number. Non-finite
+    ones (``nan``, ``inf``, ``1e999``) count, so ``parse_numbers`` refuses their rows: a
+    feature is never stored as text because one row overflowed."""
     nonempty = col.filter(pc.greater(pc.utf8_length(col), 0))
     if len(nonempty) == 0:
         return False
-    if not pc.all(pc.match_substring_regex(nonempty, NUMBER_RE)).as_py():
-        return False
-    values = pc.cast(nonempty, pa.float64()).to_numpy()
-    return bool(np.isfinite(values).all())
+    return bool(pc.all(pc.match_substring_regex(nonempty, NUMBERISH_RE)).as_py())
 
 
 def optional_strings(col: pa.Array) -> list[str | None]:

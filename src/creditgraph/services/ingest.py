@@ -128,6 +128,7 @@ def import_records(
         batch_size=len(records),
         missing_hint=missing_hint,
         revision=revision,
+        atomic=True,
     )
     return RecordsImport(report, batch)
 
@@ -142,6 +143,7 @@ def _import_table(
     missing_hint: str,
     progress: Progress | None = None,
     revision: Revision | None = None,
+    atomic: bool = False,
     allow_erased: bool = False,
 ) -> tuple[ImportReport, Batch]:
     parsed = parse(table)
@@ -169,7 +171,7 @@ def _import_table(
     batch = parsed.batch
     total = len(batch)
     changed = 0
-    with store.import_scope(table.kind, total):
+    with store.import_scope(table.kind, total, atomic=atomic):
         if stubs:
             store.upsert_accounts(
                 AccountColumns(stubs, [None] * len(stubs), [{}] * len(stubs), [{}] * len(stubs))

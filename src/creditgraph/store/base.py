@@ -292,9 +292,12 @@ class GraphStore(ABC):
         Every backend runs it when it opens (``open_store``), so writes need not."""
 
     @abstractmethod
-    def import_scope(self, kind: str = "", rows: int = 0) -> AbstractContextManager[None]:
+    def import_scope(
+        self, kind: str = "", rows: int = 0, *, atomic: bool = False
+    ) -> AbstractContextManager[None]:
         """Scope of one file import of ``rows`` rows of ``kind``. Embedded: one transaction
-        (all or nothing). Neo4j: each batch commits alone; a re-run resumes idempotently."""
+        (all or nothing). Neo4j: each batch commits alone and a re-run resumes idempotently,
+        unless ``atomic`` (an HTTP batch): then every write in the scope is one transaction."""
 
     # -- writes ------------------------------------------------------------------------------
     @abstractmethod

@@ -269,6 +269,20 @@ def _transfer(row: Sequence[Any]) -> Transfer:
     return Transfer(row[0], row[1], row[2], row[3], row[4], row[5], row[6])
 
 
+def _write_failed(path: Path, e: sqlite3.OperationalError) -> StoreUnavailable:
+    """A write SQLite could not finish, as one clear line; the transaction is rolled back."""
+    code = getattr(e, "sqlite_errorname", "")
+    hint = (
+        " (the disk is full or a file size limit was reached)"
+        if code.startswith(("SQLITE_FULL", "SQLITE_IOERR"))
+        else ""
+    )
+    return StoreUnavailable(
+        f"cannot write the embedded store {path}: {e}{hint}; "
+        "the transaction was rolled back, nothing of it was written"
+    )
+
+
 class EmbeddedStore(EmbeddedOutcomes, GraphStore):
     """GraphStore over a local SQLite database file."""
 
@@ -399,17 +413,27 @@ class EmbeddedStore(EmbeddedOutcomes, GraphStore):
             self._tx_owner = threading.get_ident()
             try:
                 yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            else:
                 self._db.execute("COMMIT")
+            except sqlite3.OperationalError as e:
+                self._rollback()
+                raise _write_failed(self.path, e) from e
+            except BaseException:
+                self._rollback()
+                raise
             finally:
                 self._in_tx = False
                 self._tx_owner = None
 
+    def _rollback(self) -> None:
+        # After SQLITE_FULL / SQLITE_IOERR (a failed COMMIT too) SQLite may have rolled the
+        # transaction back itself; a second ROLLBACK would raise over the real error.
+        if self._db.in_transaction:
+            self._db.execute("ROLLBACK")
+
     @contextmanager
-    def import_scope(self, kind: str = "", rows: int = 0) -> Iterator[None]:
+    def import_scope(
+        self, kind: str = "", rows: int = 0, *, atomic: bool = False
+    ) -> Iterator[None]:
         with self._tx() as db:
             # Loading more rows than the table holds: building the secondary indexes and the
             # derived tables (degrees, ties) once afterwards beats updating them row by row

@@ -23,6 +23,8 @@ text spliced into Cypher is a link type that passed ``LINK_TYPE_RE``.
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -467,6 +469,8 @@ class Neo4jStore(Neo4jOutcomes, GraphStore):
         #: Accounts with this many relationships keep their strongest ties (``neo4j_ties``).
         self.tie_list_degree = TIE_LIST_DEGREE
         self.tie_list_len = TIE_LIST_LEN
+        # The open transaction of an atomic import scope, per thread (the API shares a store).
+        self._local = threading.local()
 
     @classmethod
     def connect(cls, settings: Settings, *, fail_fast: bool = False) -> Neo4jStore:
@@ -503,6 +507,10 @@ class Neo4jStore(Neo4jOutcomes, GraphStore):
         return self._driver.session(database=self._database)
 
     def _write(self, fn: Callable[[ManagedTransaction], T]) -> T:
+        tx = getattr(self._local, "tx", None)
+        if tx is not None:  # inside an atomic import scope: no retry, one commit at the end
+            with _translate():
+                return fn(tx)
         with _translate(), self._session() as s:
             return s.execute_write(fn)
 
@@ -564,9 +572,27 @@ class Neo4jStore(Neo4jOutcomes, GraphStore):
         return applied
 
     @contextmanager
-    def import_scope(self, kind: str = "", rows: int = 0) -> Iterator[None]:
-        # Per-batch commits; idempotent upserts make a re-run after a crash exact.
-        yield
+    def import_scope(
+        self, kind: str = "", rows: int = 0, *, atomic: bool = False
+    ) -> Iterator[None]:
+        # A file: per-batch commits; idempotent upserts make a re-run after a crash exact.
+        # An HTTP batch (``atomic``): one explicit transaction for the stubs and every row,
+        # so a batch the client saw fail (Neo4j killed, a conflict) left nothing behind.
+        if not atomic or getattr(self._local, "tx", None) is not None:
+            yield
+            return
+        with _translate(), self._session() as s:
+            tx = s.begin_transaction()
+            self._local.tx = tx
+            try:
+                yield
+                tx.commit()
+            finally:
+                self._local.tx = None
+                # Rolls back unless committed; on a dead connection the server already did,
+                # and the error that got us here is the one to report.
+                with contextlib.suppress(DriverError, Neo4jError):
+                    tx.close()
 
     # -- writes ----------------------------------------------------------------------------------
     def upsert_accounts(self, batch: AccountColumns, revision: Revision | None = None) -> int:

@@ -153,7 +153,8 @@ _RESPONSES = error_responses(401, 403, 413, 422, 429, 503)
 @router.post(
     "/v1/transfers",
     response_model=IngestPublic,
-    responses=_RESPONSES,
+    # 409: a stored transfer_id sent again with other content.
+    responses={**_RESPONSES, **error_responses(409)},
     summary="Add transfers (idempotent by transfer_id)",
 )
 async def add_transfers(

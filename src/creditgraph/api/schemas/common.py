@@ -47,6 +47,7 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
         403: "The key's role may not call this endpoint",
         404: "Not found",
         409: "Conflict (e.g. an Idempotency-Key reused for another request)",
+        413: "Body over this route's limit (CREDITGRAPH_MAX_BODY_*), refused before reading",
         422: "Invalid request, with field-level messages",
         503: "Store unreachable or model not loaded",
     }

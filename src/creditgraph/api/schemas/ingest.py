@@ -5,7 +5,14 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    FiniteFloat,
+    StringConstraints,
+    field_validator,
+)
 
 from creditgraph.api.schemas.common import ID
 
@@ -31,7 +38,8 @@ class TransferCreate(_Item):
     transfer_id: str = Field(min_length=1, max_length=128, examples=["t_981"])
     src: str = ID
     dst: str = ID
-    amount: float = Field(examples=[120.0], description="finite, non-negative")
+    # NaN / Infinity (which Python's JSON reader accepts) are a 422 naming the field.
+    amount: FiniteFloat = Field(examples=[120.0], description="finite, non-negative")
     timestamp: str = Field(
         max_length=40, examples=["2026-11-24T12:00:00Z"], description="ISO-8601; no zone means UTC"
     )
@@ -83,7 +91,7 @@ class LinkCreate(_Item):
 class AccountCreate(_Item):
     account_id: str = ID
     created_at: str | None = ISO
-    features: dict[str, float] = Field(
+    features: dict[str, FiniteFloat] = Field(
         default_factory=dict, max_length=MAX_PROPERTIES, examples=[{"age_years": 31}]
     )
     properties: dict[str, Annotated[str, StringConstraints(max_length=MAX_VALUE_LENGTH)]] = Field(
