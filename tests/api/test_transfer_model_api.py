@@ -15,7 +15,7 @@ from creditgraph.services.risk import RiskEngine
 from creditgraph.services.risk.transfer_job import train_transfers
 from creditgraph.services.transfers.features import NUMERIC
 from creditgraph.store.embedded import EmbeddedStore
-from tests.apitools import ApiClient, Network, api_client
+from tests.apitools import ApiClient, Network, api_client, audit_entries
 
 RISK = "/v1/risk/transfer"
 A, B = "A0000001", "A0000002"
@@ -109,7 +109,15 @@ def test_review_answers_are_queued_and_a_verdict_becomes_a_label(learned_api: Ap
         store.close()
     audit = learned_api.settings.audit_log_path.read_text()
     assert "reviews.verdict" in audit
-    assert "policy=learned" in audit
+    # The decision itself is recorded once, in the decision log, with the policy that made it.
+    decided = [
+        e
+        for e in audit_entries(learned_api.settings, "decisions")
+        if e.get("kind") == "risk.transfer" and e.get("applied", {}).get("review_id")
+    ]
+    assert decided
+    assert decided[-1]["applied"]["decision_policy"] == "learned"
+    assert decided[-1]["applied"]["review_id"] == item["review_id"]
 
 
 def test_ingest_updates_the_transfer_models_aggregates(learned_api: ApiClient) -> None:
