@@ -73,6 +73,9 @@ ARCHITECTURE: dict[str, Architecture] = {"gnn": "relational", "wavelet": "wavele
 #: ``stacked`` = mean of these standardised logits: the tree baseline, the stacked trees
 #: (which read the out-of-fold GNN logits) and the bag of fold GNNs itself.
 STACK_MEMBERS = ["trees", "stacked_trees", "gnn_folds"]
+#: Cache flag for ``ServedModel.logits``: tree members also leave their grouped path
+#: attribution in the cache under ``"paths:<family>"`` (``ml.reasons`` reads it).
+PATHS = "paths"
 #: Families whose columns include the shared own + aggregate blocks.
 TREE_USERS = ("trees", "labels", "stacked")
 
@@ -241,7 +244,15 @@ class ServedModel:
         else:
             family = tree_family(name)
             x, _ = self.tree_design(family, features, cache)
-            out = self.trees[family].raw(x)
+            model = self.trees[family]
+            if cache.get(PATHS):
+                # Batch scoring with reasons: one pass over the leaves yields the score
+                # and the grouped path attribution (``ml.reasons`` reads it back).
+                own = 0 if family == "social_trees" else len(self.standardizer.output_names)
+                paths, out = model.grouped_paths(x, own, list(features.relations))
+                cache[f"{PATHS}:{family}"] = paths
+            else:
+                out = model.raw(x)
         cache[name] = out
         return out
 
