@@ -15,8 +15,9 @@ account's own transfer statistics by direction (counterparties, transfers, total
 largest amount, active span, recency), plus per relation view (transfers by direction) 1- and
 2-hop neighbour aggregates of those columns (1-hop mean / max / std, 2-hop mean / max, and
 the neighbour count), written here with numpy/scipy and independent of the product's feature
-code, averaged over ``--baseline-seeds`` seeds; and the same on the raw columns alone. Every candidate of the job (``candidate_scores.npz`` in its version folder) is
-measured on the same test accounts.
+code, averaged over ``--baseline-seeds`` seeds; and the same on the raw columns alone.
+Every candidate of the job (``candidate_scores.npz`` in its version folder) is measured on
+the same test accounts.
 
     .venv/bin/python bench/quality.py --work /tmp/cg-quality
     .venv/bin/python bench/quality.py --graphs real:tolokers --config training/large.toml
