@@ -10,12 +10,14 @@ then test metrics on labels the product never saw:
 
 In the same run, on the same store and the SAME split as the product's job (its
 ``stratified_split`` with the job's shares and seed: train on its training labels, stop
-early on its validation labels), an XGBoost baseline on the raw account columns plus
-per-relation 1- and 2-hop neighbour aggregates (mean / max of the neighbours' columns, and
-neighbour counts; transfers by direction), written here with scipy and independent of the
-product's feature code, averaged over ``--baseline-seeds`` seeds; and the same on the raw
-columns alone. Every candidate of the job (``candidate_scores.npz`` in its version folder) is
-measured on the same test accounts.
+early on its validation labels), an XGBoost baseline on the raw account columns and each
+account's own transfer statistics by direction (counterparties, transfers, total / mean /
+largest amount, active span, recency), plus per relation view (transfers by direction) 1- and
+2-hop neighbour aggregates of those columns (1-hop mean / max / std, 2-hop mean / max, and
+the neighbour count), written here with numpy/scipy and independent of the product's feature
+code, averaged over ``--baseline-seeds`` seeds; and the same on the raw columns alone.
+Every candidate of the job (``candidate_scores.npz`` in its version folder) is measured on
+the same test accounts.
 
     .venv/bin/python bench/quality.py --work /tmp/cg-quality
     .venv/bin/python bench/quality.py --graphs real:tolokers --config training/large.toml
@@ -171,19 +173,32 @@ def _baseline(
     keep = [j for j, n in enumerate(snap.feature_names) if n not in job.sensitive]
     raw = snap.features[:, keep].astype(np.float32)
     n = snap.num_accounts
-    blocks = [raw]
+    # (account, neighbour) adjacency per relation view: payees and payers separately.
+    views: list[sp.csr_matrix] = []
+    own = [raw]
+    as_of = max(
+        (
+            float(np.max(es.last_ts))
+            for es in snap.edges.values()
+            if es.last_ts is not None and len(es)
+        ),
+        default=0.0,
+    )
     for _rel, es in sorted(snap.edges.items()):
         if len(es) == 0:
             continue
-        # (account, neighbour) pairs: payees and payers separately for transfers.
         if es.directed:
-            pairs = [(es.src, es.dst), (es.dst, es.src)]
+            for rows, cols in ((es.src, es.dst), (es.dst, es.src)):
+                views.append(_adjacency(rows, cols, n))
+                own.append(_transfer_stats(es, rows, n, as_of))
         else:
-            pairs = [(np.r_[es.src, es.dst], np.r_[es.dst, es.src])]
-        for rows, cols in pairs:
-            adj = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, n))
-            adj.data[:] = 1.0
-            blocks += _aggregates(adj, raw)
+            views.append(_adjacency(np.r_[es.src, es.dst], np.r_[es.dst, es.src], n))
+    # Own block: raw columns + each account's own transfer statistics by direction; then
+    # per relation view 1- and 2-hop aggregates of that block and the degree.
+    base = np.hstack(own).astype(np.float32)
+    blocks = [base]
+    for adj in views:
+        blocks += _aggregates(adj, base)
     full = np.hstack(blocks).astype(np.float32)
     index = {a: i for i, a in enumerate(snap.account_ids)}
     rows = np.array([index[a] for a in ids])
@@ -195,16 +210,52 @@ def _baseline(
     return out
 
 
+def _adjacency(rows: np.ndarray, cols: np.ndarray, n: int) -> sp.csr_matrix:
+    adj = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, n))
+    adj.data[:] = 1.0  # duplicate pairs count once
+    return adj
+
+
+def _transfer_stats(es: Any, rows: np.ndarray, n: int, as_of: float) -> np.ndarray:
+    """Per account, over its transfer pairs in one direction (``rows`` is the account side):
+    counterparties, transfers, total and mean amount, largest pair total, active span and
+    days since the last transfer (NaN without transfers)."""
+    day = 86_400.0
+    pairs = np.bincount(rows, minlength=n).astype(np.float64)
+    count = np.bincount(rows, weights=es.count, minlength=n)
+    amount = np.bincount(rows, weights=es.total_amount, minlength=n)
+    largest = np.zeros(n)
+    np.maximum.at(largest, rows, es.total_amount)
+    first = np.full(n, np.inf)
+    np.minimum.at(first, rows, es.first_ts)
+    last = np.full(n, -np.inf)
+    np.maximum.at(last, rows, es.last_ts)
+    has = pairs > 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cols = [
+            np.log1p(pairs),
+            np.log1p(count),
+            np.log1p(amount),
+            np.where(has, amount / np.maximum(count, 1.0), np.nan),
+            np.where(has, np.log1p(largest), np.nan),
+            np.where(has, (last - first) / day, np.nan),
+            np.where(has, (as_of - last) / day, np.nan),
+        ]
+    return np.stack(cols, axis=1)
+
+
 def _aggregates(adj: sp.csr_matrix, x: np.ndarray) -> list[np.ndarray]:
-    """1-hop mean / max, 2-hop mean / max of ``x`` over ``adj`` rows, and the degree."""
+    """1-hop mean / max / std, 2-hop mean / max of ``x`` over ``adj`` rows (missing values
+    as 0), and the degree."""
     deg = np.asarray(adj.sum(axis=1)).ravel()
     safe = np.where(np.isfinite(x), x, 0.0)
     inv = sp.diags(1.0 / np.maximum(deg, 1.0))
     mean1 = inv @ (adj @ safe)
+    std1 = np.sqrt(np.maximum(inv @ (adj @ (safe * safe)) - mean1 * mean1, 0.0))
     mean2 = inv @ (adj @ mean1)
     max1 = _neighbour_max(adj, safe)
     max2 = _neighbour_max(adj, max1)
-    return [mean1, max1, mean2, max2, np.log1p(deg)[:, None]]
+    return [mean1, max1, std1, mean2, max2, np.log1p(deg)[:, None]]
 
 
 def _neighbour_max(adj: sp.csr_matrix, x: np.ndarray) -> np.ndarray:

@@ -11,6 +11,7 @@ import dataclasses
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 import torch
 
@@ -175,6 +176,37 @@ def test_selection_uses_validation_and_breaks_ties_by_auroc_then_cost() -> None:
     assert select([a, b]).name == "b"
     assert select([b, c]).name == "c"
     assert select([c, d]).name == "d"
+
+
+def test_selection_inside_the_validation_noise_band_prefers_the_blend_but_not_beyond_it() -> None:
+    from creditgraph.ml.calibrate import Calibrator
+    from creditgraph.ml.candidates import measure
+
+    cal = Calibrator("platt", {"a": [1.0], "b": [0.0]})
+    rng = np.random.default_rng(0)
+    y = np.zeros(2000, dtype=np.int8)
+    y[:20] = 1  # twenty validation frauds: a noisy AUPRC
+    val = np.arange(len(y), dtype=np.int64)
+
+    def cand(name: str, logit: npt.NDArray[np.float64], seconds: float) -> Candidate:
+        c = Candidate(name, logit, cal, seconds)
+        c.val = measure(y, logit, cal, 0.05)
+        return c
+
+    # Two models that differ in one fraud's rank only: the one ranking it higher leads
+    # on validation, but only in resamples that draw that fraud.
+    lead = 2.0 * y + rng.normal(0.0, 1.0, len(y))
+    other = lead.copy()
+    other[int(np.argsort(lead[:20])[10])] -= 0.5
+    lucky, blend = cand("labels", lead, 3.0), cand("stacked", other, 30.0)
+    assert select([blend, lucky]).name == "labels"  # no bootstrap: the raw order
+    assert select([blend, lucky], y, val).name == "stacked"
+    assert lucky.val["level_share"] == 1.0
+    assert blend.val["level_share"] >= 0.1
+    # A candidate that is better beyond the noise wins whatever the preference.
+    sharp = cand("gnn", 4.0 * y + rng.normal(0.0, 0.3, len(y)), 100.0)
+    assert select([blend, sharp], y, val).name == "gnn"
+    assert blend.val["level_share"] < 0.1
 
 
 def test_every_family_trains_and_the_served_model_reproduces_the_selected_scores(

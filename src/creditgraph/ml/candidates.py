@@ -73,6 +73,9 @@ ARCHITECTURE: dict[str, Architecture] = {"gnn": "relational", "wavelet": "wavele
 #: ``stacked`` = mean of these standardised logits: the tree baseline, the stacked trees
 #: (which read the out-of-fold GNN logits) and the bag of fold GNNs itself.
 STACK_MEMBERS = ["trees", "stacked_trees", "gnn_folds"]
+#: Cache flag for ``ServedModel.logits``: tree members also leave their grouped path
+#: attribution in the cache under ``"paths:<family>"`` (``ml.reasons`` reads it).
+PATHS = "paths"
 #: Families whose columns include the shared own + aggregate blocks.
 TREE_USERS = ("trees", "labels", "stacked")
 
@@ -241,7 +244,15 @@ class ServedModel:
         else:
             family = tree_family(name)
             x, _ = self.tree_design(family, features, cache)
-            out = self.trees[family].raw(x)
+            model = self.trees[family]
+            if cache.get(PATHS):
+                # Batch scoring with reasons: one pass over the leaves yields the score
+                # and the grouped path attribution (``ml.reasons`` reads it back).
+                own = 0 if family == "social_trees" else len(self.standardizer.output_names)
+                paths, out = model.grouped_paths(x, own, list(features.relations))
+                cache[f"{PATHS}:{family}"] = paths
+            else:
+                out = model.raw(x)
         cache[name] = out
         return out
 
@@ -322,16 +333,63 @@ def measure(
     }
 
 
-def select(candidates: list[Candidate]) -> Candidate:
-    """Best validation AUPRC; ties: validation AUROC, then the cheaper one."""
-    return max(
-        candidates,
-        key=lambda c: (
-            round(c.val["auprc"], 6),
-            round(c.val["auroc"], 6),
-            -c.train_s,
-        ),
-    )
+#: Inside the noise band of the validation leader, the order candidates are preferred in:
+#: the blend first (an average of the others, so its error varies least from one sample of
+#: accounts to the next, and it contains the tree baseline), then the cheaper families; the
+#: rest (and social candidates) by training cost. Fixed by design, not by any result.
+PREFERENCE = ("stacked", "trees", "labels", "gnn", "wavelet")
+#: Paired bootstrap resamples of the validation accounts, and the share of them in which a
+#: candidate must reach the leader's AUPRC to count as level with it.
+RESAMPLES = 200
+LEVEL_SHARE = 0.1
+
+
+def select(
+    candidates: list[Candidate],
+    y_val: npt.NDArray[np.int8] | None = None,
+    val: npt.NDArray[np.int64] | None = None,
+    *,
+    seed: int = 0,
+) -> Candidate:
+    """The champion among ``candidates``, decided on validation only.
+
+    Without validation labels: best validation AUPRC; ties: AUROC, then the cheaper one.
+    With them (``y_val`` at the rows ``val``), a few dozen validation frauds make that
+    order noisy, so: a stratified paired bootstrap of the validation accounts (positives
+    and negatives resampled separately) counts, per candidate, the share of resamples in
+    which its AUPRC reaches the leader's; every candidate at or above ``LEVEL_SHARE`` is
+    level with the leader, and among those ``PREFERENCE`` decides, then training cost.
+    The share is kept in ``val["level_share"]`` for the model card."""
+
+    def by_metrics(c: Candidate) -> tuple[float, float, float]:
+        return (round(c.val["auprc"], 6), round(c.val["auroc"], 6), -c.train_s)
+
+    leader = max(candidates, key=by_metrics)
+    if y_val is None or val is None or len(candidates) < 2:
+        return leader
+    pos, neg = np.flatnonzero(y_val == 1), np.flatnonzero(y_val == 0)
+    if len(pos) < 2 or len(neg) < 2:
+        return leader
+    rng = np.random.default_rng(seed)
+    scores = {c.name: c.logit[val] for c in candidates}
+    reach = dict.fromkeys(scores, 0)
+    for _ in range(RESAMPLES):
+        rows = np.concatenate(
+            [rng.choice(pos, len(pos), replace=True), rng.choice(neg, len(neg), replace=True)]
+        )
+        y = y_val[rows]
+        ap = {name: float(average_precision_score(y, s[rows])) for name, s in scores.items()}
+        for name, value in ap.items():
+            reach[name] += value >= ap[leader.name] - 1e-12
+    for c in candidates:
+        c.val["level_share"] = reach[c.name] / RESAMPLES
+    level = [c for c in candidates if c.val["level_share"] >= LEVEL_SHARE]
+
+    def preferred(c: Candidate) -> tuple[int, float]:
+        rank = PREFERENCE.index(c.name) if c.name in PREFERENCE else len(PREFERENCE)
+        return (rank, c.train_s)
+
+    return min(level, key=preferred)
 
 
 def train_candidates(
@@ -453,8 +511,8 @@ def train_candidates(
     fraud_pool = [c for c in candidates if not c.social and c.name in cfg.families]
     if not fraud_pool:
         raise ValueError("no fraud candidate was trained: check [candidates] families")
-    champion = select(fraud_pool)
-    social = select([c for c in candidates if c.social])
+    champion = select(fraud_pool, y_val, split.val, seed=cfg.trees.seed)
+    social = select([c for c in candidates if c.social], y_val, split.val, seed=cfg.trees.seed)
     note(f"champion: {champion.name}; social credit from: {social.name}")
     served = ServedModel(
         fraud=champion.name,

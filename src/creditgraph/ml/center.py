@@ -11,9 +11,11 @@ counts would read the sample size, so they are put back to its full counts (the 
 column; labelled and fraud neighbour counts scaled by full over sampled), while means,
 maxima and shares stay estimates from the sample.
 
-Reasons, in logit units as in batch scoring: TreeSHAP of the centre's row for tree members
-(own features, and every column of a relation summed into that relation); relation
-occlusion on the subgraph for GNN members; weighted by the blend for ``stacked``.
+Reasons, in logit units as in batch scoring: for tree members the path attribution of the
+centre's row (``ml.pathattr``: read off the same leaves as the score, so reasons cost no
+second pass; ``exact=True`` uses TreeSHAP instead), own features and every column of a
+relation summed into that relation; relation occlusion on the subgraph for GNN members;
+weighted by the blend for ``stacked``.
 """
 
 from __future__ import annotations
@@ -49,9 +51,20 @@ class ServedCenterScore:
 class ServedCenter:
     """``ServedModel`` evaluated at the centre of a ``ComputationGraph``."""
 
-    def __init__(self, served: ServedModel, relations: list[str]) -> None:
+    def __init__(self, served: ServedModel, relations: list[str], *, exact: bool = False) -> None:
+        """``exact``: tree reasons by TreeSHAP (a second, costlier pass per tree model)
+        instead of path attribution read off the scoring pass (``ml.pathattr``)."""
         self.served = served
         self.relations = list(relations)
+        self.exact = exact
+        own = len(served.standardizer.output_names)
+        for family, model in served.trees.items():
+            # Build the leaf tables now, not on the first request.
+            model.grouped_paths(
+                np.zeros((1, len(model.names)), dtype=np.float32),
+                0 if family == "social_trees" else own,
+                self.relations,
+            )
         # Trees read two hops (2-hop aggregates and label shares); GNNs their depth.
         self.num_layers = max([2, *(r.model.num_layers for r in served.gnns.values())])
         # Per tree family, built on first use (column layouts are fixed per model).
@@ -149,11 +162,20 @@ class ServedCenter:
                 family = tree_family(base)
                 row, names = tree_row(family)
                 model = self.served.trees[family]
-                total += weight * (float(model.raw(row)[0]) - center)
-                shap = model.contributions(row)[0, :-1]
-                tables[target] += weight * (shap @ self._grouping(family, names))
-                if target == "fraud" and family != "social_trees":
-                    contributions += (weight * shap[: len(own_names)]).astype(np.float32)
+                if self.exact:
+                    total += weight * (float(model.raw(row)[0]) - center)
+                    shap = model.contributions(row)[0, :-1]
+                    tables[target] += weight * (shap @ self._grouping(family, names))
+                    if target == "fraud" and family != "social_trees":
+                        contributions += (weight * shap[: len(own_names)]).astype(np.float32)
+                    continue
+                # One pass over the leaves gives the score and its path attribution.
+                own = 0 if family == "social_trees" else len(own_names)
+                grouped, raw = model.grouped_paths(row, own, self.relations)
+                total += weight * (float(raw[0]) - center)
+                tables[target] += weight * grouped[0, own:]
+                if own:
+                    contributions += (weight * grouped[0, :own]).astype(np.float32)
             logits[target] = total
         return ServedCenterScore(
             logits["fraud"], logits["social"], contributions, tables["fraud"], tables["social"]

@@ -5,11 +5,15 @@ blend ``mean_m (logit_m - c_m) / s_m``), so a reason is the same linear combinat
 members' attributions:
 - GNN members: ``ml.attribution.attribute`` (gradient * input for own features, relation
   occlusion for relations);
-- tree members: TreeSHAP from LightGBM (``pred_contrib``), exact and additive. Columns are
-  grouped back into what a person can check: an own-feature column is that feature; every
-  column of relation ``REL`` (its neighbour aggregates, its neighbour count, its label-aware
-  shares) is "the REL relation". The stacked trees' out-of-fold GNN-logit column is left
-  out here: the blend's GNN member carries that signal with its own attribution.
+- tree members: TreeSHAP from LightGBM (``pred_contrib``) for the rows in ``exact`` (all
+  rows by default; batch scoring passes the accounts a reviewer reads first), and path
+  attribution (``ml.pathattr``, additive and exact in total like TreeSHAP, at the cost of a
+  prediction) for every other row: TreeSHAP over a million rows takes longer than the rest
+  of a retrain. Columns are grouped back into what a person can check: an own-feature
+  column is that feature; every column of relation ``REL`` (its neighbour aggregates, its
+  neighbour count, its label-aware shares) is "the REL relation". The stacked trees'
+  out-of-fold GNN-logit column is left out here: the blend's GNN member carries that signal
+  with its own attribution.
 Social reasons come from the served relationship-only candidate the same way (its GNN's
 social head, or ``social_trees``' SHAP by relation).
 """
@@ -21,10 +25,17 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from creditgraph.domain import IntArray
 from creditgraph.ml.attribution import Attribution, attribute
-from creditgraph.ml.candidates import ARCHITECTURE, ServedModel, member_weights, tree_family
+from creditgraph.ml.candidates import (
+    ARCHITECTURE,
+    PATHS,
+    ServedModel,
+    member_weights,
+    tree_family,
+)
 from creditgraph.ml.features import FeatureSet
-from creditgraph.ml.trees import TreeFamily
+from creditgraph.ml.trees import TreeFamily, column_groups
 
 FloatArray = npt.NDArray[np.float64]
 #: Rows per ``pred_contrib`` call: contributions are [rows, columns] float64, so a chunk
@@ -33,10 +44,16 @@ CHUNK = 50_000
 
 
 def served_attribution(
-    served: ServedModel, features: FeatureSet, cache: dict[str, Any] | None = None
+    served: ServedModel,
+    features: FeatureSet,
+    cache: dict[str, Any] | None = None,
+    *,
+    exact: IntArray | None = None,
 ) -> Attribution:
     """Own-feature and relation attributions of every account for ``served``'s two scores
-    (``cache``: the one ``served.score`` filled for the same ``features``, if any)."""
+    (``cache``: the one ``served.score`` filled for the same ``features``, if any; with
+    ``PATHS`` set, it holds the tree members' path attributions already). Tree members get
+    TreeSHAP at the rows ``exact`` (None: every row) and path attribution elsewhere."""
     relations = list(features.relations)
     n = features.num_accounts
     std = served.standardizer
@@ -57,7 +74,7 @@ def served_attribution(
         fraud_rel[:, cols] += weight * att.fraud_relations
 
     def add_trees(family: TreeFamily, weight: float, *, social: bool) -> None:
-        own_part, rel_part = tree_contributions(served, family, features, cache)
+        own_part, rel_part = tree_contributions(served, family, features, cache, exact=exact)
         if social:
             social_rel[:] += weight * rel_part
             return
@@ -98,30 +115,32 @@ def tree_contributions(
     family: TreeFamily,
     features: FeatureSet,
     cache: dict[str, Any] | None = None,
+    *,
+    exact: IntArray | None = None,
 ) -> tuple[FloatArray | None, FloatArray]:
-    """TreeSHAP of ``family`` grouped: own-feature columns ``[n, own]`` (None for a family
-    without own features) and per relation of ``features`` ``[n, R]``."""
+    """``family``'s contributions grouped: own-feature columns ``[n, own]`` (None for a
+    family without own features) and per relation of ``features`` ``[n, R]``; TreeSHAP at
+    the rows ``exact`` (None: all), path attribution at the others."""
     model = served.trees[family]
     x, names = served.tree_design(family, features, cache)
     relations = list(features.relations)
-    own = list(served.standardizer.output_names)
     has_own = family != "social_trees"
-    group = np.full(len(names), -1, dtype=np.int64)
-    for j, column in enumerate(names):
-        rel = column.split(":", 1)[0] if ":" in column else None
-        if rel in relations:
-            group[j] = relations.index(rel)
+    own = len(served.standardizer.output_names) if has_own else 0
     n = x.shape[0]
-    own_out = np.zeros((n, len(own))) if has_own else None
-    rel_out = np.zeros((n, len(relations)))
-    # One-hot of column -> relation: a matmul sums each relation's columns.
-    onehot = np.zeros((len(names), len(relations)))
-    rows = np.flatnonzero(group >= 0)
-    onehot[rows, group[rows]] = 1.0
-    for begin in range(0, n, CHUNK):
-        end = min(begin + CHUNK, n)
-        contrib = model.contributions(x[begin:end])[:, :-1]
-        rel_out[begin:end] = contrib @ onehot
-        if own_out is not None:
-            own_out[begin:end] = contrib[:, : len(own)]
-    return own_out, rel_out
+    if exact is None:
+        rows = np.arange(n)
+        grouped = np.zeros((n, own + len(relations)))
+    else:
+        rows = np.asarray(exact, dtype=np.int64)
+        hit = None if cache is None else cache.get(f"{PATHS}:{family}")
+        grouped = hit if hit is not None else model.grouped_paths(x, own, relations)[0]
+        grouped = grouped.copy()
+    # One-hot of column -> group: a matmul sums each relation's columns.
+    group = column_groups(names, own, relations)
+    onehot = np.zeros((len(names), own + len(relations)))
+    kept = np.flatnonzero(group >= 0)
+    onehot[kept, group[kept]] = 1.0
+    for begin in range(0, len(rows), CHUNK):
+        chunk = rows[begin : begin + CHUNK]
+        grouped[chunk] = model.contributions(x[chunk])[:, :-1] @ onehot
+    return (grouped[:, :own] if has_own else None), grouped[:, own:]

@@ -36,9 +36,12 @@ import torch
 from creditgraph.ml.calibrate import CalibrationMethod, Calibrator
 from creditgraph.ml.features import F32Array, FeatureSet, Standardizer
 from creditgraph.ml.neighbours import assign_folds, label_features, neighbour_aggregates
+from creditgraph.ml.pathattr import LeafTable, leaf_table, path_contributions
 
 TreeFamily = Literal["trees", "labels", "stacked", "social_trees"]
 FloatArray = npt.NDArray[np.float64]
+#: Rows per ``pred_leaf`` call in ``grouped_paths``: bounds the leaf-index matrix.
+PATH_CHUNK = 50_000
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,10 @@ class TreeModel:
     #: Out-of-fold folds of the label-aware columns at training: scoring scales neighbour
     #: counts as training did for accounts outside the folds.
     folds: int = 1
+    #: Leaf tables of ``grouped_paths`` by grouping, built on first use.
+    _tables: dict[tuple[int, tuple[str, ...]], LeafTable] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     @property
     def uses_labels(self) -> bool:
@@ -90,6 +97,41 @@ class TreeModel:
         column: the expected value), from LightGBM's ``pred_contrib``."""
         out = self.booster.predict(x, pred_contrib=True, num_threads=_threads(len(x)))
         return np.asarray(out, dtype=np.float64)
+
+    def grouped_paths(
+        self, x: F32Array, own: int, relations: list[str]
+    ) -> tuple[FloatArray, FloatArray]:
+        """Path attribution (``ml.pathattr``) grouped into the first ``own`` columns one by
+        one, then one group per relation (every column named ``REL:...``); columns of
+        neither kind are left out. Returns ``([n, own + R], [n] raw scores)``: the raw
+        scores are those of ``raw``, read off the same leaves."""
+        key = (own, tuple(relations))
+        if key not in self._tables:
+            group = column_groups(self.names, own, relations)
+            self._tables[key] = leaf_table(self.booster, group, own + len(relations))
+        table = self._tables[key]
+        n = len(x)
+        contrib = np.zeros((n, own + len(relations)))
+        raw = np.zeros(n)
+        for begin in range(0, n, PATH_CHUNK):
+            end = min(begin + PATH_CHUNK, n)
+            contrib[begin:end], raw[begin:end] = path_contributions(
+                self.booster, table, x[begin:end], _threads(end - begin)
+            )
+        return contrib, raw
+
+
+def column_groups(names: list[str], own: int, relations: list[str]) -> npt.NDArray[np.int64]:
+    """Group of each column: j for the first ``own`` columns, ``own + k`` for a column of
+    relation k (named ``REL:...``), -1 otherwise."""
+    position = {rel: own + k for k, rel in enumerate(relations)}
+    group = np.full(len(names), -1, dtype=np.int64)
+    for j, name in enumerate(names):
+        if j < own:
+            group[j] = j
+        elif ":" in name:
+            group[j] = position.get(name.split(":", 1)[0], -1)
+    return group
 
 
 def _threads(rows: int) -> int:

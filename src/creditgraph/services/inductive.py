@@ -47,6 +47,11 @@ class InductiveScorer:
     def num_accounts(self) -> int:
         return self.model.num_accounts
 
+    @property
+    def account_ids(self) -> list[str]:
+        """The snapshot's account ids, in the model's row order."""
+        return self.model.account_ids
+
     def knows(self, account_id: str) -> bool:
         """Whether ``account_id`` is in the snapshot (``score`` can take it)."""
         return self.model.knows(account_id)
