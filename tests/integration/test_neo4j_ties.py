@@ -72,6 +72,12 @@ def test_kept_ties_answer_like_a_walk_through_ingest(neo: Neo4jStore, tmp_path: 
     # A rebuild (after a bulk load) walks every account again and finds the same.
     assert neo.rebuild_ties() == 4
     assert kept(neo) == lists
+    # Erasing an account lowers its neighbours' weights: their lists drop it.
+    neo.erase_account("G")
+    lists = kept(neo)
+    assert lists["A"] == [("B", 3), ("C", 1), ("H", 1)]
+    assert "G" not in lists
+    assert neo.expand(ids, None, 5) == neo.expand(ids, EVERY, 5)
 
 
 def test_kept_lists_are_cut_at_their_length(neo: Neo4jStore, tmp_path: Path) -> None:

@@ -82,7 +82,8 @@ from creditgraph.store.base import (
     tombstone_of,
 )
 from creditgraph.store.neo4j_outcomes import Neo4jOutcomes
-from creditgraph.store.neo4j_ties import TIE_LIST_DEGREE, TIE_LIST_LEN
+from creditgraph.store.neo4j_ties import TIE_LIST_DEGREE, TIE_LIST_LEN, listed_neighbours
+from creditgraph.store.neo4j_ties import build as build_ties
 from creditgraph.store.neo4j_ties import rebuild as rebuild_ties
 from creditgraph.store.neo4j_ties import refresh as refresh_ties
 from creditgraph.store.snapshot import SnapshotBuilder
@@ -748,7 +749,10 @@ class Neo4jStore(Neo4jOutcomes, GraphStore):
                     SET_RING_EVIDENCE, id=r.ring_id, evidence=orjson.dumps(r.evidence).decode()
                 ).consume()
             tx.run(ERASE_ACCOUNT_VERSIONS, id=account_id).consume()
+            relisted = listed_neighbours(tx, account_id)
             tx.run(ERASE_ACCOUNT, id=account_id).consume()
+            # The one write that lowers tie weights: those neighbours' lists are built again.
+            build_ties(tx, relisted, self.tie_list_len)
             tx.run(ADD_TOMBSTONE, digest=tombstone_of(account_id), at=time.time()).consume()
             return Erased(
                 account_id,

@@ -13,7 +13,9 @@ immutable events, links are never removed), so the new top ``n`` lies among the 
 the pairs a write touched, and those pairs are recounted by an expand-into (``COUNT {(a)--(b)}``
 walks the smaller side). ``refresh`` runs in the writing transaction; an account that crosses
 ``min_degree`` gets its list built there once. A bulk load (``neo4j-admin``, which bypasses the
-writes) is followed by ``rebuild``.
+writes) is followed by ``rebuild``. Erasing an account (data-subject erasure) is the one write
+that lowers weights: the lists of its neighbours are built again (``listed_neighbours``, then
+``build``) in the erasing transaction.
 """
 
 from __future__ import annotations
@@ -54,6 +56,11 @@ MATCH (a:Account {account_id: p[0]})
 MATCH (b:Account {account_id: p[1]})
 RETURN p[0] AS a, p[1] AS b, COUNT { (a)--(b) } AS w
 """
+LISTED_NEIGHBOURS = """
+MATCH (a:Account {account_id: $id})--(b:Account)
+WHERE b <> a AND b.ties_top IS NOT NULL
+RETURN DISTINCT b.account_id AS id
+"""
 SET_TIES = """
 UNWIND $rows AS r
 MATCH (a:Account {account_id: r[0]})
@@ -81,6 +88,11 @@ def _write(tx: ManagedTransaction, lists: dict[str, list[tuple[str, int]]]) -> N
     rows = [[a, [b for b, _ in t], [w for _, w in t]] for a, t in sorted(lists.items())]
     if rows:
         tx.run(SET_TIES, rows=rows).consume()
+
+
+def listed_neighbours(tx: ManagedTransaction, account_id: str) -> list[str]:
+    """The neighbours of ``account_id`` that keep a list (read before erasing it)."""
+    return sorted(r["id"] for r in tx.run(LISTED_NEIGHBOURS, id=account_id))
 
 
 def build(tx: ManagedTransaction, ids: Sequence[str], n: int = TIE_LIST_LEN) -> int:
