@@ -281,6 +281,9 @@ def main() -> None:
 
         cpu0 = _cpu(pid)
         for kind, requests in kinds.items():
+            if not requests:  # e.g. a store without rings
+                log(f"{kind}: nothing to request")
+                continue
             times: list[float] = []
             extra: dict[str, list[Any]] = {"status": [], "nodes": [], "complete": [], "found": []}
             for path, params in requests:
