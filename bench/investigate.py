@@ -46,6 +46,13 @@ ORDER BY d DESC LIMIT $k
 RETURN a.account_id AS id, d
 """
 
+# Every node and relationship record with its properties, and the account-id index, read once.
+PREWARM_NEO4J = (
+    "MATCH (a:Account) WHERE a.account_id >= '' RETURN count(*)",
+    "MATCH (a) RETURN sum(size(keys(properties(a))))",
+    "MATCH ()-[r]->() RETURN sum(size(keys(properties(r))))",
+)
+
 
 def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
@@ -104,6 +111,18 @@ def main() -> None:
         "--hub-ids", default="", help="comma-separated hubs to use instead of the top ones"
     )
     ap.add_argument("--work", type=Path, default=Path("/tmp/cg-invbench"))
+    ap.add_argument(
+        "--warmup",
+        type=int,
+        default=10,
+        help="accounts (none of the timed ones) whose views are requested once before timing",
+    )
+    ap.add_argument(
+        "--prewarm",
+        action="store_true",
+        help="Neo4j: read every node and relationship once first (Community has no page-cache"
+        " warm-up on restart; a long-running server has its store in the page cache)",
+    )
     args = ap.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     os.environ["CREDITGRAPH_STORE"] = args.store
@@ -112,15 +131,23 @@ def main() -> None:
     rng = random.Random(args.seed)
 
     t0 = time.perf_counter()
+    load_start = os.getloadavg()
     store = open_store(settings)
     try:
         counts = store.counts()
-        accounts = sample_accounts(store, args.samples * 3, rng)
+        accounts = sample_accounts(store, args.samples * 3 + args.warmup, rng)
+        accounts, warm = accounts[: args.samples * 3], accounts[args.samples * 3 :]
         hubs = (
             [(h, store.expand([h], None, 0)[h].total) for h in args.hub_ids.split(",")]
             if args.hub_ids
             else top_hubs(store, args.hubs)
         )
+        if args.prewarm and isinstance(store, Neo4jStore):
+            t1 = time.perf_counter()
+            with store._driver.session(database=store._database) as s:
+                for q in PREWARM_NEO4J:
+                    s.run(q).consume()
+            log(f"prewarm: {time.perf_counter() - t1:.1f}s")
         page = store.find_rings(limit=1000)
         rings = [r.ring_id for r in page.items]
     finally:
@@ -212,10 +239,22 @@ def main() -> None:
                 )
             )
             log(f"risk alone: {baseline}")
-        # Warm-up: one request of each kind on accounts the timed runs do not use.
-        for a in accounts[-3:]:
-            client.get(f"/v1/accounts/{a}/neighbourhood", params={"hops": 2})
-            client.get(f"/v1/accounts/{a}")
+        # Warm-up: the views of accounts the timed runs do not use (query plans, code paths,
+        # index pages), never the timed accounts' own records.
+        t0 = time.perf_counter()
+        warm_status: dict[int, int] = {}
+        for a, b in zip(warm, warm[1:] + warm[:1], strict=True):
+            warm_requests: list[tuple[str, dict[str, Any]]] = [
+                (f"/v1/accounts/{a}", {}),
+                (f"/v1/accounts/{a}/transfers", {}),
+                (f"/v1/accounts/{a}/neighbourhood", {"hops": 1}),
+                (f"/v1/accounts/{a}/neighbourhood", {"hops": 2}),
+                ("/v1/paths", {"from": a, "to": b, "max_hops": 4}),
+            ]
+            for path, params in warm_requests:
+                code = client.get(path, params=params).status_code
+                warm_status[code] = warm_status.get(code, 0) + 1
+        log(f"warm-up on {len(warm)} accounts: {time.perf_counter() - t0:.1f}s, {warm_status}")
         wrk = None
         wrk_started = 0.0
 
@@ -242,6 +281,9 @@ def main() -> None:
 
         cpu0 = _cpu(pid)
         for kind, requests in kinds.items():
+            if not requests:  # e.g. a store without rings
+                log(f"{kind}: nothing to request")
+                continue
             times: list[float] = []
             extra: dict[str, list[Any]] = {"status": [], "nodes": [], "complete": [], "found": []}
             for path, params in requests:
@@ -251,6 +293,8 @@ def main() -> None:
                 body = r.content
                 times.append((time.perf_counter() - t) * 1000)
                 extra["status"].append(r.status_code)
+                if r.status_code != 200:
+                    log(f"{kind} {path} {params}: {r.status_code} {body[:300]!r}")
                 if r.status_code == 200 and ("neighbourhood" in kind or "paths" in kind):
                     j = json.loads(body)
                     extra["nodes"].append(len(j["nodes"]))
@@ -264,6 +308,9 @@ def main() -> None:
                 "max_ms": round(max(times), 1),
                 "errors": sum(1 for s in extra["status"] if s != 200),
             }
+            failed = sorted({s for s in extra["status"] if s != 200})
+            if failed:
+                row["error_status"] = {s: extra["status"].count(s) for s in failed}
             if extra["nodes"]:
                 row["nodes_mean"] = round(statistics.mean(extra["nodes"]), 1)
             if extra["complete"]:
@@ -287,7 +334,10 @@ def main() -> None:
         "risk_windows": risk_windows,
         "risk_p99_max_ms": max(risk_p99) if risk_p99 else None,
         "api_cpu_s": round(cpu, 1),
+        "load_start": load_start,
         "load": os.getloadavg(),
+        "prewarm": args.prewarm,
+        "warmup_accounts": len(warm),
         "machine": f"{platform.machine()} {os.cpu_count()} cores",
     }
     print_table(out)
@@ -300,7 +350,11 @@ def _cpu(pid: int) -> float:
 
 
 def print_table(out: dict[str, Any]) -> None:
-    print(f"\n{out['store']}, {out['accounts']:,} accounts, load {out['load']}")
+    print(
+        f"\n{out['store']}, {out['accounts']:,} accounts, load {out['load_start']} at the start,"
+        f" {out['load']} at the end; warm-up on {out['warmup_accounts']} accounts,"
+        f" prewarm {out['prewarm']}"
+    )
     print("| request | n | p50 ms | p95 ms | max ms | notes |")
     print("|---|---|---|---|---|---|")
     for kind, r in out["results"].items():
@@ -310,7 +364,8 @@ def print_table(out: dict[str, Any]) -> None:
         if "complete" in r:
             notes.append(f"found {r['found']}/{r['n']}, complete {r['complete']}/{r['n']}")
         if r["errors"]:
-            notes.append(f"{r['errors']} errors")
+            codes = ", ".join(f"{n}x {s}" for s, n in r["error_status"].items())
+            notes.append(f"{r['errors']} errors ({codes})")
         print(
             f"| {kind} | {r['n']} | {r['p50_ms']} | {r['p95_ms']} | {r['max_ms']} |"
             f" {'; '.join(notes)} |"
