@@ -19,6 +19,7 @@ from creditgraph.errors import (
     InvalidInput,
     ModelNotReady,
     NotFound,
+    ObligationConflict,
     StoreUnavailable,
     TransferConflict,
     ValidationFailed,
@@ -84,6 +85,16 @@ async def _library_error(request: Request, exc: Exception) -> Response:
             f"items.{first.row}: transfer_id {first.transfer_id!r} is already stored with a "
             f"different {', '.join(first.fields)}"
             + (f" (and {len(exc.changed) - 1} more)" if len(exc.changed) > 1 else "")
+            + "; nothing was written"
+        )
+    elif isinstance(exc, ObligationConflict):  # rows are item indices (``import_records``)
+        extra["fields"] = [
+            {"loc": ["body", "items", c.row, "status"], "message": c.reason} for c in exc.refused
+        ]
+        refused = exc.refused[0]
+        message = (
+            f"items.{refused.row}: obligation_id {refused.obligation_id!r} {refused.reason}"
+            + (f" (and {len(exc.refused) - 1} more)" if len(exc.refused) > 1 else "")
             + "; nothing was written"
         )
     else:

@@ -24,23 +24,35 @@ import pyarrow.csv as pa_csv
 from creditgraph.domain import COLUMN_NAME_RE, LINK_TYPE_RE, RESERVED_LINK_TYPES
 from creditgraph.errors import InvalidInput, RowError, ValidationFailed
 
-Kind = Literal["accounts", "transfers", "links", "labels"]
-KINDS: tuple[Kind, ...] = ("accounts", "transfers", "links", "labels")
+Kind = Literal["accounts", "transfers", "links", "labels", "obligations"]
+KINDS: tuple[Kind, ...] = ("accounts", "transfers", "links", "labels", "obligations")
 
 REQUIRED: dict[Kind, tuple[str, ...]] = {
     "accounts": ("account_id",),
     "transfers": ("transfer_id", "src", "dst", "amount", "timestamp"),
     "links": ("src", "dst", "type"),
     "labels": ("account_id", "label"),
+    "obligations": (
+        "obligation_id",
+        "account_id",
+        "kind",
+        "amount",
+        "opened_at",
+        "due_at",
+        "status",
+    ),
 }
 OPTIONAL: dict[Kind, tuple[str, ...]] = {
     "accounts": ("created_at",),
     "transfers": ("currency", "channel"),
     "links": ("since",),
     "labels": ("source", "observed_at"),
+    "obligations": ("closed_at",),
 }
-TIME_COLUMNS = frozenset({"created_at", "timestamp", "since", "observed_at"})
-ID_COLUMNS = frozenset({"account_id", "transfer_id", "src", "dst"})
+TIME_COLUMNS = frozenset(
+    {"created_at", "timestamp", "since", "observed_at", "opened_at", "due_at", "closed_at"}
+)
+ID_COLUMNS = frozenset({"account_id", "transfer_id", "src", "dst", "obligation_id"})
 MAX_ID_LENGTH = 128
 #: Report at most this many problems; a file with more is plainly the wrong file.
 MAX_ERRORS = 50

@@ -12,11 +12,18 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from creditgraph.domain import COLUMN_NAME_RE, AccountColumns, LinkColumns, TransferColumns
-from creditgraph.errors import InvalidInput, TransferConflict
+from creditgraph.domain import (
+    COLUMN_NAME_RE,
+    AccountColumns,
+    LinkColumns,
+    ObligationColumns,
+    TransferColumns,
+)
+from creditgraph.errors import InvalidInput, ObligationConflict, TransferConflict
 from creditgraph.ingest.csvfile import REQUIRED, ErrorCollector, Kind, Table, read_table
 from creditgraph.ingest.records import CLI_MISSING_HINT, Batch, dangling_rows, parse
 from creditgraph.store.base import GraphStore
+from creditgraph.store.obligations import plan_obligations
 
 #: Called after each written batch with (rows written so far, total rows).
 Progress = Callable[[int, int], None]
@@ -141,6 +148,13 @@ def _import_table(
         stubs = sorted(missing)
     t1 = time.perf_counter()
     batch = parsed.batch
+    if isinstance(batch, ObligationColumns):
+        # The whole file against the store before any batch is written: a refused row
+        # leaves nothing half-applied, on Neo4j (per-batch commits) as well.
+        try:
+            plan_obligations(batch, store.get_obligations(batch.obligation_id))
+        except ObligationConflict as e:
+            raise _located(e, table, 0) from None
     total = len(batch)
     changed = 0
     with store.import_scope(table.kind, total):
@@ -151,6 +165,8 @@ def _import_table(
         for start in range(0, total, batch_size):
             try:
                 changed += _write(store, batch.slice(start, start + batch_size))
+            except ObligationConflict as e:
+                raise _located(e, table, start) from None
             except TransferConflict as e:  # locate the rows: file and line
                 raise TransferConflict(
                     [
@@ -172,6 +188,12 @@ def _import_table(
     return report, batch
 
 
+def _located(e: ObligationConflict, table: Table, start: int) -> ObligationConflict:
+    return ObligationConflict(
+        [replace(c, row=table.line(start + c.row), file=str(table.path)) for c in e.refused]
+    )
+
+
 def _write(store: GraphStore, batch: Batch) -> int:
     if isinstance(batch, AccountColumns):
         return store.upsert_accounts(batch)
@@ -179,4 +201,6 @@ def _write(store: GraphStore, batch: Batch) -> int:
         return store.upsert_transfers(batch)
     if isinstance(batch, LinkColumns):
         return store.upsert_links(batch)
+    if isinstance(batch, ObligationColumns):
+        return store.upsert_obligations(batch)
     return store.upsert_labels(batch)

@@ -29,6 +29,8 @@ from creditgraph.domain import (
     GraphEdge,
     LabelColumns,
     LinkColumns,
+    Obligation,
+    ObligationColumns,
     Page,
     Path,
     PathSearch,
@@ -158,6 +160,13 @@ class GraphStore(ABC):
         """Set each account's label; returns how many were inserted or changed."""
 
     @abstractmethod
+    def upsert_obligations(self, batch: ObligationColumns) -> int:
+        """Insert new obligations and advance stored ones (``store.obligations`` rules: terms
+        fixed, status forward only, each change kept with its time); returns how many rows
+        were inserted or advanced. ``ObligationConflict`` (nothing of the batch written) for
+        a changed term or a backward status."""
+
+    @abstractmethod
     def write_scores(self, scores: Sequence[Score]) -> int:
         """Replace the scores of the given accounts; returns how many were written."""
 
@@ -191,6 +200,16 @@ class GraphStore(ABC):
     def get_labels(self, account_ids: Sequence[str]) -> LabelColumns:
         """Stored labels (with source and time) of the given accounts that have one, ordered
         by account id."""
+
+    @abstractmethod
+    def get_obligations(
+        self,
+        obligation_ids: Sequence[str] | None = None,
+        *,
+        account_ids: Sequence[str] | None = None,
+    ) -> dict[str, Obligation]:
+        """Stored obligations with their status history, by id: those with the given ids,
+        or of the given accounts, or (both None) all of them."""
 
     @abstractmethod
     def get_scores(self, account_ids: Sequence[str] | None = None) -> list[Score]:

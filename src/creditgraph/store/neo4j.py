@@ -13,6 +13,8 @@ Graph model::
     (:Account)-[:<LINK_TYPE> {since, seq}]->(:Account)   stored once, smaller id -> larger id
     (:Ring {ring_id, kind, score, status, note, evidence, detected_at})-[:HAS_MEMBER]->(:Account)
     (:Meta {key: 'writes', seq})
+    (:Obligation {obligation_id, account_id, kind, amount, opened_at, due_at, status, closed_at,
+                  ev_status, ev_at, ev_recorded, seq})   status history as parallel lists
 
 Every write batch takes the next ``seq`` from the Meta node inside its transaction (which also
 serialises writers) and stamps what it creates. ``snapshot`` reads the committed ``seq`` first
@@ -23,6 +25,7 @@ text spliced into Cypher is a link type that passed ``LINK_TYPE_RE``.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -51,12 +54,15 @@ from creditgraph.domain import (
     GraphEdge,
     LabelColumns,
     LinkColumns,
+    Obligation,
+    ObligationColumns,
     Page,
     Ring,
     RingKind,
     RingStatus,
     Score,
     Snapshot,
+    StatusChange,
     Ties,
     Transfer,
     TransferColumns,
@@ -69,6 +75,7 @@ from creditgraph.store.base import (
     refuse_changed_transfers,
     score_row,
 )
+from creditgraph.store.obligations import change_of_advance, changes_of_new, plan_obligations
 from creditgraph.store.snapshot import SnapshotBuilder
 
 T = TypeVar("T")
@@ -170,6 +177,31 @@ UNWIND $ids AS id
 MATCH (g:Ring {ring_id: id})
 DETACH DELETE g
 RETURN count(*) AS deleted
+"""
+OBLIGATION_FIELDS = """
+RETURN o.obligation_id AS id, o.account_id AS account_id, o.kind AS kind, o.amount AS amount,
+       o.opened_at AS opened_at, o.due_at AS due_at, o.status AS status,
+       o.closed_at AS closed_at, o.ev_status AS ev_status, o.ev_at AS ev_at,
+       o.ev_recorded AS ev_recorded
+ORDER BY id
+"""
+GET_OBLIGATIONS = "UNWIND $ids AS id MATCH (o:Obligation {obligation_id: id})" + OBLIGATION_FIELDS
+OBLIGATIONS_OF = "UNWIND $ids AS id MATCH (o:Obligation {account_id: id})" + OBLIGATION_FIELDS
+ALL_OBLIGATIONS = "MATCH (o:Obligation)" + OBLIGATION_FIELDS
+CREATE_OBLIGATIONS = """
+UNWIND $rows AS r
+CREATE (o:Obligation {obligation_id: r.id, account_id: r.account_id, kind: r.kind,
+                      amount: r.amount, opened_at: r.opened_at, due_at: r.due_at,
+                      status: r.status, closed_at: r.closed_at, ev_status: r.ev_status,
+                      ev_at: r.ev_at, ev_recorded: r.ev_recorded, seq: $seq})
+RETURN count(*) AS changed
+"""
+ADVANCE_OBLIGATIONS = """
+UNWIND $rows AS r
+MATCH (o:Obligation {obligation_id: r.id})
+SET o.status = r.status, o.closed_at = r.closed_at, o.ev_status = o.ev_status + r.status,
+    o.ev_at = o.ev_at + r.at, o.ev_recorded = o.ev_recorded + r.recorded_at
+RETURN count(*) AS changed
 """
 GET_LABELS = """
 UNWIND $ids AS id
@@ -322,6 +354,27 @@ def _rel(link_type: str) -> str:
     if not LINK_TYPE_RE.match(link_type) or link_type in RESERVED_LINK_TYPES:
         raise CreditGraphError(f"refusing link type {link_type!r}")
     return link_type
+
+
+def _obligations(result: Any) -> dict[str, Obligation]:
+    out: dict[str, Obligation] = {}
+    for r in result:
+        history = tuple(
+            StatusChange(st, at, rec)
+            for st, at, rec in zip(r["ev_status"], r["ev_at"], r["ev_recorded"], strict=True)
+        )
+        out[r["id"]] = Obligation(
+            r["id"],
+            r["account_id"],
+            r["kind"],
+            r["amount"],
+            r["opened_at"],
+            r["due_at"],
+            r["status"],
+            r["closed_at"],
+            history,
+        )
+    return out
 
 
 def _transfer(r: Any) -> Transfer:
@@ -502,6 +555,67 @@ class Neo4jStore(GraphStore):
             )
         ]
         return self._stamped_write(UPSERT_LABELS, rows)
+
+    def upsert_obligations(self, batch: ObligationColumns) -> int:
+        now = time.time()
+
+        def run(tx: ManagedTransaction) -> int:
+            # Planned inside the write transaction, which the seq stamp serialises.
+            seq = tx.run(NEXT_SEQ).single(strict=True)["seq"]
+            stored = _obligations(tx.run(GET_OBLIGATIONS, ids=batch.obligation_id))
+            plan = plan_obligations(batch, stored)
+            new = []
+            for i in plan.new:
+                changes = changes_of_new(batch, i, now)
+                new.append(
+                    {
+                        "id": batch.obligation_id[i],
+                        "account_id": batch.account_id[i],
+                        "kind": batch.kind[i],
+                        "amount": batch.amount[i],
+                        "opened_at": batch.opened_at[i],
+                        "due_at": batch.due_at[i],
+                        "status": batch.status[i],
+                        "closed_at": batch.closed_at[i],
+                        "ev_status": [c.status for c in changes],
+                        "ev_at": [c.at for c in changes],
+                        "ev_recorded": [c.recorded_at for c in changes],
+                    }
+                )
+            advance = []
+            for i in plan.advance:
+                c = change_of_advance(batch, i, now)
+                advance.append(
+                    {
+                        "id": batch.obligation_id[i],
+                        "status": c.status,
+                        "closed_at": batch.closed_at[i],
+                        "at": c.at,
+                        "recorded_at": c.recorded_at,
+                    }
+                )
+            if new:
+                tx.run(CREATE_OBLIGATIONS, rows=new, seq=seq).consume()
+            if advance:
+                tx.run(ADVANCE_OBLIGATIONS, rows=advance).consume()
+            return plan.changed
+
+        return self._write(run) if len(batch) else 0
+
+    def get_obligations(
+        self,
+        obligation_ids: Sequence[str] | None = None,
+        *,
+        account_ids: Sequence[str] | None = None,
+    ) -> dict[str, Obligation]:
+        def run(tx: ManagedTransaction) -> dict[str, Obligation]:
+            if obligation_ids is not None:
+                return _obligations(tx.run(GET_OBLIGATIONS, ids=list(obligation_ids)))
+            if account_ids is not None:
+                return _obligations(tx.run(OBLIGATIONS_OF, ids=sorted(set(account_ids))))
+            return _obligations(tx.run(ALL_OBLIGATIONS))
+
+        return self._read(run)
 
     def write_scores(self, scores: Sequence[Score]) -> int:
         self._require_accounts([s.account_id for s in scores], "cannot score")

@@ -27,6 +27,7 @@ import numpy as np
 
 from creditgraph.domain import FloatArray, IntArray
 from creditgraph.errors import InvalidInput
+from creditgraph.synth import credit as cr
 from creditgraph.synth import fraud as fr
 from creditgraph.synth import writer as wr
 from creditgraph.synth.sampling import (
@@ -150,6 +151,17 @@ def generate(
     _write_links(files["links"], ids, links)
     _write_labels(files["labels"], ids, labels)
     _write_ground_truth(files["ground_truth"], seed, ids, plan)
+    # Credit behaviour (obligations) from its own random stream: the files above stay the same.
+    world = cr.CreditWorld(
+        pop.community,
+        pop.n_communities,
+        pop.merchant,
+        pop.created,
+        pop.activity,
+        plan.fraud,
+        WINDOW_END,
+    )
+    files.update(cr.write_credit(world, ids, seed, out_dir).files)
     say(f"wrote {out_dir}")
 
     rings_by_kind: dict[str, int] = {k: sum(r.kind == k for r in plan.rings) for k in fr.RING_KINDS}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from creditgraph.api.routes import accounts, ingest, investigate, models, ops, risk
+from creditgraph.api.routes import accounts, credit, ingest, investigate, models, ops, risk
 
 # The risk router first: routes are matched in order, and it takes most of the traffic.
 ROUTERS: list[APIRouter] = [
@@ -14,4 +14,5 @@ ROUTERS: list[APIRouter] = [
     ingest.router,
     models.router,
     investigate.router,
+    credit.router,
 ]
