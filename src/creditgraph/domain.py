@@ -491,3 +491,16 @@ class Obligation:
     status: ObligationStatus
     closed_at: float | None
     history: tuple[StatusChange, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TransferEvents:
+    """Single transfers (not aggregated per pair), as credit behaviour features read them."""
+
+    src: list[str]
+    dst: list[str]
+    amount: list[float]
+    ts: list[float]
+
+    def __len__(self) -> int:
+        return len(self.src)

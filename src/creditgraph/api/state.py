@@ -15,6 +15,7 @@ from creditgraph.api.audit import AuditLog
 from creditgraph.api.keys import KeyRing
 from creditgraph.config import Settings
 from creditgraph.errors import Conflict
+from creditgraph.services.credit import CreditService
 from creditgraph.services.risk import TtlCache
 from creditgraph.services.serving import Serving
 
@@ -136,6 +137,7 @@ class ApiState:
         self.serving = Serving(settings, self.metrics)
         self.keys = KeyRing(settings.api_keys_path)
         self.audit = AuditLog(settings.audit_log_path)
+        self.credit = CreditService(settings.models_dir)
         self.idempotency = IdempotencyCache(
             settings.idempotency_ttl_s, settings.idempotency_max_entries
         )

@@ -11,8 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from creditgraph.config import CreditSettings
 from creditgraph.ingest.csvfile import KINDS
 from creditgraph.registry import ModelRegistry
+from creditgraph.services.credit import CreditTrainReport, train_credit_model
 from creditgraph.services.ingest import ImportReport, import_file
 from creditgraph.services.retrain import RetrainReport, retrain
 from creditgraph.services.rings import RingReport, detect_rings
@@ -32,6 +34,8 @@ class PipelineReport:
     scored: ScoreReport
     #: None when ring detection was not asked for.
     rings: RingReport | None
+    #: The credit model trained on the network's obligations; None without obligations.
+    credit: CreditTrainReport | None = None
 
 
 def run_pipeline(
@@ -43,6 +47,7 @@ def run_pipeline(
     force: bool = True,
     detect: bool = True,
     progress: Progress | None = None,
+    credit: CreditSettings | None = None,
 ) -> PipelineReport:
     """Import ``network``'s contract files (``accounts.csv``, ``transfers.csv``,
     ``links.csv``, ``labels.csv``), retrain with ``job`` (``force``: promote whatever the
@@ -67,9 +72,14 @@ def run_pipeline(
     tell("score", "scoring every account")
     scored = score_all(store, registry)
     tell("score", f"    {scored.written} scores written ({scored.model_version})")
+    credit_report = None
+    if job.credit.enabled and any(r.kind == "obligations" and r.rows for r in imports):
+        tell("score", "training the credit model (a separate model: repayment outcomes)")
+        credit_report = train_credit_model(store, registry.root, job, credit or CreditSettings())
+        tell("score", f"    credit model {credit_report.version} as of {credit_report.as_of}")
     rings = None
     if detect:
         tell("rings", "detecting fraud rings (with the new scores)")
         rings = detect_rings(store)
         tell("rings", f"    {rings.detected} rings: {rings.by_kind}")
-    return PipelineReport(imports, trained, scored, rings)
+    return PipelineReport(imports, trained, scored, rings, credit_report)

@@ -43,6 +43,7 @@ from creditgraph.domain import (
     Ties,
     Transfer,
     TransferColumns,
+    TransferEvents,
 )
 from creditgraph.errors import ChangedTransfer, InvalidInput, NotFound, TransferConflict
 
@@ -210,6 +211,17 @@ class GraphStore(ABC):
     ) -> dict[str, Obligation]:
         """Stored obligations with their status history, by id: those with the given ids,
         or of the given accounts, or (both None) all of them."""
+
+    @abstractmethod
+    def property_values(
+        self, name: str, account_ids: Sequence[str] | None = None
+    ) -> dict[str, str]:
+        """The text property ``name`` of the given accounts (all when None) that carry it."""
+
+    @abstractmethod
+    def transfer_events(self, account_ids: Sequence[str] | None = None) -> TransferEvents:
+        """Every single transfer with an end among ``account_ids`` (all when None), ordered
+        by time then id: what credit behaviour features read."""
 
     @abstractmethod
     def get_scores(self, account_ids: Sequence[str] | None = None) -> list[Score]:

@@ -40,6 +40,7 @@ from creditgraph.domain import (
     Ties,
     Transfer,
     TransferColumns,
+    TransferEvents,
 )
 from creditgraph.errors import NotFound, StoreUnavailable
 from creditgraph.store.base import (
@@ -489,6 +490,46 @@ class EmbeddedStore(GraphStore):
             )
             for r in sorted(rows)
         }
+
+    def property_values(
+        self, name: str, account_ids: Sequence[str] | None = None
+    ) -> dict[str, str]:
+        sql = (
+            "SELECT account_id, json_extract(properties, '$.' || ?) AS v FROM accounts"
+            " WHERE v IS NOT NULL"
+        )
+        out: dict[str, str] = {}
+        with self._tx(immediate=False) as db:
+            if account_ids is None:
+                out.update(db.execute(sql, (name,)).fetchall())
+            else:
+                for chunk in _chunks(sorted(set(account_ids))):
+                    out.update(
+                        db.execute(
+                            f"{sql} AND account_id IN ({_marks(len(chunk))})", (name, *chunk)
+                        ).fetchall()
+                    )
+        return {k: str(v) for k, v in out.items()}
+
+    def transfer_events(self, account_ids: Sequence[str] | None = None) -> TransferEvents:
+        sql = "SELECT transfer_id, src, dst, amount, ts FROM transfers"
+        with self._tx(immediate=False) as db:
+            if account_ids is None:
+                rows = db.execute(sql).fetchall()
+            else:
+                found: dict[str, Any] = {}
+                for chunk in _chunks(sorted(set(account_ids))):
+                    marks = _marks(len(chunk))
+                    for r in db.execute(
+                        f"{sql} WHERE src IN ({marks}) UNION ALL {sql} WHERE dst IN ({marks})",
+                        (*chunk, *chunk),
+                    ):
+                        found[r[0]] = r
+                rows = list(found.values())
+        rows.sort(key=lambda r: (r[4], r[0]))
+        return TransferEvents(
+            [r[1] for r in rows], [r[2] for r in rows], [r[3] for r in rows], [r[4] for r in rows]
+        )
 
     def write_scores(self, scores: Sequence[Score]) -> int:
         self._require_accounts([s.account_id for s in scores], "cannot score")

@@ -66,6 +66,7 @@ from creditgraph.domain import (
     Ties,
     Transfer,
     TransferColumns,
+    TransferEvents,
 )
 from creditgraph.errors import Conflict, CreditGraphError, NotFound, StoreUnavailable
 from creditgraph.store.base import (
@@ -202,6 +203,23 @@ MATCH (o:Obligation {obligation_id: r.id})
 SET o.status = r.status, o.closed_at = r.closed_at, o.ev_status = o.ev_status + r.status,
     o.ev_at = o.ev_at + r.at, o.ev_recorded = o.ev_recorded + r.recorded_at
 RETURN count(*) AS changed
+"""
+ALL_PROPERTY = "MATCH (a:Account) WHERE a[$key] IS NOT NULL RETURN a.account_id AS id, a[$key] AS v"
+PROPERTY_OF = """
+UNWIND $ids AS id
+MATCH (a:Account {account_id: id}) WHERE a[$key] IS NOT NULL
+RETURN a.account_id AS id, a[$key] AS v
+"""
+ALL_TRANSFER_EVENTS = """
+MATCH (s:Account)-[t:TRANSFERRED]->(d:Account)
+RETURN t.transfer_id AS id, s.account_id AS s, d.account_id AS d, t.amount AS amount, t.ts AS ts
+"""
+TRANSFER_EVENTS_OF = """
+UNWIND $ids AS id
+MATCH (a:Account {account_id: id})-[t:TRANSFERRED]-(:Account)
+WITH DISTINCT t
+MATCH (s)-[t]->(d)
+RETURN t.transfer_id AS id, s.account_id AS s, d.account_id AS d, t.amount AS amount, t.ts AS ts
 """
 GET_LABELS = """
 UNWIND $ids AS id
@@ -616,6 +634,33 @@ class Neo4jStore(GraphStore):
             return _obligations(tx.run(ALL_OBLIGATIONS))
 
         return self._read(run)
+
+    def property_values(
+        self, name: str, account_ids: Sequence[str] | None = None
+    ) -> dict[str, str]:
+        key = f"p_{name}"
+
+        def run(tx: ManagedTransaction) -> dict[str, str]:
+            result = (
+                tx.run(ALL_PROPERTY, key=key)
+                if account_ids is None
+                else tx.run(PROPERTY_OF, key=key, ids=sorted(set(account_ids)))
+            )
+            return {r["id"]: str(r["v"]) for r in result}
+
+        return self._read(run)
+
+    def transfer_events(self, account_ids: Sequence[str] | None = None) -> TransferEvents:
+        def run(tx: ManagedTransaction) -> list[Any]:
+            if account_ids is None:
+                return list(tx.run(ALL_TRANSFER_EVENTS))
+            return list(tx.run(TRANSFER_EVENTS_OF, ids=sorted(set(account_ids))))
+
+        rows = [(r["id"], r["s"], r["d"], r["amount"], r["ts"]) for r in self._read(run)]
+        rows.sort(key=lambda r: (r[4], r[0]))
+        return TransferEvents(
+            [r[1] for r in rows], [r[2] for r in rows], [r[3] for r in rows], [r[4] for r in rows]
+        )
 
     def write_scores(self, scores: Sequence[Score]) -> int:
         self._require_accounts([s.account_id for s in scores], "cannot score")

@@ -91,7 +91,7 @@ def write_credit(world: CreditWorld, ids: Any, seed: int, out_dir: Path) -> Cred
     n = len(world.community)
     eligible = ~world.merchant & (rng.random(n) < CREDIT_SHARE)
     log_act = np.log(np.maximum(world.activity, 1e-3)) / 0.7
-    capacity = 0.6 * np.where(world.merchant, 0.0, log_act) + 0.8 * rng.standard_normal(n)
+    capacity = 0.8 * np.where(world.merchant, 0.0, log_act) + 0.6 * rng.standard_normal(n)
     propensity = 0.6 * rng.standard_normal(n)
     shocked = rng.random(world.n_communities) < SHOCKED_COMMUNITIES
     comm_shock = np.where(
@@ -144,6 +144,7 @@ def write_credit(world: CreditWorld, ids: Any, seed: int, out_dir: Path) -> Cred
         due + rng.uniform(3, 60, m) * DAY,
     ).astype(np.int64)
     known = np.where(outcome == DEFAULTED, due + DEFAULT_KNOWN_AFTER, paid_at) < now
+    known[n_hist:] = False  # the recent one is the held-out target: outcome after ``now``
     status = np.where(known, outcome, OPEN).astype(np.int8)
 
     order = np.lexsort((opened, owner))

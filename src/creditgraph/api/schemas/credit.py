@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -58,7 +58,90 @@ class ConsentUpdate(BaseModel):
 
 
 class ConsentPublic(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "account_id": "acc_000042",
+                    "social_scoring": "withdrawn",
+                    "previous": "granted",
+                    "explicit": False,
+                }
+            ]
+        }
+    )
+
     account_id: str
     social_scoring: Literal["granted", "withdrawn"]
     previous: Literal["granted", "withdrawn"]
     explicit: bool = Field(description="false when the account had no value (the default)")
+
+
+class CreditReasonPublic(BaseModel):
+    """One piece of evidence: which input, its value, the points it cost or gave."""
+
+    code: str = Field(examples=["CREDIT_HISTORY__DEFAULTS"])
+    dimension: Literal["credit_history", "behaviour", "capacity", "identity", "social"]
+    feature: str | None = Field(examples=["defaults"])
+    value: float | None = Field(examples=[2.0])
+    points: float = Field(description="points against an average account (negative: lost)")
+    message: str = Field(examples=["2 defaulted obligation(s) on record"])
+
+
+class CreditDimensionPublic(BaseModel):
+    score: float | None = Field(
+        description="0-100, higher = more likely to meet obligations; null when not computed"
+    )
+    weight: float = Field(description="weight of its log-odds in the composite (0 when unused)")
+    points: float = Field(description="points it adds to (or takes from) the composite")
+    used: bool
+    reasons: list[CreditReasonPublic]
+
+
+class CreditDimensionsPublic(BaseModel):
+    credit_history: CreditDimensionPublic
+    behaviour: CreditDimensionPublic
+    capacity: CreditDimensionPublic
+    identity: CreditDimensionPublic
+    social: CreditDimensionPublic
+
+
+class CreditProfilePublic(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "account_id": "acc_000042",
+                    "credit_score": 642,
+                    "band": "fair",
+                    "p_default": 0.061,
+                    "dimensions": {
+                        d: {
+                            "score": 88.0,
+                            "weight": 0.5,
+                            "points": 4.0,
+                            "used": True,
+                            "reasons": [],
+                        }
+                        for d in ("credit_history", "behaviour", "capacity", "identity", "social")
+                    },
+                    "reasons": [],
+                    "counterfactual": {"target_band": "good", "points_needed": 33.0},
+                    "model_version": "c0001",
+                }
+            ]
+        }
+    )
+
+    account_id: str
+    credit_score: int = Field(ge=350, le=950)
+    band: Literal["very_poor", "poor", "fair", "good", "excellent"]
+    p_default: float = Field(ge=0, le=1)
+    dimensions: CreditDimensionsPublic
+    reasons: list[CreditReasonPublic] = Field(
+        description="principal reasons: at most four, most points lost first"
+    )
+    counterfactual: dict[str, Any] = Field(
+        description="the smallest change of one actionable input that reaches the next band"
+    )
+    model_version: str
