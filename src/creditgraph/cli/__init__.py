@@ -33,7 +33,7 @@ from creditgraph.cli.keys import keys_app
 from creditgraph.cli.neo4j import neo4j_app
 from creditgraph.config import Settings
 from creditgraph.domain import Ring
-from creditgraph.ingest.csvfile import KINDS, Kind
+from creditgraph.ingest.csvfile import ALL_KINDS, Kind
 from creditgraph.logs import configure_json_logging
 from creditgraph.ml.threads import use_threads
 from creditgraph.registry import ModelRegistry
@@ -95,7 +95,9 @@ def synth(
 
 @app.command("import")
 def import_(
-    kind: Annotated[str, typer.Argument(help="accounts | transfers | links | labels")],
+    kind: Annotated[
+        str, typer.Argument(help="accounts | transfers | links | labels | obligations")
+    ],
     file: Annotated[Path, typer.Argument(help="CSV file with a header row (UTF-8).")],
     create_missing_accounts: Annotated[
         bool,
@@ -104,8 +106,8 @@ def import_(
     batch_size: Annotated[int | None, typer.Option(help="Rows per write batch.")] = None,
 ) -> None:
     """Validate a contract CSV file completely, then import it (idempotent)."""
-    if kind not in KINDS:
-        err.print(f"error: unknown kind {kind!r}; use one of {', '.join(KINDS)}")
+    if kind not in ALL_KINDS:
+        err.print(f"error: unknown kind {kind!r}; use one of {', '.join(ALL_KINDS)}")
         raise typer.Exit(2)
     s = settings()
     with store_of(s) as store, _progress() as progress:
@@ -141,7 +143,7 @@ def import_(
 
 
 def _kind(kind: str) -> Kind:
-    for k in KINDS:
+    for k in ALL_KINDS:
         if k == kind:
             return k
     raise typer.BadParameter(kind)

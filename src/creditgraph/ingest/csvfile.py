@@ -25,7 +25,10 @@ from creditgraph.domain import COLUMN_NAME_RE, LINK_TYPE_RE, RESERVED_LINK_TYPES
 from creditgraph.errors import InvalidInput, RowError, ValidationFailed
 
 Kind = Literal["accounts", "transfers", "links", "labels", "obligations"]
-KINDS: tuple[Kind, ...] = ("accounts", "transfers", "links", "labels", "obligations")
+#: The network's files (``creditgraph synth`` writes them; the pipeline imports them all).
+KINDS: tuple[Kind, ...] = ("accounts", "transfers", "links", "labels")
+#: Every kind ``creditgraph import`` accepts: the network's and the credit data.
+ALL_KINDS: tuple[Kind, ...] = (*KINDS, "obligations")
 
 REQUIRED: dict[Kind, tuple[str, ...]] = {
     "accounts": ("account_id",),

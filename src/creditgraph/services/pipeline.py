@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Literal
 
 from creditgraph.config import CreditSettings
-from creditgraph.ingest.csvfile import KINDS
+from creditgraph.ingest.csvfile import ALL_KINDS, KINDS
 from creditgraph.registry import ModelRegistry
 from creditgraph.services.credit import CreditTrainReport, train_credit_model
 from creditgraph.services.ingest import ImportReport, import_file
@@ -58,9 +58,10 @@ def run_pipeline(
             progress(step, line)
 
     imports = []
-    for kind in KINDS:
+    optional = [k for k in ALL_KINDS if k not in KINDS]
+    for kind in (*KINDS, *optional):
         path = network / f"{kind}.csv"
-        if kind == "obligations" and not path.exists():
+        if kind in optional and not path.exists():
             continue  # a network without credit data is still a network
         tell("import", f"importing {path} into the {store.backend} store")
         report = import_file(store, kind, path)

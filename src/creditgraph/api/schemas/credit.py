@@ -49,7 +49,9 @@ class ObligationBatchCreate(BaseModel):
 
 
 class ConsentUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"social_scoring": "withdrawn"}]}
+    )
 
     social_scoring: Literal["granted", "withdrawn"] = Field(
         description="May relationships (friends, counterparties) enter this account's credit "
