@@ -105,13 +105,14 @@ class GateConfig(_Section):
 
 CreditDimension = Literal["credit_history", "behaviour", "capacity", "identity", "social"]
 #: Published weights of the dimensions' log-odds in the credit composite (docs/credit.md),
-#: chosen on a development world (synthetic seed 101), never on a world that is reported.
+#: chosen on a development world (synthetic seed 101, 5,000 accounts: ``bench/credit_eval.py
+#: --choose``), never on a world that is reported. Zero: shown, not counted.
 CREDIT_WEIGHTS: dict[CreditDimension, float] = {
-    "credit_history": 0.8,
-    "behaviour": 0.4,
-    "capacity": 0.6,
-    "identity": 0.3,
-    "social": 0.6,
+    "credit_history": 0.9,
+    "behaviour": 0.0,
+    "capacity": 0.9,
+    "identity": 0.0,
+    "social": 1.2,
 }
 
 

@@ -3,23 +3,30 @@ means relationships change nothing; ``inclusion_only`` never lowers a composite.
 
 from __future__ import annotations
 
+import csv
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import orjson
 import pytest
+from pydantic import ValidationError
 
 from creditgraph.config import CreditSettings
 from creditgraph.ml.credit_features import DIMENSIONS
 from creditgraph.ml.credit_model import BANDS, band_of, next_band, score_data
+from creditgraph.registry import ModelRegistry
 from creditgraph.services.credit import (
+    add_credit_columns,
     credit_data,
     credit_profile,
     load_credit_model,
     score_all_credit,
 )
+from creditgraph.services.scoring import score_all
 from creditgraph.store.embedded import EmbeddedStore
+from creditgraph.training_config import CREDIT_WEIGHTS, CreditSection, TrainingConfig
 from tests.apitools import ApiClient, Network
 
 FIELDS = {
@@ -94,7 +101,7 @@ def test_every_field(api: ApiClient) -> None:
         assert set(dim) == DIM_FIELDS, name
         assert dim["used"] is True
         assert 0.0 <= dim["score"] <= 100.0
-        assert dim["weight"] > 0
+        assert dim["weight"] == CREDIT_WEIGHTS[name]
         assert dim["reasons"], name
         assert all(x["dimension"] == name for x in dim["reasons"] if x["feature"])
     # Principal reasons: at most four, each a point loss, most lost first, never generic.
@@ -300,3 +307,33 @@ def test_policy_setting_reaches_the_profile(api: ApiClient) -> None:
     assert info["dimensions"]["social"]["score"] is not None
     assert info["dimensions"]["social"]["used"] is False
     assert off["credit_score"] == info["credit_score"]
+
+
+def test_score_out_gains_credit_columns(api: ApiClient, tmp_path: Path) -> None:
+    out = tmp_path / "scores.csv"
+    store = _store(api)
+    try:
+        score_all(store, ModelRegistry(api.settings.models_dir), out=out)
+        fraud_only = out.read_text().splitlines()
+        model = load_credit_model(api.settings.models_dir)
+        _consent(api, "A0000010", "withdrawn")
+        add_credit_columns(out, score_all_credit(store, model, CreditSettings()))
+    finally:
+        store.close()
+    with out.open(newline="") as f:
+        rows = {r["account_id"]: r for r in csv.DictReader(f)}
+    header = out.read_text().splitlines()[0].replace('"', "").split(",")
+    assert header[: len(fraud_only[0].split(","))] == fraud_only[0].replace('"', "").split(",")
+    assert header[-7:] == ["p_default", "credit_score", *(f"dim_{d}" for d in DIMENSIONS)]
+    assert len(rows) == len(fraud_only) - 1
+    r = rows["A0000010"]
+    assert r["dim_social"] == ""  # consent withdrawn: not used
+    assert 350 <= float(r["credit_score"]) <= 950
+    assert 0 < float(r["p_default"]) < 1
+    assert all(r[f"dim_{d}"] != "" for d in DIMENSIONS if d != "social")
+    assert any(v["dim_social"] != "" for v in rows.values())
+
+
+def test_job_file_refuses_sensitive_identity_features() -> None:
+    with pytest.raises(ValidationError, match="sensitive"):
+        TrainingConfig(credit=CreditSection(identity_features=["kyc_level", "age_years"]))

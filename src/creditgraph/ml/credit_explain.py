@@ -129,7 +129,8 @@ def _finite(v: float) -> float | None:
 def dimension_reasons(
     dim: Dimension, block: Block, row: int, feature_points: FloatArray, k: int = 4
 ) -> list[Reason]:
-    """The ``k`` features that moved the dimension most (either way), largest first; each
+    """The ``k`` features that moved the dimension most (either way, in the dimension's own
+    points: as if its weight were 1), largest first; each
     names its evidence even when its points are near zero (the dimension found it neutral)."""
     pts = feature_points[row]
     order = np.argsort(-np.abs(pts), kind="stable")[:k]
@@ -147,15 +148,19 @@ def dimension_reasons(
 
 
 def principal_reasons(
-    scored: Scored, blocks: dict[Dimension, Block], row: int, k: int = 4
+    scored: Scored,
+    blocks: dict[Dimension, Block],
+    row: int,
+    weights: dict[Dimension, float],
+    k: int = 4,
 ) -> list[Reason]:
-    """Adverse-action style: the ``k`` features of counted dimensions that lost most points
-    against an average account, most points lost first."""
+    """Adverse-action style: the ``k`` features of counted dimensions that lost most
+    composite points against an average account, most points lost first."""
     lost: list[Reason] = []
     for d in DIMENSIONS:
         if not scored.used[d][row] or (d == "social" and scored.points[d][row] <= 0):
             continue  # a guarded social dimension adds points or nothing: it never costs any
-        pts = scored.feature_points[d][row]
+        pts = weights[d] * scored.feature_points[d][row]
         for j, p in enumerate(pts):
             if p < -0.05:
                 name = blocks[d].names[j]
@@ -318,7 +323,7 @@ def profile(
             "used": used,
             "reasons": reasons,
         }
-    principal = [r.public() for r in principal_reasons(scored, blocks, row)]
+    principal = [r.public() for r in principal_reasons(scored, blocks, row, model.weights)]
     if not consent:
         principal.append(_CONSENT_NOTE)
     return {

@@ -52,7 +52,9 @@ BANDS: tuple[tuple[str, float], ...] = (
     ("excellent", 750.0),
 )
 #: Accounts at or above this score are accepted without a person's review.
-REVIEW_CUTOFF = 600.0
+ACCEPT_CUTOFF = 600.0
+#: The review band (``poor``) starts here: below it an application is declined outright.
+REVIEW_CUTOFF = 525.0
 
 
 def band_of(score: float) -> str:
@@ -150,7 +152,8 @@ class Scored:
     composite: FloatArray
     composite_without_social: FloatArray
     p_default: FloatArray
-    #: Per dimension: TreeSHAP contributions in points, rows x features.
+    #: Per dimension: TreeSHAP contributions in the dimension's own points (as if its weight
+    #: were 1; times the weight they are composite points), rows x features.
     feature_points: dict[Dimension, FloatArray]
 
 
@@ -323,7 +326,7 @@ def score_blocks(
         scores[d] = 100.0 * _sigmoid(lo_d)
         pts = np.where(computed, FACTOR * w * (lo_d - model.lo_prior), 0.0)
         # Each feature's share of the dimension's points (TreeSHAP in margin units).
-        fpoints[d] = -FACTOR * w * m.a * contrib[:, :-1]
+        fpoints[d] = -FACTOR * m.a * contrib[:, :-1]
         points[d] = pts
         used[d] = computed
     raw_social = points["social"].copy()
