@@ -171,3 +171,27 @@ def test_set_consent(loaded: GraphStore) -> None:
     assert (again.previous, again.explicit) == ("withdrawn", True)
     with pytest.raises(NotFound):
         set_consent(loaded, "nobody", "granted", "granted")
+
+
+def test_credit_reads_property_values_and_single_transfers(
+    loaded: GraphStore, tmp_path: Path
+) -> None:
+    assert loaded.property_values(CONSENT_PROPERTY) == {"A": "granted", "B": "withdrawn"}
+    assert loaded.property_values(CONSENT_PROPERTY, ["B", "C", "nobody"]) == {"B": "withdrawn"}
+    transfers = (
+        "transfer_id,src,dst,amount,timestamp\n"
+        "T2,A,B,5,2024-02-02T00:00:00Z\n"
+        "T1,A,B,7.5,2024-02-01T00:00:00Z\n"
+        "T3,C,B,1,2024-02-03T00:00:00Z\n"
+    )
+    import_file(loaded, "transfers", _write(tmp_path, "transfers.csv", transfers))
+    every = loaded.transfer_events()
+    # Single transfers (not aggregated per pair), oldest first.
+    assert list(zip(every.src, every.dst, every.amount, strict=True)) == [
+        ("A", "B", 7.5),
+        ("A", "B", 5.0),
+        ("C", "B", 1.0),
+    ]
+    of_c = loaded.transfer_events(["C"])
+    assert (of_c.src, of_c.dst, of_c.ts) == (["C"], ["B"], [TS + 33 * 86400])
+    assert len(loaded.transfer_events(["B"])) == 3
