@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from creditgraph.config import CreditSettings
+from creditgraph.ingest.csvfile import Kind
 from creditgraph.services.credit import (
     credit_profile,
     load_credit_model,
@@ -21,7 +22,7 @@ from creditgraph.store.embedded import EmbeddedStore
 from creditgraph.synth import generate
 from creditgraph.training_config import TrainingConfig
 
-KINDS = ("accounts", "transfers", "links", "labels", "obligations")
+KINDS: tuple[Kind, ...] = ("accounts", "transfers", "links", "labels", "obligations")
 
 
 @pytest.fixture(scope="module")
