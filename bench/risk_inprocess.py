@@ -35,6 +35,7 @@ from creditgraph.api.keys import Principal, create_key
 from creditgraph.api.routes.risk import decision_payload
 from creditgraph.api.schemas.risk import TransferRiskCreate
 from creditgraph.config import Settings
+from creditgraph.ledger import Ledger
 from creditgraph.services.risk import RiskEngine, TransferCheck
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -130,7 +131,10 @@ async def main(data: Path, n: int) -> dict[str, Any]:
         out["part_us_decide"] = _cpu_us(decide, bodies)
         d = engine.decide(TransferCheck(parsed[0].src, parsed[0].dst, 1.0), store)
         out["part_us_response_json"] = _cpu_us(lambda _b: orjson.dumps(decision_payload(d)), bodies)
-        audit = AuditLog(data / "bench-audit.jsonl")
+        ledger = Ledger(
+            data / "bench-audit.jsonl", data / "bench-decisions.jsonl", data / "bench-pseudo.sqlite"
+        )
+        audit = AuditLog(ledger)
         who = Principal("bench", "bench", "payment")
         out["part_us_audit_line"] = _cpu_us(
             lambda _b: audit.record(
@@ -141,7 +145,7 @@ async def main(data: Path, n: int) -> dict[str, Any]:
             ),
             bodies,
         )
-        audit.close()
+        ledger.close()
         new = add_new_accounts(settings, ids, 200, seed=1)  # after the snapshot was taken
         lat: list[float] = []
         for a in new:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
 import torch
 import uvicorn
 from fastapi.testclient import TestClient
@@ -23,6 +24,7 @@ from fastapi.testclient import TestClient
 from creditgraph.api.app import create_app
 from creditgraph.api.keys import ROLES, create_key
 from creditgraph.config import Settings
+from creditgraph.ledger.pseudonyms import PSEUDONYM_RE, Pseudonyms
 from creditgraph.registry import ModelRegistry
 from creditgraph.services.pipeline import PipelineReport, run_pipeline
 from creditgraph.store.factory import open_store
@@ -127,3 +129,20 @@ def running_server(settings: Settings) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=30)
+
+
+def audit_entries(settings: Settings, stream: str = "audit") -> list[dict[str, Any]]:
+    """The log's entries as written, with every pseudonym turned back into its account id
+    (through the mapping, as an authority's export would)."""
+    path = settings.audit_log_path if stream == "audit" else settings.decision_log_path
+    raw = [orjson.loads(x) for x in path.read_bytes().splitlines()]
+    mapping = Pseudonyms(settings.pseudonyms_file)
+    try:
+        back = mapping.reverse(PSEUDONYM_RE.findall(path.read_text()))
+    finally:
+        mapping.close()
+    restored = PSEUDONYM_RE.sub(
+        lambda m: back.get(m.group(0), m.group(0)), orjson.dumps(raw).decode()
+    )
+    out: list[dict[str, Any]] = orjson.loads(restored)
+    return out

@@ -135,6 +135,19 @@ class Settings(BaseSettings):
     #: Deepest JSON nesting accepted in a request body (400 beyond; the API's own need 4).
     max_json_depth: int = Field(default=16, ge=4, le=200)
 
+    #: Audit and decision logs (``creditgraph.ledger``): a writer thread fsyncs what was
+    #: written at most this long after (group commit); files rotate at this size and at the
+    #: UTC day's end, and rotated files older than the retention period are removed.
+    log_flush_ms: float = Field(default=20.0, ge=0, le=1000)
+    log_rotate_bytes: int = Field(default=64 * 1024 * 1024, ge=4096)
+    log_retention_days: float = Field(default=183.0, gt=0)
+    #: What an answered decision guarantees: ``written`` (its log line is written before the
+    #: answer, fsync'd within log_flush_ms) or ``fsync`` (the answer waits for the fsync).
+    decision_ack: Literal["written", "fsync"] = "written"
+    #: The account id <-> pseudonym mapping of the logs (deleted rows = erased people); by
+    #: default ``<data_dir>/subjects/pseudonyms.sqlite``. Keep it apart from the logs.
+    pseudonyms_path: Path | None = None
+
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Settings:
         if (
@@ -155,8 +168,17 @@ class Settings(BaseSettings):
 
     @property
     def audit_log_path(self) -> Path:
-        """Append-only JSON-lines audit log of decisions and look-ups."""
+        """Hash-chained JSON-lines audit log of decisions and look-ups (``creditgraph.ledger``)."""
         return self.data_dir / "audit" / "audit.jsonl"
+
+    @property
+    def decision_log_path(self) -> Path:
+        """Hash-chained JSON-lines log of every risk decision and credit output."""
+        return self.data_dir / "decisions" / "decisions.jsonl"
+
+    @property
+    def pseudonyms_file(self) -> Path:
+        return self.pseudonyms_path or self.data_dir / "subjects" / "pseudonyms.sqlite"
 
     @property
     def models_dir(self) -> Path:

@@ -7,7 +7,6 @@ import sqlite3
 import time
 from typing import Any
 
-import orjson
 import pytest
 
 from creditgraph.api.keys import create_key
@@ -15,7 +14,7 @@ from creditgraph.config import RiskSettings, Settings
 from creditgraph.services.risk import RiskEngine
 from creditgraph.services.serving import Serving
 from creditgraph.store.embedded import EmbeddedStore
-from tests.apitools import ApiClient, api_client, bearer
+from tests.apitools import ApiClient, api_client, audit_entries, bearer
 
 KNOWN_A, KNOWN_B = "A0000001", "A0000002"
 RISK = "/v1/risk/transfer"
@@ -51,7 +50,7 @@ def counts(settings: Settings) -> tuple[int, int, int, int]:
 
 
 def audit_lines(settings: Settings) -> list[dict[str, object]]:
-    return [orjson.loads(x) for x in settings.audit_log_path.read_bytes().splitlines()]
+    return audit_entries(settings)
 
 
 # -- operations ---------------------------------------------------------------------------------
@@ -284,6 +283,9 @@ def test_audit_log_records_who_what_result_and_never_keys(api: ApiClient) -> Non
     assert str(decision["result"]).split()[0] in ("allow", "review", "block")
     assert isinstance(decision["ts"], float)
     raw = api.settings.audit_log_path.read_text()
+    # Account ids are written as pseudonyms only (erasure unlinks them; see test_subjects).
+    assert KNOWN_A not in raw
+    assert KNOWN_B not in raw
     for key in api.keys.values():
         assert key not in raw
         assert key.split("_", 2)[2] not in raw

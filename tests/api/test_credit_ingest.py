@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
-from tests.apitools import ApiClient
+from tests.apitools import ApiClient, audit_entries
 
 OB = {
     "obligation_id": "OX1",
@@ -20,7 +18,7 @@ OB = {
 
 
 def _audit(api: ApiClient) -> list[dict[str, Any]]:
-    return [orjson.loads(x) for x in api.settings.audit_log_path.read_bytes().splitlines()]
+    return audit_entries(api.settings)
 
 
 def test_post_obligations_and_advance(api: ApiClient) -> None:

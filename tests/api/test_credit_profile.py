@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import orjson
 import pytest
 from pydantic import ValidationError
 
@@ -27,7 +26,7 @@ from creditgraph.services.credit import (
 from creditgraph.services.scoring import score_all
 from creditgraph.store.embedded import EmbeddedStore
 from creditgraph.training_config import CREDIT_WEIGHTS, CreditSection, TrainingConfig
-from tests.apitools import ApiClient, Network
+from tests.apitools import ApiClient, Network, audit_entries
 
 FIELDS = {
     "account_id",
@@ -143,13 +142,20 @@ def test_roles_and_purpose(api: ApiClient) -> None:
     ok = _get(api, "A0000010", "investigator", **PURPOSE)
     assert ok.status_code == 200
     assert _get(api, "nobody", "payment").status_code == 404
-    audit = [orjson.loads(x) for x in api.settings.audit_log_path.read_bytes().splitlines()]
+    audit = audit_entries(api.settings)
     credit = [e for e in audit if e["action"] == "account.credit"]
     assert [e["role"] for e in credit] == ["admin", "investigator", "payment"]
     assert credit[1]["purpose"] == PURPOSE["X-Purpose"]
     assert credit[2]["result"] == "refused: NotFound"
     # The fraud score's look-ups are another action of the log, untouched by credit.
     assert not any(e["action"] == "account.score" for e in audit)
+    # Each credit output answered is in the decision log, as a credit profile.
+    decisions = [
+        d for d in audit_entries(api.settings, "decisions") if d["kind"] == "credit.profile"
+    ]
+    assert len(decisions) == 3
+    assert {d["model_version"] for d in decisions} == {"c0001"}
+    assert all(350 <= d["output"]["credit_score"] <= 950 for d in decisions)
 
 
 def test_consent_states(api: ApiClient) -> None:

@@ -22,7 +22,7 @@ from creditgraph.api.schemas.investigate import (
 from creditgraph.config import Settings
 from creditgraph.domain import AccountColumns, Ring, Score, TransferColumns
 from creditgraph.store.factory import open_store
-from tests.apitools import ApiClient, api_client, bearer
+from tests.apitools import ApiClient, api_client, audit_entries, bearer
 from tests.integration.test_store_contract import ACCOUNTS, LABELS, LINKS, TRANSFERS, load
 
 PURPOSE = "case 117: chargeback review"
@@ -104,7 +104,7 @@ def get(api: ApiClient, url: str, role: str = "investigator", **params: Any) -> 
 
 
 def audit_lines(settings: Settings) -> list[dict[str, Any]]:
-    return [orjson.loads(line) for line in settings.audit_log_path.read_bytes().splitlines()]
+    return audit_entries(settings)
 
 
 ENDPOINTS = [

@@ -195,3 +195,9 @@ def test_credit_reads_property_values_and_single_transfers(
     of_c = loaded.transfer_events(["C"])
     assert (of_c.src, of_c.dst, of_c.ts) == (["C"], ["B"], [TS + 33 * 86400])
     assert len(loaded.transfer_events(["B"])) == 3
+
+
+def test_erasing_a_subject_takes_its_obligations(loaded: GraphStore) -> None:
+    loaded.erase_account("A")
+    assert sorted(loaded.get_obligations()) == ["O3", "O4"]
+    assert loaded.get_obligations(account_ids=["A"]) == {}

@@ -81,6 +81,7 @@ FORBIDDEN = {
     "store": {"ml", "services", "api", "cli", "devtools", "rings", "ingest"},
     "rings": {"store", "services", "api", "cli", "devtools", "ml"},
     "services": {"api", "cli", "devtools"},
+    "ledger": {"store", "services", "api", "cli", "devtools", "ml", "rings", "ingest"},
     "domain": {"store", "services", "api", "cli", "devtools", "ml", "rings", "ingest"},
 }
 

@@ -120,7 +120,8 @@ class RiskFastPath:
 
 
 async def _probe_loop(state: ApiState, stop: asyncio.Event) -> None:
-    """Every ``store_probe_interval_s``: probe the store; load the model if none is.
+    """Every ``store_probe_interval_s``: act on erasures announced by other processes, probe
+    the store, and load the model if none is.
 
     Stopped by ``stop``, never cancelled: cancelling the await would leave the probe's
     worker thread running on the driver while shutdown closes it underneath."""
@@ -129,6 +130,9 @@ async def _probe_loop(state: ApiState, stop: asyncio.Event) -> None:
             await asyncio.wait_for(stop.wait(), state.settings.store_probe_interval_s)
         if stop.is_set():
             return
+        forgotten = await run_in_threadpool(state.apply_erasures)
+        if forgotten:
+            log.info("erased accounts dropped from memory", extra={"accounts": len(forgotten)})
         ok = await run_in_threadpool(state.serving.probe)
         if ok and state.serving.engine is None and not stop.is_set():
             with contextlib.suppress(CreditGraphError):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections.abc import Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
@@ -15,9 +16,13 @@ from creditgraph.api.audit import AuditLog
 from creditgraph.api.keys import KeyRing
 from creditgraph.config import Settings
 from creditgraph.errors import Conflict
+from creditgraph.ledger import Ledger
+from creditgraph.ledger.decisions import DecisionLog
 from creditgraph.services.credit import CreditService
 from creditgraph.services.risk import TtlCache
 from creditgraph.services.serving import Serving
+from creditgraph.services.subjects import ErasureWatch, erasures_path
+from creditgraph.store.base import tombstone_of
 
 
 class Metrics:
@@ -136,12 +141,38 @@ class ApiState:
         self.metrics = metrics or Metrics()
         self.serving = Serving(settings, self.metrics)
         self.keys = KeyRing(settings.api_keys_path)
-        self.audit = AuditLog(settings.audit_log_path)
+        self.ledger = Ledger.from_settings(settings)
+        self.audit = AuditLog(self.ledger)
+        self.decisions = DecisionLog(self.ledger, ack=settings.decision_ack)
+        self.erasures = ErasureWatch(erasures_path(self.ledger))
         self.credit = CreditService(settings.models_dir)
         self.idempotency = IdempotencyCache(
             settings.idempotency_ttl_s, settings.idempotency_max_entries
         )
 
+    def forget_erased(self, account_ids: Sequence[str]) -> list[str]:
+        """Drop erased people from memory: the engine's tables and caches and the cached
+        pseudonyms. Returns the ids the engine knew."""
+        self.ledger.pseudonyms.drop_cached(account_ids)
+        engine = self.serving.engine
+        return [] if engine is None else engine.forget(account_ids)
+
+    def apply_erasures(self) -> list[str]:
+        """Act on erasures other processes announced (``creditgraph subject erase``): match
+        their digests against the ids held in memory and forget those. One ``stat`` when
+        there are none."""
+        digests = self.erasures.new_digests()
+        if not digests:
+            return []
+        engine = self.serving.engine
+        held = [
+            *self.ledger.pseudonyms.cached_ids(),
+            *([] if engine is None else engine.held_ids()),
+        ]
+        erased = sorted({a for a in held if tombstone_of(a) in digests})
+        self.forget_erased(erased)
+        return erased
+
     def close(self) -> None:
         self.serving.close()
-        self.audit.close()
+        self.ledger.close()  # fsyncs the logs and stops their writer threads

@@ -27,6 +27,7 @@ from rich.progress import (
 
 from creditgraph.api.app import create_app
 from creditgraph.api.keys import create_key
+from creditgraph.cli.audit import audit_app, subject_app
 from creditgraph.cli.common import err, run, settings, store_of
 from creditgraph.cli.credit import credit_app
 from creditgraph.cli.keys import keys_app
@@ -66,6 +67,8 @@ app.add_typer(schema_app, name="schema")
 app.add_typer(models_app, name="models")
 app.add_typer(keys_app, name="keys")
 app.add_typer(credit_app, name="credit")
+app.add_typer(audit_app, name="audit")
+app.add_typer(subject_app, name="subject")
 
 
 @app.callback()
@@ -104,6 +107,10 @@ def import_(
         typer.Option(help="Create bare accounts for ids the file references but the store lacks."),
     ] = False,
     batch_size: Annotated[int | None, typer.Option(help="Rows per write batch.")] = None,
+    allow_erased: Annotated[
+        bool,
+        typer.Option(help="Re-admit accounts erased on a data-subject request (else refused)."),
+    ] = False,
 ) -> None:
     """Validate a contract CSV file completely, then import it (idempotent)."""
     if kind not in ALL_KINDS:
@@ -124,6 +131,7 @@ def import_(
                 create_missing_accounts=create_missing_accounts,
                 batch_size=batch_size or s.import_batch_size,
                 progress=advance,
+                allow_erased=allow_erased,
             )
         )
     typer.echo(

@@ -50,11 +50,14 @@ def import_file(
     create_missing_accounts: bool = False,
     batch_size: int = 20_000,
     progress: Progress | None = None,
+    allow_erased: bool = False,
 ) -> ImportReport:
     """Validate ``path`` completely, then upsert it. Nothing is written from an invalid file.
 
     The embedded store writes the whole file in one transaction; Neo4j commits per batch and
     every write is idempotent by key, so re-running an interrupted import finishes it exactly.
+    Rows naming an erased account (a data-subject erasure's tombstone) are refused with
+    their file and line unless ``allow_erased``, which re-admits the account.
     """
     t0 = time.perf_counter()
     table = read_table(path, kind)
@@ -66,6 +69,7 @@ def import_file(
         batch_size=batch_size,
         progress=progress,
         missing_hint=CLI_MISSING_HINT,
+        allow_erased=allow_erased,
     )
     return report
 
@@ -133,9 +137,12 @@ def _import_table(
     batch_size: int,
     missing_hint: str,
     progress: Progress | None = None,
+    allow_erased: bool = False,
 ) -> tuple[ImportReport, Batch]:
     parsed = parse(table)
     stubs: list[str] = []
+    id_columns = {n: table.columns[n] for n in ERASABLE_COLUMNS if n in table.columns}
+    erased = _refuse_erased(store, table, id_columns, allow_erased)
     if parsed.references:
         referenced = pc.unique(
             pa.concat_arrays([c for c in parsed.references.values()])
@@ -176,6 +183,8 @@ def _import_table(
                 ) from None
             if progress is not None:
                 progress(min(start + batch_size, total), total)
+        if erased:
+            store.lift_tombstones(erased)  # re-admitted on purpose (allow_erased)
     report = ImportReport(
         kind=table.kind,
         path=table.path,
@@ -192,6 +201,41 @@ def _located(e: ObligationConflict, table: Table, start: int) -> ObligationConfl
     return ObligationConflict(
         [replace(c, row=table.line(start + c.row), file=str(table.path)) for c in e.refused]
     )
+
+
+#: Columns that name accounts, in every kind of file.
+ERASABLE_COLUMNS = ("account_id", "src", "dst")
+
+
+def _refuse_erased(
+    store: GraphStore, table: Table, columns: Mapping[str, pa.Array], allow: bool
+) -> list[str]:
+    """Refuse rows naming an erased account (file and line each), unless ``allow``; returns
+    the erased ids the import re-admits."""
+    if not columns:
+        return []
+    ids = pc.unique(pa.concat_arrays(list(columns.values()))).to_pylist()
+    erased = store.erased([i for i in ids if i])
+    if not erased or allow:
+        return sorted(erased)
+    errs = ErrorCollector(table)
+    value_set = pa.array(sorted(erased), pa.string())
+    for name, col in columns.items():
+        rows = np.flatnonzero(
+            np.asarray(pc.is_in(col, value_set=value_set).fill_null(False), dtype=bool)
+        )
+
+        def reason(r: int, col: pa.Array = col) -> str:
+            a = col[r].as_py()
+            when = time.strftime("%Y-%m-%d", time.gmtime(erased[a]))
+            return (
+                f"account {a!r} was erased on {when} (data-subject erasure); refused so the "
+                "person is not brought back (to re-admit: creditgraph import --allow-erased)"
+            )
+
+        errs.add_rows(rows, name, reason)
+    errs.raise_if_any()
+    return []
 
 
 def _write(store: GraphStore, batch: Batch) -> int:

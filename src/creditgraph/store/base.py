@@ -9,12 +9,15 @@ relationships than the hub threshold is summarised, not walked through, unless a
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import itertools
 import time
 from abc import ABC, abstractmethod
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -115,6 +118,52 @@ def refuse_changed_transfers(batch: TransferColumns, stored: Mapping[str, Sequen
         raise TransferConflict(changed)
 
 
+ERASED = "<erased>"
+
+
+def tombstone_of(account_id: str) -> str:
+    """The tombstone of an erased account: a one-way digest of its id. It tells only someone
+    who already holds the id that the id was erased (ids are guessable, so it is no secret)."""
+    return hashlib.sha256(b"creditgraph-erased:" + account_id.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Erased:
+    """What ``erase_account`` removed."""
+
+    account_id: str
+    transfers: int
+    links: int
+    label: bool
+    score: bool
+    rings_left: list[str]
+    rings_deleted: list[str]
+
+
+def rings_without(rings: Sequence[Ring], account_id: str) -> tuple[list[str], list[Ring]]:
+    """Of the rings ``account_id`` belongs to: the ids to delete (fewer than two members
+    left) and the others without it, their evidence naming it ``ERASED``."""
+
+    def scrub(value: Any) -> Any:
+        if isinstance(value, str):
+            return ERASED if value == account_id else value
+        if isinstance(value, dict):
+            return {k: scrub(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [scrub(v) for v in value]
+        return value
+
+    delete: list[str] = []
+    keep: list[Ring] = []
+    for r in rings:
+        members = [m for m in r.members if m != account_id]
+        if len(members) < 2:
+            delete.append(r.ring_id)
+        else:
+            keep.append(dataclasses.replace(r, members=members, evidence=scrub(r.evidence)))
+    return delete, keep
+
+
 class GraphStore(ABC):
     """What every backend provides. Writes are idempotent by key:
 
@@ -183,6 +232,22 @@ class GraphStore(ABC):
     def update_ring(self, ring_id: str, status: str, note: str | None = None) -> Ring:
         """Set a ring's status (``InvalidInput`` unless one of ``RING_STATUSES``) and, when
         ``note`` is given, its note; returns the updated ring, ``NotFound`` if absent."""
+
+    @abstractmethod
+    def erase_account(self, account_id: str) -> Erased:
+        """Remove the account and everything stored about it, in one transaction: its
+        transfers and links (both directions), label, score and ring memberships (a ring left
+        with fewer than two members is deleted, the others' evidence says ``ERASED`` where it
+        named the account), and keep its tombstone (``tombstone_of``). ``NotFound`` if the
+        account is not stored."""
+
+    @abstractmethod
+    def erased(self, account_ids: Sequence[str]) -> dict[str, float]:
+        """Of the given ids, those with a tombstone, with when they were erased (UNIX s)."""
+
+    @abstractmethod
+    def lift_tombstones(self, account_ids: Sequence[str]) -> int:
+        """Drop the tombstones of the given ids (a forced re-import); returns how many."""
 
     # -- reads -------------------------------------------------------------------------------
     @abstractmethod

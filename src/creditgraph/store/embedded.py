@@ -44,11 +44,14 @@ from creditgraph.domain import (
 )
 from creditgraph.errors import NotFound, StoreUnavailable
 from creditgraph.store.base import (
+    Erased,
     GraphStore,
     check_page,
     check_ring_status,
     refuse_changed_transfers,
+    rings_without,
     score_row,
+    tombstone_of,
 )
 from creditgraph.store.obligations import change_of_advance, changes_of_new, plan_obligations
 from creditgraph.store.snapshot import SnapshotBuilder
@@ -132,6 +135,11 @@ DDL = (
         other TEXT NOT NULL,
         w INTEGER NOT NULL,
         PRIMARY KEY (account_id, other)
+    ) WITHOUT ROWID""",
+    # Data-subject erasure: digests of erased ids (store.base.tombstone_of).
+    """CREATE TABLE IF NOT EXISTS tombstones(
+        digest TEXT PRIMARY KEY,
+        erased_at REAL NOT NULL
     ) WITHOUT ROWID""",
     *(TIE_INDEXES := ("CREATE INDEX IF NOT EXISTS ties_rank ON ties(account_id, w DESC, other)",)),
     *(
@@ -245,6 +253,18 @@ INSERT OR REPLACE INTO scores(account_id, fraud_probability, social_credit, mode
 VALUES (?, ?, ?, ?, ?, ?)
 """
 TRANSFER_COLUMNS = "transfer_id, src, dst, amount, ts, currency, channel"
+ERASE_COUNT_TRANSFERS = "SELECT count(*) FROM transfers WHERE src = ?1 OR dst = ?1"
+ERASE_COUNT_LINKS = "SELECT count(*) FROM links WHERE src = ?1 OR dst = ?1"
+# A neighbour's degree per relation drops by its relationships with the erased account.
+ERASE_NEIGHBOUR_DEGREES = """
+UPDATE degrees SET n = degrees.n - d.c FROM (
+    SELECT CASE WHEN src = ?1 THEN dst ELSE src END AS a, 'TRANSFER' AS r, count(*) AS c
+    FROM transfers WHERE (src = ?1 OR dst = ?1) AND src <> dst GROUP BY 1
+    UNION ALL
+    SELECT CASE WHEN src = ?1 THEN dst ELSE src END, type, count(*)
+    FROM links WHERE (src = ?1 OR dst = ?1) AND src <> dst GROUP BY 1, 2
+) AS d WHERE degrees.account_id = d.a AND degrees.relation = d.r
+"""
 #: Below this many rows an import keeps the transfer indexes as they are.
 BULK_MIN_ROWS = 100_000
 # SQLite allows 32766 host parameters; stay well below for IN (...) lists.
@@ -578,6 +598,66 @@ class EmbeddedStore(GraphStore):
         if not changed:
             raise NotFound(f"ring {ring_id!r} not found")
         return self.get_ring(ring_id)
+
+    # -- data-subject erasure ---------------------------------------------------------------------
+    def erase_account(self, account_id: str) -> Erased:
+        with self._tx() as db:
+            if self.missing_accounts([account_id]):
+                raise NotFound(f"account {account_id!r} not found")
+            delete, keep = rings_without(self.rings_of(account_id), account_id)
+            self.delete_rings(delete)
+            a = (account_id,)
+            n_transfers = db.execute(ERASE_COUNT_TRANSFERS, a).fetchone()[0]
+            n_links = db.execute(ERASE_COUNT_LINKS, a).fetchone()[0]
+            # Keep the derived tables true for the neighbours (no delete triggers).
+            db.execute(ERASE_NEIGHBOUR_DEGREES, a)
+            db.execute("DELETE FROM degrees WHERE n <= 0 OR account_id = ?", a)
+            db.execute("DELETE FROM ties WHERE account_id = ? OR other = ?", a * 2)
+            db.execute("DELETE FROM transfers WHERE src = ? OR dst = ?", a * 2)
+            db.execute("DELETE FROM links WHERE src = ? OR dst = ?", a * 2)
+            label = db.execute("DELETE FROM labels WHERE account_id = ?", a).rowcount
+            score = db.execute("DELETE FROM scores WHERE account_id = ?", a).rowcount
+            db.execute("DELETE FROM ring_members WHERE account_id = ?", a)
+            # A data subject's erasure takes its credit records too.
+            db.execute(
+                "DELETE FROM obligation_events WHERE obligation_id IN"
+                " (SELECT obligation_id FROM obligations WHERE account_id = ?)",
+                a,
+            )
+            db.execute("DELETE FROM obligations WHERE account_id = ?", a)
+            db.execute("DELETE FROM accounts WHERE account_id = ?", a)
+            for r in keep:
+                db.execute("UPDATE rings SET evidence = ? WHERE ring_id = ?",
+                           (orjson.dumps(r.evidence).decode(), r.ring_id))  # fmt: skip
+            db.execute(
+                "INSERT OR REPLACE INTO tombstones(digest, erased_at) VALUES (?, ?)",
+                (tombstone_of(account_id), time.time()),
+            )
+        return Erased(
+            account_id, n_transfers, n_links, bool(label), bool(score),
+            [r.ring_id for r in keep], delete,
+        )  # fmt: skip
+
+    def erased(self, account_ids: Sequence[str]) -> dict[str, float]:
+        with self._lock:
+            if self._db.execute("SELECT 1 FROM tombstones LIMIT 1").fetchone() is None:
+                return {}  # the common case: an import pays no hashing
+            by_digest = {tombstone_of(a): a for a in account_ids}
+            out: dict[str, float] = {}
+            for chunk in _chunks(list(by_digest)):
+                for d, at in self._db.execute(
+                    "SELECT digest, erased_at FROM tombstones"
+                    f" WHERE digest IN ({_marks(len(chunk))})",
+                    chunk,
+                ):
+                    out[by_digest[d]] = float(at)
+        return out
+
+    def lift_tombstones(self, account_ids: Sequence[str]) -> int:
+        with self._tx() as db:
+            return db.executemany(
+                "DELETE FROM tombstones WHERE digest = ?", [(tombstone_of(a),) for a in account_ids]
+            ).rowcount
 
     # -- reads -----------------------------------------------------------------------------------
     def missing_accounts(self, account_ids: Sequence[str]) -> list[str]:

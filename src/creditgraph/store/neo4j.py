@@ -70,16 +70,42 @@ from creditgraph.domain import (
 )
 from creditgraph.errors import Conflict, CreditGraphError, NotFound, StoreUnavailable
 from creditgraph.store.base import (
+    Erased,
     GraphStore,
     check_page,
     check_ring_status,
     refuse_changed_transfers,
+    rings_without,
     score_row,
+    tombstone_of,
 )
 from creditgraph.store.obligations import change_of_advance, changes_of_new, plan_obligations
 from creditgraph.store.snapshot import SnapshotBuilder
 
 T = TypeVar("T")
+
+# -- data-subject erasure (all in one transaction) ---------------------------------------------
+ERASE_FACTS = """
+MATCH (a:Account {account_id: $id})
+RETURN COUNT { MATCH (a)-[t:TRANSFERRED]-() RETURN DISTINCT t } AS transfers,
+       COUNT { MATCH (a)-[l]-(:Account) WHERE NOT type(l) IN $reserved RETURN DISTINCT l } AS links,
+       a.label IS NOT NULL AS label, a.model_version IS NOT NULL AS score
+"""
+ERASE_ACCOUNT = "MATCH (a:Account {account_id: $id}) DETACH DELETE a"
+SET_RING_EVIDENCE = "MATCH (g:Ring {ring_id: $id}) SET g.evidence = $evidence"
+ADD_TOMBSTONE = "MERGE (t:Tombstone {digest: $digest}) SET t.erased_at = $at"
+ANY_TOMBSTONE = "MATCH (t:Tombstone) RETURN t.digest LIMIT 1"
+GET_TOMBSTONES = """
+UNWIND $digests AS d
+MATCH (t:Tombstone {digest: d})
+RETURN t.digest AS d, t.erased_at AS at
+"""
+LIFT_TOMBSTONES = """
+UNWIND $digests AS d
+MATCH (t:Tombstone {digest: d})
+DELETE t
+RETURN count(*) AS n
+"""
 
 # Missing optional floats compare through this sentinel (Cypher's null never equals null).
 _NULL_F = -1.0e300
@@ -210,6 +236,8 @@ UNWIND $ids AS id
 MATCH (a:Account {account_id: id}) WHERE a[$key] IS NOT NULL
 RETURN a.account_id AS id, a[$key] AS v
 """
+# A data subject's erasure takes its credit records too.
+ERASE_OBLIGATIONS = "MATCH (o:Obligation {account_id: $id}) DELETE o"
 ALL_TRANSFER_EVENTS = """
 MATCH (s:Account)-[t:TRANSFERRED]->(d:Account)
 RETURN t.transfer_id AS id, s.account_id AS s, d.account_id AS d, t.amount AS amount, t.ts AS ts
@@ -704,6 +732,57 @@ class Neo4jStore(GraphStore):
         if self._write(run) is None:
             raise NotFound(f"ring {ring_id!r} not found")
         return self.get_ring(ring_id)
+
+    # -- data-subject erasure ---------------------------------------------------------------------
+    def erase_account(self, account_id: str) -> Erased:
+        delete, keep = rings_without(self.rings_of(account_id), account_id)  # NotFound first
+
+        def run(tx: ManagedTransaction) -> Erased:
+            facts = tx.run(ERASE_FACTS, id=account_id, reserved=_RESERVED).single()
+            if facts is None:
+                raise NotFound(f"account {account_id!r} not found")
+            tx.run(DELETE_RINGS, ids=delete).consume()
+            for r in keep:
+                tx.run(
+                    SET_RING_EVIDENCE, id=r.ring_id, evidence=orjson.dumps(r.evidence).decode()
+                ).consume()
+            tx.run(ERASE_ACCOUNT, id=account_id).consume()
+            tx.run(ERASE_OBLIGATIONS, id=account_id).consume()
+            tx.run(ADD_TOMBSTONE, digest=tombstone_of(account_id), at=time.time()).consume()
+            return Erased(
+                account_id,
+                int(facts["transfers"]),
+                int(facts["links"]),
+                bool(facts["label"]),
+                bool(facts["score"]),
+                [r.ring_id for r in keep],
+                delete,
+            )
+
+        return self._write(run)
+
+    def erased(self, account_ids: Sequence[str]) -> dict[str, float]:
+        if self._value(ANY_TOMBSTONE) is None:
+            return {}  # the common case: an import pays no hashing
+        by_digest = {tombstone_of(a): a for a in account_ids}
+        digests = list(by_digest)
+
+        def run(tx: ManagedTransaction) -> dict[str, float]:
+            out: dict[str, float] = {}
+            for i in range(0, len(digests), 20_000):
+                for r in tx.run(GET_TOMBSTONES, digests=digests[i : i + 20_000]):
+                    out[by_digest[r["d"]]] = float(r["at"])
+            return out
+
+        return self._read(run)
+
+    def lift_tombstones(self, account_ids: Sequence[str]) -> int:
+        digests = [tombstone_of(a) for a in account_ids]
+
+        def run(tx: ManagedTransaction) -> int:
+            return int(tx.run(LIFT_TOMBSTONES, digests=digests).single(strict=True)[0])
+
+        return self._write(run)
 
     # -- reads -----------------------------------------------------------------------------------
     def missing_accounts(self, account_ids: Sequence[str]) -> list[str]:

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from creditgraph.api.routes import accounts, credit, ingest, investigate, models, ops, risk
+from creditgraph.api.routes import (
+    accounts,
+    credit,
+    ingest,
+    investigate,
+    models,
+    ops,
+    risk,
+    subjects,
+)
 
 # The risk router first: routes are matched in order, and it takes most of the traffic.
 ROUTERS: list[APIRouter] = [
@@ -15,4 +24,5 @@ ROUTERS: list[APIRouter] = [
     models.router,
     investigate.router,
     credit.router,
+    subjects.router,
 ]

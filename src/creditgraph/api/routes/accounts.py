@@ -37,7 +37,11 @@ async def account_score(
         out = asdict(await state.serving.account_score(account_id))
     except NotFound:
         state.audit.record(
-            principal=principal, action="account.score", target=account_id, result="not_found"
+            principal=principal,
+            action="account.score",
+            target=account_id,
+            result="not_found",
+            accounts=[account_id],
         )
         raise
     state.audit.record(
@@ -45,5 +49,22 @@ async def account_score(
         action="account.score",
         target=account_id,
         result=f"p={out['fraud_probability']:.4f} model={out['model_version']}",
+        accounts=[account_id],
+    )
+    # The social-credit dimension is a credit output: the decision log keeps it.
+    await state.decisions.credit(
+        kind="credit.social",
+        account_id=account_id,
+        inputs={"account_id": account_id, "source": out["source"]},
+        model_version=out["model_version"],
+        output={
+            "social_credit": out["social_credit"],
+            "fraud_probability": out["fraud_probability"],
+            "source": out["source"],
+            "degraded": out["degraded"],
+        },
+        thresholds={},
+        reasons=out["reasons"],
+        key_id=principal.key_id,
     )
     return out

@@ -58,6 +58,7 @@ async def put_consent(
             action="account.consent",
             target=account_id,
             result=f"refused: {type(e).__name__}",
+            accounts=[account_id],
         )
         raise
     state.audit.record(
@@ -65,6 +66,7 @@ async def put_consent(
         action="account.consent",
         target=account_id,
         result=f"social_scoring={change.social_scoring} (was {change.previous})",
+        accounts=[account_id],
     )
     return asdict(change)
 
@@ -113,8 +115,30 @@ async def get_credit(
             target=account_id,
             result=f"refused: {type(e).__name__}",
             purpose=purpose,
+            accounts=[account_id],
         )
         raise
+    # The credit output goes to the decision log (hash-chained), apart from fraud decisions.
+    await state.decisions.credit(
+        account_id=account_id,
+        inputs={"as_of_model": out["model_version"], "policy": state.settings.credit.social_policy},
+        model_version=out["model_version"],
+        output={
+            "credit_score": out["credit_score"],
+            "band": out["band"],
+            "p_default": out["p_default"],
+            "dimensions": {d: v["score"] for d, v in out["dimensions"].items()},
+            "social_used": out["dimensions"]["social"]["used"],
+        },
+        thresholds={
+            "policy": state.settings.credit.social_policy,
+            "social_cap": state.settings.credit.social_cap,
+            "consent_default": state.settings.credit.consent_default,
+        },
+        reasons=[{"code": r["code"], "points": r["points"]} for r in out["reasons"]],
+        key_id=principal.key_id,
+        kind="credit.profile",
+    )
     state.audit.record(
         principal=principal,
         action="account.credit",
@@ -124,5 +148,6 @@ async def get_credit(
             f"social_used={out['dimensions']['social']['used']} model={out['model_version']}"
         ),
         purpose=purpose,
+        accounts=[account_id],
     )
     return out

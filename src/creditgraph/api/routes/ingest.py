@@ -67,6 +67,17 @@ CreateMissing = Annotated[
 ]
 
 
+def _accounts_of(items: Sequence[BaseModel]) -> list[str]:
+    """The account ids a batch names (logged as pseudonyms)."""
+    ids: dict[str, None] = {}
+    for item in items:
+        for name in ("account_id", "src", "dst"):
+            value = getattr(item, name, None)
+            if isinstance(value, str):
+                ids[value.strip()] = None
+    return list(ids)
+
+
 async def _run(
     state: ApiState,
     principal: Principal,
@@ -86,6 +97,7 @@ async def _run(
         action=f"ingest.{kind}",
         target=f"{len(items)} items",
         result=f"changed={out['changed']} rescored={out['rescored']}",
+        accounts=_accounts_of(items),
     )
     return out
 

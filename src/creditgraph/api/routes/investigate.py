@@ -49,8 +49,16 @@ class Lookup:
     purpose: str
     audit: AuditLog
 
-    def run(self, action: str, target: str, fn: Callable[[], T], result: Callable[[T], str]) -> T:
-        """Call ``fn``; record the outcome (also a refusal: not found, invalid) and re-raise."""
+    def run(
+        self,
+        action: str,
+        target: str,
+        fn: Callable[[], T],
+        result: Callable[[T], str],
+        accounts: Sequence[str] = (),
+    ) -> T:
+        """Call ``fn``; record the outcome (also a refusal: not found, invalid) and re-raise.
+        ``accounts``: the ids the look-up is about (logged as pseudonyms)."""
         try:
             out = fn()
         except CreditGraphError as e:
@@ -61,18 +69,19 @@ class Lookup:
                 if isinstance(e, InvalidInput)
                 else "error"
             )
-            self._record(action, target, outcome)
+            self._record(action, target, outcome, accounts)
             raise
-        self._record(action, target, result(out))
+        self._record(action, target, result(out), accounts)
         return out
 
-    def _record(self, action: str, target: str, result: str) -> None:
+    def _record(self, action: str, target: str, result: str, accounts: Sequence[str]) -> None:
         self.audit.record(
             principal=self.principal,
             action=action,
             target=target,
             result=result,
             purpose=self.purpose,
+            accounts=accounts,
         )
 
 
@@ -132,6 +141,7 @@ def get_account(
         account_id,
         lambda: investigate.account_view(store, account_id, scorer),
         lambda v: f"rings={len(v['rings'])}",
+        accounts=[account_id],
     )
     return json_response(out)
 
@@ -183,6 +193,7 @@ def get_neighbourhood(
             through_hubs=through_hubs,
         ),
         lambda v: f"nodes={len(v['nodes'])} edges={len(v['edges'])} truncated={v['truncated']}",
+        accounts=[account_id],
     )
     return json_response(out)
 
@@ -227,6 +238,7 @@ def get_paths(
             deadline_s=settings.investigate_path_deadline_s,
         ),
         lambda v: f"paths={len(v['paths'])} length={v['length']} complete={v['complete']}",
+        accounts=[src, dst],
     )
     return json_response(out)
 
@@ -321,5 +333,6 @@ def get_transfers(
             offset=offset,
         ),
         lambda v: f"items={len(v['items'])} total={v['total']}",
+        accounts=[account_id, *([counterparty] if counterparty else [])],
     )
     return json_response(out)

@@ -110,6 +110,7 @@ async def check_transfer(request: Request) -> Response:
                 action="risk.transfer",
                 target=f"{body.src}->{body.dst}",
                 result="replayed",
+                accounts=(body.src, body.dst),
             )
             return Response(
                 cached, media_type="application/json", headers={"Idempotent-Replayed": "true"}
@@ -124,6 +125,29 @@ async def check_transfer(request: Request) -> Response:
                 timestamp=body.timestamp.timestamp() if body.timestamp else None,
             )
         )
+        # Logged before it is answered (or cached for a replay): a decision that cannot be
+        # recorded is a 503, never an unrecorded answer.
+        state.audit.record(
+            principal=principal,
+            action="risk.transfer",
+            target=f"{body.src}->{body.dst}",
+            result=f"{decision.decision} risk={decision.risk:.4f} model={decision.model_version}"
+            + (" degraded" if decision.degraded else ""),
+            accounts=(body.src, body.dst),
+        )
+        seq = state.decisions.risk_sync(
+            inputs=body.model_dump(mode="json"),
+            src=body.src,
+            dst=body.dst,
+            decision=decision.decision,
+            risk=decision.risk,
+            model_version=decision.model_version,
+            policy=serving.policy,
+            reasons=decision.reasons,
+            degraded=decision.degraded,
+            key_id=principal.key_id,
+        )
+        await state.decisions.settle(seq)  # waits for the fsync only under decision_ack=fsync
         answer = orjson.dumps(decision_payload(decision))
     except BaseException as e:
         if idempotency_key is not None:
@@ -134,11 +158,4 @@ async def check_transfer(request: Request) -> Response:
     state.metrics.decisions.labels(
         decision.decision, "true" if decision.degraded else "false"
     ).inc()
-    state.audit.record(
-        principal=principal,
-        action="risk.transfer",
-        target=f"{body.src}->{body.dst}",
-        result=f"{decision.decision} risk={decision.risk:.4f} model={decision.model_version}"
-        + (" degraded" if decision.degraded else ""),
-    )
     return Response(answer, media_type="application/json")

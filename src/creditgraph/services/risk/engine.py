@@ -222,6 +222,25 @@ class RiskEngine:
             done.append(a)
         return done
 
+    def forget(self, account_ids: Sequence[str]) -> list[str]:
+        """Drop what the engine holds under these ids (erased people): their table rows can
+        no longer be found, live ties and scores and cached scores go. The rows stay in the
+        arrays, without an id, until the next reload builds tables without them. Returns
+        the ids that were known."""
+        known = []
+        with self._lock:
+            for a in account_ids:
+                if self.index.pop(a, None) is not None or a in self._overlay.scores:
+                    known.append(a)
+                self._overlay.forget(a)
+                self.tables.rings.pop(a, None)
+        self._recent.discard(account_ids)
+        return known
+
+    def held_ids(self) -> list[str]:
+        """Every account id the engine can answer for from memory."""
+        return [*self.index, *self._overlay.scores, *(str(k) for k in self._recent)]
+
     def live_accounts(self) -> int:
         return len(self._overlay.scores)
 

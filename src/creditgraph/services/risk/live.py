@@ -103,6 +103,17 @@ class Overlay:
             self.neighbours[a].add(b)
             self.neighbours[b].add(a)
 
+    def forget(self, account_id: str) -> None:
+        """Drop every tie and score of ``account_id`` (an erased person). Caller holds the lock."""
+        self.scores.pop(account_id, None)
+        self.sent.pop(account_id, None)
+        for other in self.neighbours.pop(account_id, set()):
+            self.neighbours.get(other, set()).discard(account_id)
+        for pairs in (self.friends, self.transfers):
+            pairs.difference_update({p for p in pairs if account_id in p})
+        for pair in [p for p in self.identity if account_id in p]:
+            del self.identity[pair]
+
     def identity_links(self, a: str, b: str) -> set[str]:
         return set(self.identity.get(canonical_pair(a, b), ()))
 
