@@ -110,6 +110,8 @@ def test_every_field(api: ApiClient) -> None:
     assert points == sorted(points)
     assert all(p < 0 for p in points)
     assert all(x["feature"] and "score too low" not in x["message"] for x in reasons)
+    # Under inclusion_only relationships never cost points, so never a principal reason.
+    assert all(x["dimension"] != "social" for x in reasons)
     cf = body["counterfactual"]
     nxt = next_band(body["credit_score"])
     if nxt is None:

@@ -158,8 +158,8 @@ def principal_reasons(
     composite points against an average account, most points lost first."""
     lost: list[Reason] = []
     for d in DIMENSIONS:
-        if not scored.used[d][row] or (d == "social" and scored.points[d][row] <= 0):
-            continue  # a guarded social dimension adds points or nothing: it never costs any
+        if not scored.used[d][row] or (d == "social" and scored.points[d][row] >= 0):
+            continue  # relationships are a principal reason only when they cost points
         pts = weights[d] * scored.feature_points[d][row]
         for j, p in enumerate(pts):
             if p < -0.05:
