@@ -290,9 +290,10 @@ def test_batch_and_request_agree(api: ApiClient) -> None:
 
 def test_sensitive_column_changes_nothing(api: ApiClient) -> None:
     before = _get(api, "A0000010").json()
+    # Changing a recorded value takes an admin key (a payment key may only add facts).
     r = api.post(
         "/v1/accounts",
-        "payment",
+        "admin",
         json={"items": [{"account_id": "A0000010", "features": {"age_years": 99}}]},
     )
     assert r.status_code == 200
