@@ -88,10 +88,10 @@ def touched(kind: Kind, items: Sequence[BaseModel]) -> tuple[list[str], list[str
         }
         if "account_id" in data:
             accounts[data["account_id"]] = None
-        else:
+        elif "src" in data:
             accounts[data["src"]] = None
             accounts[data["dst"]] = None
-        if kind == "transfers":
+        if "transfer_id" in data:  # transfers, and transfer outcomes (named by transfer only)
             ids.append(data["transfer_id"])
     return list(accounts), ids
 
