@@ -64,7 +64,9 @@ class Server:
     payment_key: str
 
 
-@pytest.fixture(scope="session")
+# Package scope: torn down after the last e2e test, so the browser's sync Playwright loop
+# (it stays "running" in the main thread while alive) never reaches later asyncio.run() calls.
+@pytest.fixture(scope="package")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     root = tmp_path_factory.mktemp("e2e")
     network = build_network(root, accounts=ACCOUNTS, rings=True)
@@ -113,7 +115,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         log.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
     with sync_playwright() as p:
         # Containers often have a small /dev/shm; Chromium then uses /tmp instead.
