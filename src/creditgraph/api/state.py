@@ -18,6 +18,7 @@ from creditgraph.config import Settings
 from creditgraph.errors import Conflict
 from creditgraph.ledger import Ledger
 from creditgraph.ledger.decisions import DecisionLog
+from creditgraph.services.credit import CreditService
 from creditgraph.services.risk import TtlCache
 from creditgraph.services.serving import Serving
 from creditgraph.services.subjects import ErasureWatch, erasures_path
@@ -144,6 +145,7 @@ class ApiState:
         self.audit = AuditLog(self.ledger)
         self.decisions = DecisionLog(self.ledger, ack=settings.decision_ack)
         self.erasures = ErasureWatch(erasures_path(self.ledger))
+        self.credit = CreditService(settings.models_dir)
         self.idempotency = IdempotencyCache(
             settings.idempotency_ttl_s, settings.idempotency_max_entries
         )

@@ -32,6 +32,8 @@ from creditgraph.domain import (
     GraphEdge,
     LabelColumns,
     LinkColumns,
+    Obligation,
+    ObligationColumns,
     Page,
     Path,
     PathSearch,
@@ -44,6 +46,7 @@ from creditgraph.domain import (
     Ties,
     Transfer,
     TransferColumns,
+    TransferEvents,
 )
 from creditgraph.errors import (
     AccountConflict,
@@ -330,6 +333,13 @@ class GraphStore(ABC):
         """Set each account's label; returns how many were inserted or changed."""
 
     @abstractmethod
+    def upsert_obligations(self, batch: ObligationColumns) -> int:
+        """Insert new obligations and advance stored ones (``store.obligations`` rules: terms
+        fixed, status forward only, each change kept with its time); returns how many rows
+        were inserted or advanced. ``ObligationConflict`` (nothing of the batch written) for
+        a changed term or a backward status."""
+
+    @abstractmethod
     def write_scores(self, scores: Sequence[Score]) -> int:
         """Replace the scores of the given accounts; returns how many were written."""
 
@@ -384,6 +394,27 @@ class GraphStore(ABC):
     def get_labels(self, account_ids: Sequence[str]) -> LabelColumns:
         """Stored labels (with source and time) of the given accounts that have one, ordered
         by account id."""
+
+    @abstractmethod
+    def get_obligations(
+        self,
+        obligation_ids: Sequence[str] | None = None,
+        *,
+        account_ids: Sequence[str] | None = None,
+    ) -> dict[str, Obligation]:
+        """Stored obligations with their status history, by id: those with the given ids,
+        or of the given accounts, or (both None) all of them."""
+
+    @abstractmethod
+    def property_values(
+        self, name: str, account_ids: Sequence[str] | None = None
+    ) -> dict[str, str]:
+        """The text property ``name`` of the given accounts (all when None) that carry it."""
+
+    @abstractmethod
+    def transfer_events(self, account_ids: Sequence[str] | None = None) -> TransferEvents:
+        """Every single transfer with an end among ``account_ids`` (all when None), ordered
+        by time then id: what credit behaviour features read."""
 
     @abstractmethod
     def get_scores(self, account_ids: Sequence[str] | None = None) -> list[Score]:
