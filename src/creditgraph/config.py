@@ -175,6 +175,11 @@ class Settings(BaseSettings):
     #: An investigator neighbourhood still expanding after this long is stopped and answered
     #: 422 naming this cap (paths answer what they found: ``investigate_path_deadline_s``).
     investigate_deadline_s: float = Field(default=5.0, gt=0, le=120)
+    #: Worker processes for the heavy investigator views (neighbourhoods of 2+ hops, paths;
+    #: ``services/viewpool.py``), so their CPU and GIL stay out of the API process that
+    #: answers risk checks; 0 computes them in the API process. Workers run at this nice.
+    investigate_processes: int = Field(default=1, ge=0, le=32)
+    investigate_process_nice: int = Field(default=5, ge=0, le=19)
     #: Audit and decision logs (``creditgraph.ledger``): a writer thread fsyncs what was
     #: written at most this long after (group commit); files rotate at this size and at the
     #: UTC day's end, and rotated files older than the retention period are removed.

@@ -22,6 +22,7 @@ from creditgraph.services.credit import CreditService
 from creditgraph.services.risk import TtlCache
 from creditgraph.services.serving import Serving
 from creditgraph.services.subjects import ErasureWatch, erasures_path
+from creditgraph.services.viewpool import ViewPool
 from creditgraph.store.base import tombstone_of
 
 
@@ -149,6 +150,11 @@ class ApiState:
         self.idempotency = IdempotencyCache(
             settings.idempotency_ttl_s, settings.idempotency_max_entries
         )
+        self.views = (
+            ViewPool(settings, settings.investigate_processes, settings.investigate_process_nice)
+            if settings.investigate_processes
+            else None
+        )
 
     def forget_erased(self, account_ids: Sequence[str]) -> list[str]:
         """Drop erased people from memory: the engine's tables and caches and the cached
@@ -174,5 +180,7 @@ class ApiState:
         return erased
 
     def close(self) -> None:
+        if self.views is not None:
+            self.views.close()  # waits for the views in flight, before the store closes
         self.serving.close()
         self.ledger.close()  # fsyncs the logs and stops their writer threads

@@ -254,6 +254,9 @@ class Erased:
     score: bool
     rings_left: list[str]
     rings_deleted: list[str]
+    transfer_labels: int = 0  # outcomes of the account's transfers
+    reviews: int = 0  # review-queue items naming the account
+    obligations: int = 0  # with their status history
 
 
 def rings_without(rings: Sequence[Ring], account_id: str) -> tuple[list[str], list[Ring]]:
@@ -359,7 +362,8 @@ class GraphStore(ABC):
     @abstractmethod
     def erase_account(self, account_id: str) -> Erased:
         """Remove the account and everything stored about it, in one transaction: its
-        transfers and links (both directions), label, score and ring memberships (a ring left
+        transfers (with their outcomes and properties) and links (both directions), label,
+        score, versions, obligations, the review items naming it, and ring memberships (a ring left
         with fewer than two members is deleted, the others' evidence says ``ERASED`` where it
         named the account), and keep its tombstone (``tombstone_of``). ``NotFound`` if the
         account is not stored."""
@@ -514,6 +518,15 @@ class GraphStore(ABC):
     @abstractmethod
     def transfer_labels(self) -> TransferLabelColumns:
         """Every stored transfer outcome, ordered by transfer id."""
+
+    @abstractmethod
+    def transfer_labels_of(self, transfer_ids: Sequence[str]) -> TransferLabelColumns:
+        """The stored outcomes of the given transfers, ordered by transfer id."""
+
+    @abstractmethod
+    def reviews_of(self, account_id: str) -> list[ReviewItem]:
+        """Review items (any status) whose transfer has ``account_id`` as an end, oldest
+        first (ties by id): a data subject's export."""
 
     @abstractmethod
     def transfer_log(self) -> TransferLog:

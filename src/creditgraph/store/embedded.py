@@ -765,6 +765,7 @@ class EmbeddedStore(EmbeddedOutcomes, GraphStore):
             db.execute(ERASE_NEIGHBOUR_DEGREES, a)
             db.execute("DELETE FROM degrees WHERE n <= 0 OR account_id = ?", a)
             db.execute("DELETE FROM ties WHERE account_id = ? OR other = ?", a * 2)
+            n_outcomes, n_reviews = self._erase_outcomes(db, account_id)
             db.execute("DELETE FROM transfers WHERE src = ? OR dst = ?", a * 2)
             db.execute("DELETE FROM links WHERE src = ? OR dst = ?", a * 2)
             label = db.execute("DELETE FROM labels WHERE account_id = ?", a).rowcount
@@ -772,6 +773,9 @@ class EmbeddedStore(EmbeddedOutcomes, GraphStore):
             db.execute("DELETE FROM ring_members WHERE account_id = ?", a)
             db.execute("DELETE FROM account_versions WHERE account_id = ?", a)
             # A data subject's erasure takes its credit records too.
+            n_obligations = db.execute(
+                "SELECT count(*) FROM obligations WHERE account_id = ?", a
+            ).fetchone()[0]
             db.execute(
                 "DELETE FROM obligation_events WHERE obligation_id IN"
                 " (SELECT obligation_id FROM obligations WHERE account_id = ?)",
@@ -788,7 +792,7 @@ class EmbeddedStore(EmbeddedOutcomes, GraphStore):
             )
         return Erased(
             account_id, n_transfers, n_links, bool(label), bool(score),
-            [r.ring_id for r in keep], delete,
+            [r.ring_id for r in keep], delete, n_outcomes, n_reviews, int(n_obligations),
         )  # fmt: skip
 
     def erased(self, account_ids: Sequence[str]) -> dict[str, float]:

@@ -270,7 +270,7 @@ MATCH (a:Account {account_id: id}) WHERE a[$key] IS NOT NULL
 RETURN a.account_id AS id, a[$key] AS v
 """
 # A data subject's erasure takes its credit records too.
-ERASE_OBLIGATIONS = "MATCH (o:Obligation {account_id: $id}) DELETE o"
+ERASE_OBLIGATIONS = "MATCH (o:Obligation {account_id: $id}) DELETE o RETURN count(*) AS n"
 ALL_TRANSFER_EVENTS = """
 MATCH (s:Account)-[t:TRANSFERRED]->(d:Account)
 RETURN t.transfer_id AS id, s.account_id AS s, d.account_id AS d, t.amount AS amount, t.ts AS ts
@@ -924,11 +924,12 @@ class Neo4jStore(Neo4jOutcomes, GraphStore):
                     SET_RING_EVIDENCE, id=r.ring_id, evidence=orjson.dumps(r.evidence).decode()
                 ).consume()
             tx.run(ERASE_ACCOUNT_VERSIONS, id=account_id).consume()
+            n_outcomes, n_reviews = self._erase_outcomes(tx, account_id)
             relisted = listed_neighbours(tx, account_id)
             tx.run(ERASE_ACCOUNT, id=account_id).consume()
             # The one write that lowers tie weights: those neighbours' lists are built again.
             build_ties(tx, relisted, self.tie_list_len)
-            tx.run(ERASE_OBLIGATIONS, id=account_id).consume()
+            n_obligations = tx.run(ERASE_OBLIGATIONS, id=account_id).single(strict=True)["n"]
             tx.run(ADD_TOMBSTONE, digest=tombstone_of(account_id), at=time.time()).consume()
             return Erased(
                 account_id,
@@ -938,6 +939,9 @@ class Neo4jStore(Neo4jOutcomes, GraphStore):
                 bool(facts["score"]),
                 [r.ring_id for r in keep],
                 delete,
+                n_outcomes,
+                n_reviews,
+                int(n_obligations),
             )
 
         return self._write(run)
