@@ -27,10 +27,17 @@ import pyarrow.csv as pacsv
 from creditgraph.config import CreditSettings
 from creditgraph.domain import CONSENT_PROPERTY, FRIEND, Obligation, Snapshot, TransferEvents
 from creditgraph.errors import ModelNotReady
+from creditgraph.ledger.decisions import DecisionLog
 from creditgraph.ml import credit_artifact
 from creditgraph.ml.credit_explain import profile
 from creditgraph.ml.credit_features import DIMENSIONS, STATUS_CODE, CreditData
-from creditgraph.ml.credit_model import CreditModel, TrainSettings, score_data, train_credit
+from creditgraph.ml.credit_model import (
+    CreditModel,
+    TrainSettings,
+    band_of,
+    score_data,
+    train_credit,
+)
 from creditgraph.services.consent import consent_value
 from creditgraph.store.base import GraphStore
 from creditgraph.training_config import TrainingConfig
@@ -266,6 +273,46 @@ def score_all_credit(
         used={d: scored.used[d] for d in DIMENSIONS},
         model_version=model.version,
     )
+
+
+def log_credit_table(decisions: DecisionLog, table: CreditTable, settings: CreditSettings) -> int:
+    """Write one decision-log line per account of a batch (kind ``credit.profile``, inputs
+    marked ``source: batch``), the same record ``GET /v1/accounts/{id}/credit`` writes for
+    the one it answers: a credit output leaves only once it is logged. Returns the count.
+
+    The batch gives no principal reasons (the CSV carries none), so none are logged."""
+    thresholds = {
+        "policy": settings.social_policy,
+        "social_cap": settings.social_cap,
+        "consent_default": settings.consent_default,
+    }
+    inputs = {
+        "as_of_model": table.model_version,
+        "policy": settings.social_policy,
+        "source": "batch",
+    }
+    for i, account in enumerate(table.account_ids):
+        score = float(table.credit_score[i])
+        dims = {
+            d: (round(float(table.dims[d][i]), 1) if table.used[d][i] or d != "social" else None)
+            for d in DIMENSIONS
+        }
+        decisions.credit_sync(
+            account_id=account,
+            inputs=inputs,
+            model_version=table.model_version,
+            output={
+                "credit_score": int(score),
+                "band": band_of(score),
+                "p_default": round(float(table.p_default[i]), 4),
+                "dimensions": dims,
+                "social_used": bool(table.used["social"][i]),
+            },
+            thresholds=thresholds,
+            reasons=[],
+            kind="credit.profile",
+        )
+    return len(table.account_ids)
 
 
 def credit_profile(
