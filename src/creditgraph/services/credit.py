@@ -138,23 +138,35 @@ def credit_data(
 
 
 def credit_data_around(
-    store: GraphStore, account_id: str, identity_features: Sequence[str], consent_default: str
+    store: GraphStore,
+    account_id: str,
+    identity_features: Sequence[str],
+    consent_default: str,
+    hops: int = 1,
 ) -> tuple[CreditData, int]:
     """One account's credit inputs: its own records, and (for the social dimension) its
-    friends and counterparties with their repayment records. ``NotFound`` if absent."""
+    friends and counterparties with their repayment records. With ``hops=2`` (the graph
+    network) also every transfer and friendship of those neighbours and the records of
+    their contacts, so the account's output is the one the batch gives. ``NotFound`` if
+    absent."""
     account = store.get_account(account_id)
     transfers = store.transfer_events([account_id])
     friend_edges = store.adjacent([account_id], frozenset({FRIEND}))
-    friends = [(e.src, e.dst) for e in friend_edges]
-    neighbours = sorted(
-        (
+
+    def ends() -> set[str]:
+        return (
             {e.src for e in friend_edges}
             | {e.dst for e in friend_edges}
             | set(transfers.src)
             | set(transfers.dst)
         )
-        - {account_id}
-    )
+
+    if hops >= 2:
+        first = sorted(ends() | {account_id})
+        transfers = store.transfer_events(first)
+        friend_edges = store.adjacent(first, frozenset({FRIEND}))
+    friends = [(e.src, e.dst) for e in friend_edges]
+    neighbours = sorted(ends() - {account_id})
     ids = sorted({account_id, *neighbours})
     created = [float("nan")] * len(ids)
     row = ids.index(account_id)
@@ -215,6 +227,7 @@ def train_credit_model(
         cuts_days=c.cuts_days,
         horizon_days=c.horizon_days,
         seed=job.seed,
+        social_model=c.social_model,
     )
     try:
         model = train_credit(
@@ -320,8 +333,9 @@ def credit_profile(
 ) -> dict[str, Any]:
     """``GET /v1/accounts/{id}/credit``: the profile of one account, read live from the
     store as of the model's ``as_of``. ``NotFound`` for an unknown account."""
+    hops = 2 if model.dims["social"].gnn is not None else 1
     data, row = credit_data_around(
-        store, account_id, model.identity_features, settings.consent_default
+        store, account_id, model.identity_features, settings.consent_default, hops
     )
     rows = np.array([row], dtype=np.int64)
     scored, blocks = score_data(model, data, rows, settings.social_policy, settings.social_cap)
