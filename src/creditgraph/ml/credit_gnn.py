@@ -215,7 +215,11 @@ class _Adam:
     than this whole training."""
 
     def __init__(
-        self, params: list[nn.Parameter], lr: float, weight_decay: float, betas=(0.9, 0.999)
+        self,
+        params: list[nn.Parameter],
+        lr: float,
+        weight_decay: float,
+        betas: tuple[float, float] = (0.9, 0.999),
     ) -> None:
         self.params, self.lr, self.wd, self.betas = params, lr, weight_decay, betas
         self.m = [torch.zeros_like(p) for p in params]
@@ -295,7 +299,7 @@ def train_social_gnn(
                 out = net(g)
                 total = total + loss_fn(out[~v], y[~v])
                 val_loss += float(loss_fn(out[v].detach(), y[v]))
-            (total / n_train).backward()
+            (total / n_train).backward()  # type: ignore[no-untyped-call]
             opt.step()
             val_loss /= n_val
             if val_loss < best[0] - 1e-5:
