@@ -3,13 +3,17 @@ choosing, beside XGBoost baselines trained on the same rows, and a fairness tabl
 
 Two synthetic worlds (``creditgraph synth``: obligations with a latent capacity, community
 shocks only repayment records reveal, a fifth thin-file):
-- the DEVELOPMENT world (``--dev-seed``) is the one choices are made on: ``--choose`` fits a
-  non-negative logistic regression of its held-out defaults on the dimensions' log-odds and
-  prints the weights it suggests (the job file's published weights came from it);
+- the DEVELOPMENT world (``--dev-seed``) is the one choices are made on: ``--choose`` picks
+  the social dimension's learner (trees on one-hop aggregates or the graph network of
+  ``ml/credit_gnn.py``: the one whose served ``p_default`` ranks the dev world's open
+  obligations best), then fits a non-negative logistic regression of its held-out defaults on
+  the dimensions' log-odds and prints the weights it suggests (the job file's published
+  weights came from it);
 - the TEST world (``--test-seed``) is only reported: the product's own path (a fresh embedded
   store, ``import`` of the five files, ``train_credit_model`` with the job file, scoring as of
   the data's end), then AUROC / AUPRC on the accounts' open obligations, whose outcomes only
-  ``credit_truth.csv`` knows.
+  ``credit_truth.csv`` knows. Both social learners are trained and reported there; the one
+  chosen on the dev world (or the job's, without ``--choose``) gets the fairness table.
 
 In the same run and on the same training rows (the job's cuts, its validation accounts for
 early stopping), XGBoost on (a) own account columns + own history (the four own blocks) and
@@ -73,6 +77,11 @@ KINDS = ("accounts", "transfers", "links", "labels", "obligations")
 OWN_COLUMNS = ("kyc_level", "num_devices", "avg_session_minutes", "failed_logins_30d")
 
 
+SOCIAL_MODELS = ("trees", "gnn")
+#: AUROC the network must gain over the trees on the dev world to be chosen.
+GNN_MARGIN = 0.005
+
+
 @dataclass
 class World:
     seed: int
@@ -81,6 +90,9 @@ class World:
     net: Path
     data: CreditData
     model: CreditModel
+    #: Per social learner: the version trained with it (same job otherwise).
+    variants: dict[str, CreditModel]
+    train_s: dict[str, float]
     own: np.ndarray  # raw own account columns (OWN_COLUMNS), all accounts
     age_years: np.ndarray
     region: list[str]
@@ -96,17 +108,30 @@ def build(seed: int, n: int, work: Path, job: TrainingConfig) -> World:
     for kind in KINDS:
         import_file(store, kind, net / f"{kind}.csv")
     t1 = time.perf_counter()
-    train_credit_model(store, root / "models", job, CreditSettings())
-    model = load_credit_model(root / "models")
-    t2 = time.perf_counter()
-    print(f"world {seed}: built+imported {t1 - t0:.0f}s, credit training {t2 - t1:.0f}s")
+    variants: dict[str, CreditModel] = {}
+    train_s: dict[str, float] = {}
+    for kind in SOCIAL_MODELS:
+        t2 = time.perf_counter()
+        credit = job.credit.model_copy(update={"social_model": kind})
+        train_credit_model(
+            store, root / "models", job.model_copy(update={"credit": credit}), CreditSettings()
+        )
+        variants[kind] = load_credit_model(root / "models")
+        train_s[kind] = round(time.perf_counter() - t2, 1)
+        gnn = variants[kind].dims["social"].gnn
+        extra = f" (network: {gnn.metrics})" if gnn is not None else ""
+        print(f"world {seed}: credit training, social={kind}: {train_s[kind]:.0f}s{extra}")
+    model = variants[job.credit.social_model]
+    print(f"world {seed}: built+imported {t1 - t0:.0f}s")
     snap = store.snapshot()
     data = credit_data(store, model.identity_features, "granted", snap)
     own = np.column_stack([snap.features[:, snap.feature_names.index(c)] for c in OWN_COLUMNS])
     age = snap.features[:, snap.feature_names.index("age_years")]
     regions = store.property_values("region")
     region = [regions.get(a, "") for a in snap.account_ids]
-    return World(seed, store, root / "models", net, data, model, own, age, region)
+    return World(
+        seed, store, root / "models", net, data, model, variants, train_s, own, age, region
+    )
 
 
 def held_out(w: World) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -279,6 +304,23 @@ def fairness(
     }
 
 
+def choose_social_model(w: World, rows: np.ndarray, y: np.ndarray) -> dict[str, Any]:
+    """On the DEVELOPMENT world only: the social learner whose served ``p_default``
+    (inclusion_only) ranks the held-out open obligations best; its dimension alone beside."""
+    out: dict[str, Any] = {}
+    for kind, model in w.variants.items():
+        scored, _ = score_data(model, w.data, rows, "inclusion_only", 0.1)
+        out[kind] = {
+            "p_default_auroc": metrics(y, scored.p_default)["auroc"],
+            "social_auroc": metrics(y, -np.nan_to_num(scored.log_odds["social"]))["auroc"],
+            "train_s": w.train_s[kind],
+        }
+    # The trees are simpler and cheaper: the network must win by more than noise.
+    gain = out["gnn"]["p_default_auroc"] - out["trees"]["p_default_auroc"]
+    out["chosen"] = "gnn" if gain > GNN_MARGIN else "trees"
+    return out
+
+
 def choose_weights(w: World, rows: np.ndarray, y: np.ndarray) -> dict[str, float]:
     """On the DEVELOPMENT world only: non-negative weights of the dimensions' log-odds."""
     scored, _ = score_data(w.model, w.data, rows, "symmetric", 0.1)
@@ -298,7 +340,12 @@ def choose_weights(w: World, rows: np.ndarray, y: np.ndarray) -> dict[str, float
     return {d: round(float(c), 2) for d, c in zip(DIMENSIONS, fit.x[:-1], strict=True)}
 
 
-def evaluate(w: World, settings: ModelTrainSettings, boot: int, seeds: int) -> dict[str, Any]:
+def evaluate(
+    w: World, settings: ModelTrainSettings, boot: int, seeds: int, served: str
+) -> dict[str, Any]:
+    """``served``: the social learner chosen on the development world (its version gets
+    the fairness table and the guard's counts); both are reported."""
+    w.model = w.variants[served]
     rows, y, thin = held_out(w)
     thin_m = thin.astype(bool)
     out: dict[str, Any] = {
@@ -307,23 +354,33 @@ def evaluate(w: World, settings: ModelTrainSettings, boot: int, seeds: int) -> d
         "default_rate": float(y.mean()),
         "thin_file_share": float(thin_m.mean()),
         "model_version": w.model.version,
+        "served_social_model": served,
+        "versions": {k: m.version for k, m in w.variants.items()},
+        "train_s": w.train_s,
         "weights": w.model.weights,
     }
     table: dict[str, Any] = {}
-    for policy in ("inclusion_only", "symmetric", "off"):
-        scored, _ = score_data(w.model, w.data, rows, policy, 0.1)  # type: ignore[arg-type]
-        p = scored.p_default
-        table[f"p_default[{policy}]"] = {
-            "all": metrics(y, p),
-            "thin": metrics(y[thin_m], p[thin_m]),
-        }
-        if policy == "inclusion_only":
-            guarded = scored
+    for kind, model in w.variants.items():
+        for policy in ("inclusion_only", "symmetric", "off"):
+            scored, _ = score_data(model, w.data, rows, policy, 0.1)  # type: ignore[arg-type]
+            p = scored.p_default
+            table[f"{kind}: p_default[{policy}]"] = {
+                "all": metrics(y, p),
+                "thin": metrics(y[thin_m], p[thin_m]),
+            }
+            if policy == "inclusion_only" and kind == served:
+                guarded = scored
+            if policy == "inclusion_only":
+                s = -np.nan_to_num(scored.log_odds["social"])
+                table[f"{kind}: dimension:social"] = {
+                    "all": metrics(y, s),
+                    "thin": metrics(y[thin_m], s[thin_m]),
+                }
     table["composite_without_social"] = {
         "all": metrics(y, -guarded.composite_without_social),
         "thin": metrics(y[thin_m], -guarded.composite_without_social[thin_m]),
     }
-    for d in DIMENSIONS:
+    for d in OWN_DIMENSIONS:
         s = -np.nan_to_num(guarded.log_odds[d])
         table[f"dimension:{d}"] = {"all": metrics(y, s), "thin": metrics(y[thin_m], s[thin_m])}
     t0 = time.perf_counter()
@@ -350,7 +407,9 @@ def report_text(r: dict[str, Any]) -> str:
     say = lines.append
     say(
         f"\n## test world seed {r['seed']}: {r['accounts_evaluated']} accounts with open "
-        f"obligations, default rate {r['default_rate']:.3f}, thin-file {r['thin_file_share']:.1%}\n"
+        f"obligations, default rate {r['default_rate']:.3f}, thin-file {r['thin_file_share']:.1%}; "
+        f"served social model {r['served_social_model']} (chosen on the development world); "
+        f"credit training {r['train_s']} s\n"
     )
     say("| scorer | AUROC | AUPRC | thin-file AUROC | thin-file AUPRC |")
     say("|---|---|---|---|---|")
@@ -403,14 +462,19 @@ def main() -> None:
         seed=job.seed,
     )
     report: dict[str, Any] = {"accounts": args.accounts, "config": str(args.config)}
+    served = c.social_model
     if args.choose:
         dev = build(args.dev_seed, args.accounts, args.work, job)
         rows, y, _ = held_out(dev)
+        report["dev_social_model"] = choose_social_model(dev, rows, y)
+        served = report["dev_social_model"]["chosen"]
+        print(f"dev world {args.dev_seed}: social model {report['dev_social_model']}")
+        dev.model = dev.variants[served]
         report["dev_suggested_weights"] = choose_weights(dev, rows, y)
         print(f"dev world {args.dev_seed}: suggested weights {report['dev_suggested_weights']}")
         dev.store.close()
     test = build(args.test_seed, args.accounts, args.work, job)
-    report["test"] = evaluate(test, settings, args.bootstrap, args.baseline_seeds)
+    report["test"] = evaluate(test, settings, args.bootstrap, args.baseline_seeds, served)
     test.store.close()
     text = report_text(report["test"])
     print(text)

@@ -11,8 +11,11 @@ from typing import Any
 import numpy as np
 import pytest
 from pydantic import ValidationError
+from typer.testing import CliRunner
 
+from creditgraph.cli import app as cli
 from creditgraph.config import CreditSettings
+from creditgraph.ledger.chain import verify
 from creditgraph.ml.credit_features import DIMENSIONS
 from creditgraph.ml.credit_model import BANDS, band_of, next_band, score_data
 from creditgraph.registry import ModelRegistry
@@ -346,3 +349,34 @@ def test_score_out_gains_credit_columns(api: ApiClient, tmp_path: Path) -> None:
 def test_job_file_refuses_sensitive_identity_features() -> None:
     with pytest.raises(ValidationError, match="sensitive"):
         TrainingConfig(credit=CreditSection(identity_features=["kyc_level", "age_years"]))
+
+
+def test_batch_credit_outputs_are_in_the_decision_log(api: ApiClient, tmp_path: Path) -> None:
+    """`creditgraph score --out` logs every credit output it writes, as the GET does."""
+    _consent(api, "A0000010", "withdrawn")
+    out = tmp_path / "scores.csv"
+    env = {"CREDITGRAPH_DATA_DIR": str(api.settings.data_dir)}
+    result = CliRunner().invoke(cli, ["score", "--out", str(out)], env=env)
+    assert result.exit_code == 0, result.output
+    with out.open(newline="") as f:
+        rows = {r["account_id"]: r for r in csv.DictReader(f)}
+    logged = [
+        d
+        for d in audit_entries(api.settings, "decisions")
+        if d["kind"] == "credit.profile" and d["output"] is not None
+    ]
+    assert len(logged) == len(rows)
+    by_account = {d["subjects"][0]: d for d in logged}
+    assert set(by_account) == set(rows)
+    for account in ("A0000010", "A0000100"):
+        entry, row = by_account[account], rows[account]
+        assert entry["output"]["credit_score"] == int(float(row["credit_score"]))
+        assert entry["output"]["p_default"] == pytest.approx(float(row["p_default"]), abs=1e-4)
+        assert entry["output"]["band"] == band_of(float(row["credit_score"]))
+        assert entry["model_version"] == "c0001"
+        assert entry["input_hash"]
+    # Consent withdrawn: the social dimension is neither output nor logged.
+    assert by_account["A0000010"]["output"]["social_used"] is False
+    assert by_account["A0000010"]["output"]["dimensions"]["social"] is None
+    assert any(d["output"]["social_used"] for d in logged)
+    assert verify(api.settings.decision_log_path).ok

@@ -25,15 +25,22 @@ from creditgraph.training_config import TrainingConfig
 KINDS: tuple[Kind, ...] = ("accounts", "transfers", "links", "labels", "obligations")
 
 
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+@pytest.fixture(scope="module", params=["trees", "gnn"])
+def reference(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> tuple[Path, Path]:
+    """Both social learners: the graph network reads two hops per request."""
     root = tmp_path_factory.mktemp("credit-ref")
     generate(1_200, 5, root / "net")
     store = EmbeddedStore(root / "ref.db")
+    job = TrainingConfig()
+    job = job.model_copy(
+        update={"credit": job.credit.model_copy(update={"social_model": request.param})}
+    )
     try:
         for kind in KINDS:
             import_file(store, kind, root / "net" / f"{kind}.csv")
-        train_credit_model(store, root / "models", TrainingConfig(), CreditSettings())
+        train_credit_model(store, root / "models", job, CreditSettings())
     finally:
         store.close()
     return root / "net", root / "models"

@@ -37,6 +37,8 @@ from creditgraph.cli.transfers import evaluate_app, transfers_app
 from creditgraph.config import Settings
 from creditgraph.domain import Ring
 from creditgraph.ingest.csvfile import IMPORT_KINDS, Kind
+from creditgraph.ledger import Ledger
+from creditgraph.ledger.decisions import DecisionLog
 from creditgraph.logs import configure_json_logging
 from creditgraph.ml.threads import use_threads
 from creditgraph.registry import ModelRegistry
@@ -47,6 +49,7 @@ from creditgraph.services.credit import (
     credit_model_exists,
     demo_profiles,
     load_credit_model,
+    log_credit_table,
     score_all_credit,
 )
 from creditgraph.services.ingest import import_file
@@ -324,6 +327,13 @@ def score(
         if out is not None and credit_model_exists(s.models_dir):
             model = run(lambda: load_credit_model(s.models_dir))
             table = run(lambda: score_all_credit(store, model, s.credit))
+            # Logged before the file gains the columns, as the API logs before it answers.
+            ledger = run(lambda: Ledger.from_settings(s))
+            try:
+                decisions = DecisionLog(ledger, ack=s.decision_ack)
+                run(lambda: log_credit_table(decisions, table, s.credit))
+            finally:
+                ledger.close()
             add_credit_columns(out, table)
     typer.echo(json.dumps(asdict(report), default=str))
 

@@ -2,12 +2,14 @@
 
 Separate from the fraud registry on purpose (a separate model, card and log). A version is
 ``model.json`` (weights, calibration, quantiles, metrics, and each dimension's LightGBM model
-as text: no pickle) and ``card.md``; ``CHAMPION`` names the version served.
+as text, or the social graph network's weights as numbers: no pickle) and ``card.md``;
+``CHAMPION`` names the version served.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,7 @@ import lightgbm as lgb
 import orjson
 
 from creditgraph.ml.credit_features import DIMENSIONS
+from creditgraph.ml.credit_gnn import SocialGNNModel
 from creditgraph.ml.credit_model import CreditModel, DimensionModel
 
 MODEL_FILE = "model.json"
@@ -51,7 +54,8 @@ def save(model: CreditModel, root: Path, card: str) -> Path:
                 "a": m.a,
                 "b": m.b,
                 "val_auroc": m.val_auroc,
-                "booster": m.booster.model_to_string(),
+                "booster": m.booster.model_to_string() if m.booster is not None else None,
+                **({"gnn": asdict(m.gnn)} if m.gnn is not None else {}),
             }
             for d, m in model.dims.items()
         },
@@ -77,12 +81,17 @@ def load(root: Path, version: str) -> CreditModel:
         d: DimensionModel(
             d,
             list(doc["dims"][d]["names"]),
-            lgb.Booster(model_str=doc["dims"][d]["booster"]),
+            (
+                lgb.Booster(model_str=doc["dims"][d]["booster"])
+                if doc["dims"][d]["booster"] is not None
+                else None
+            ),
             float(doc["dims"][d]["a"]),
             float(doc["dims"][d]["b"]),
             float(
                 doc["dims"][d]["val_auroc"] if doc["dims"][d]["val_auroc"] is not None else "nan"
             ),
+            gnn=SocialGNNModel(**doc["dims"][d]["gnn"]) if doc["dims"][d].get("gnn") else None,
         )
         for d in DIMENSIONS
     }

@@ -81,6 +81,10 @@ _MESSAGES: dict[str, Callable[[float], str]] = {
     "capacity.owed_to_monthly_flow": lambda v: f"amount owed is {v:.1f}x the monthly money flow",
     "capacity.open_obligations": lambda v: f"{v:.0f} open obligation(s)",
     "identity.account_age_days": lambda v: f"account open for {v:.0f} days",
+    "social.network_model": lambda v: (
+        "what the network model read beyond these aggregates: its contacts' payment "
+        "behaviour and their own contacts' repayment records"
+    ),
 }
 
 Direction = Literal["down", "up"]

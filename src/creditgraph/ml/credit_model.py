@@ -37,8 +37,17 @@ from creditgraph.ml.credit_features import (
     prior_rates,
     targets_after,
 )
+from creditgraph.ml.credit_gnn import (
+    MARGIN_COLUMN,
+    SocialGNNModel,
+    fit_linear_read,
+    train_social_gnn,
+)
 
 Policy = Literal["inclusion_only", "symmetric", "informational", "off"]
+#: How the social dimension is learned: boosted trees on one-hop neighbour aggregates, or
+#: the relation-aware graph network of ``ml.credit_gnn``.
+SocialModel = Literal["trees", "gnn"]
 FACTOR = 50.0 / math.log(2.0)
 OFFSET = 600.0 - FACTOR * math.log(19.0)
 MIN_SCORE, MAX_SCORE = 350.0, 950.0
@@ -85,28 +94,35 @@ class TrainSettings:
     num_leaves: int = 15
     max_rounds: int = 400
     seed: int = 0
+    social_model: SocialModel = "trees"
 
 
 @dataclass
 class DimensionModel:
-    """One dimension: boosted trees on its block, and the Platt map of their margin."""
+    """One dimension: boosted trees on its block (or, for ``social``, the graph network,
+    whose margin is the block's last column), and the Platt map of their margin."""
 
     dimension: Dimension
     names: list[str]
-    booster: lgb.Booster
+    booster: lgb.Booster | None
     #: P(default) = sigmoid(a * margin + b).
     a: float
     b: float
     val_auroc: float = float("nan")
+    gnn: SocialGNNModel | None = None
 
     def margin_and_contrib(self, x: FloatArray) -> tuple[FloatArray, FloatArray]:
-        """Raw margin per row and each feature's contribution to it (TreeSHAP; the last
-        column is the expected margin)."""
-        contrib = np.asarray(self.booster.predict(x, pred_contrib=True, num_threads=1))
+        """Raw margin per row and each feature's contribution to it (TreeSHAP, or the
+        network's linear read; the last column is the expected margin)."""
+        if self.gnn is not None:
+            contrib = self.gnn.contributions(x)
+        else:
+            assert self.booster is not None
+            contrib = np.asarray(self.booster.predict(x, pred_contrib=True, num_threads=1))
         return contrib.sum(axis=1), contrib
 
     def log_odds_good(self, x: FloatArray) -> FloatArray:
-        m = np.asarray(self.booster.predict(x, raw_score=True, num_threads=1))
+        m, _ = self.margin_and_contrib(x)
         return -(self.a * m + self.b)
 
 
@@ -235,6 +251,38 @@ def _fit_dimension(
     return model
 
 
+def _fit_social_gnn(
+    data: CreditData,
+    as_of: float,
+    s: TrainSettings,
+    agg: Block,
+    y: IntArray,
+    val: BoolArray,
+    p_d: float,
+    p_l: float,
+) -> tuple[DimensionModel, Block]:
+    """The graph network on the same rows as the trees (the cuts of ``training_rows``, in
+    its order), Platt-calibrated on the same validation accounts. Returns the dimension and
+    the social block with the network's margin as its last column."""
+    cuts: list[tuple[float, IntArray, FloatArray, BoolArray]] = []
+    start = 0
+    for days in s.cuts_days:
+        t = as_of - days * 86_400.0
+        _, rows, yc = targets_after(data, t, s.horizon_days, as_of)
+        if len(rows) == 0:
+            continue
+        end = start + len(rows)
+        cuts.append((t, rows, yc.astype(np.float64), val[start:end]))
+        start = end
+    gnn, margins = train_social_gnn(data, cuts, p_d, p_l, seed=s.seed)
+    margin = np.concatenate(margins)
+    fit_linear_read(gnn, agg.x[~val], margin[~val])
+    a, b = _platt(margin[val], y[val])
+    model = DimensionModel("social", [*agg.names, MARGIN_COLUMN], None, a, b, gnn=gnn)
+    model.val_auroc = _auroc(y[val], margin[val])
+    return model, Block(model.names, np.column_stack([agg.x, margin]))
+
+
 def _safe(names: Sequence[str]) -> list[str]:
     return [n.replace(".", "_") for n in names]
 
@@ -260,7 +308,12 @@ def train_credit(
     served) on validation accounts."""
     blocks, accounts, y, p_d, p_l = training_rows(data, as_of, settings)
     val = _split(accounts, settings.val_share, settings.seed)
-    dims = {d: _fit_dimension(d, blocks[d], y, val, settings) for d in DIMENSIONS}
+    own: tuple[Dimension, ...] = DIMENSIONS if settings.social_model == "trees" else DIMENSIONS[:4]
+    dims = {d: _fit_dimension(d, blocks[d], y, val, settings) for d in own}
+    if settings.social_model == "gnn":
+        dims["social"], blocks["social"] = _fit_social_gnn(
+            data, as_of, settings, blocks["social"], y, val, p_d, p_l
+        )
     model = CreditModel(
         version=version,
         as_of=as_of,
@@ -354,6 +407,16 @@ def score_data(
     t = model.as_of
     owed = np.zeros(len(data.ob_account), dtype=bool)
     blocks = features_at(data, t, rows, owed, model.prior_default, model.prior_late)
+    gnn = model.dims["social"].gnn
+    if gnn is not None:
+        # Off by policy: not computed (the column is there for the block's shape only).
+        margin = (
+            gnn.margins(data, t, rows, model.prior_default, model.prior_late)
+            if policy != "off"
+            else np.zeros(len(rows))
+        )
+        agg = blocks["social"]
+        blocks["social"] = Block([*agg.names, MARGIN_COLUMN], np.column_stack([agg.x, margin]))
     scored = score_blocks(
         model, {d: b.x for d, b in blocks.items()}, data.consent[rows], policy, cap
     )

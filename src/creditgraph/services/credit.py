@@ -27,10 +27,17 @@ import pyarrow.csv as pacsv
 from creditgraph.config import CreditSettings
 from creditgraph.domain import CONSENT_PROPERTY, FRIEND, Obligation, Snapshot, TransferEvents
 from creditgraph.errors import ModelNotReady
+from creditgraph.ledger.decisions import DecisionLog
 from creditgraph.ml import credit_artifact
 from creditgraph.ml.credit_explain import profile
 from creditgraph.ml.credit_features import DIMENSIONS, STATUS_CODE, CreditData
-from creditgraph.ml.credit_model import CreditModel, TrainSettings, score_data, train_credit
+from creditgraph.ml.credit_model import (
+    CreditModel,
+    TrainSettings,
+    band_of,
+    score_data,
+    train_credit,
+)
 from creditgraph.services.consent import consent_value
 from creditgraph.store.base import GraphStore
 from creditgraph.training_config import TrainingConfig
@@ -131,23 +138,35 @@ def credit_data(
 
 
 def credit_data_around(
-    store: GraphStore, account_id: str, identity_features: Sequence[str], consent_default: str
+    store: GraphStore,
+    account_id: str,
+    identity_features: Sequence[str],
+    consent_default: str,
+    hops: int = 1,
 ) -> tuple[CreditData, int]:
     """One account's credit inputs: its own records, and (for the social dimension) its
-    friends and counterparties with their repayment records. ``NotFound`` if absent."""
+    friends and counterparties with their repayment records. With ``hops=2`` (the graph
+    network) also every transfer and friendship of those neighbours and the records of
+    their contacts, so the account's output is the one the batch gives. ``NotFound`` if
+    absent."""
     account = store.get_account(account_id)
     transfers = store.transfer_events([account_id])
     friend_edges = store.adjacent([account_id], frozenset({FRIEND}))
-    friends = [(e.src, e.dst) for e in friend_edges]
-    neighbours = sorted(
-        (
+
+    def ends() -> set[str]:
+        return (
             {e.src for e in friend_edges}
             | {e.dst for e in friend_edges}
             | set(transfers.src)
             | set(transfers.dst)
         )
-        - {account_id}
-    )
+
+    if hops >= 2:
+        first = sorted(ends() | {account_id})
+        transfers = store.transfer_events(first)
+        friend_edges = store.adjacent(first, frozenset({FRIEND}))
+    friends = [(e.src, e.dst) for e in friend_edges]
+    neighbours = sorted(ends() - {account_id})
     ids = sorted({account_id, *neighbours})
     created = [float("nan")] * len(ids)
     row = ids.index(account_id)
@@ -208,6 +227,7 @@ def train_credit_model(
         cuts_days=c.cuts_days,
         horizon_days=c.horizon_days,
         seed=job.seed,
+        social_model=c.social_model,
     )
     try:
         model = train_credit(
@@ -268,13 +288,54 @@ def score_all_credit(
     )
 
 
+def log_credit_table(decisions: DecisionLog, table: CreditTable, settings: CreditSettings) -> int:
+    """Write one decision-log line per account of a batch (kind ``credit.profile``, inputs
+    marked ``source: batch``), the same record ``GET /v1/accounts/{id}/credit`` writes for
+    the one it answers: a credit output leaves only once it is logged. Returns the count.
+
+    The batch gives no principal reasons (the CSV carries none), so none are logged."""
+    thresholds = {
+        "policy": settings.social_policy,
+        "social_cap": settings.social_cap,
+        "consent_default": settings.consent_default,
+    }
+    inputs = {
+        "as_of_model": table.model_version,
+        "policy": settings.social_policy,
+        "source": "batch",
+    }
+    for i, account in enumerate(table.account_ids):
+        score = float(table.credit_score[i])
+        dims = {
+            d: (round(float(table.dims[d][i]), 1) if table.used[d][i] or d != "social" else None)
+            for d in DIMENSIONS
+        }
+        decisions.credit_sync(
+            account_id=account,
+            inputs=inputs,
+            model_version=table.model_version,
+            output={
+                "credit_score": int(score),
+                "band": band_of(score),
+                "p_default": round(float(table.p_default[i]), 4),
+                "dimensions": dims,
+                "social_used": bool(table.used["social"][i]),
+            },
+            thresholds=thresholds,
+            reasons=[],
+            kind="credit.profile",
+        )
+    return len(table.account_ids)
+
+
 def credit_profile(
     store: GraphStore, model: CreditModel, account_id: str, settings: CreditSettings
 ) -> dict[str, Any]:
     """``GET /v1/accounts/{id}/credit``: the profile of one account, read live from the
     store as of the model's ``as_of``. ``NotFound`` for an unknown account."""
+    hops = 2 if model.dims["social"].gnn is not None else 1
     data, row = credit_data_around(
-        store, account_id, model.identity_features, settings.consent_default
+        store, account_id, model.identity_features, settings.consent_default, hops
     )
     rows = np.array([row], dtype=np.int64)
     scored, blocks = score_data(model, data, rows, settings.social_policy, settings.social_cap)
