@@ -18,9 +18,10 @@ Graph JSON, shared by the neighbourhood, path and ring views:
 
 from __future__ import annotations
 
+import functools
 import itertools
-from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 from creditgraph.domain import (
     TRANSFER,
@@ -52,6 +53,23 @@ TRANSFERS_PER_HOP = 20
 RING_TIMELINE = 200
 #: A ring's internal graph stays readable up to this many members; larger rings list them.
 RING_GRAPH_MEMBERS = 300
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _one_read(
+    fn: Callable[Concatenate[GraphStore, P], R],
+) -> Callable[Concatenate[GraphStore, P], R]:
+    """Run a view's store reads in one read transaction (``GraphStore.read_view``)."""
+
+    @functools.wraps(fn)
+    def run(store: GraphStore, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        with store.read_view():
+            return fn(store, *args, **kwargs)
+
+    return run
 
 
 def risk_band(fraud_probability: float | None) -> str:
@@ -203,6 +221,7 @@ def tie_reasons(scorer: InductiveScorer | None, account_id: str) -> list[Reason]
     return [r for r in reasons if r["code"] in (NEIGHBOUR_RAISES, NEIGHBOUR_LOWERS)]
 
 
+@_one_read
 def account_view(
     store: GraphStore, account_id: str, scorer: InductiveScorer | None = None
 ) -> dict[str, Any]:
@@ -230,6 +249,7 @@ def account_view(
 
 
 # -- graph views ----------------------------------------------------------------------------------
+@_one_read
 def neighbourhood_graph(
     store: GraphStore,
     account_id: str,
@@ -283,6 +303,7 @@ def neighbourhood_graph(
     }
 
 
+@_one_read
 def paths_view(
     store: GraphStore,
     src: str,
@@ -366,6 +387,7 @@ def _ring_summary(ring: Ring) -> dict[str, Any]:
     }
 
 
+@_one_read
 def ring_queue(
     store: GraphStore,
     *,
@@ -441,6 +463,7 @@ def _is_evidence(e: GraphEdge, evidence: set[tuple[str, str, str]]) -> bool:
     return not e.directed and (e.dst, e.src, e.relation) in evidence
 
 
+@_one_read
 def ring_detail(store: GraphStore, ring_id: str) -> dict[str, Any]:
     """A ring with its members as graph nodes (scores, rings), its evidence, the edges among
     its members with evidence edges flagged (left out above ``RING_GRAPH_MEMBERS`` members),
@@ -480,6 +503,7 @@ def set_verdict(
 
 
 # -- transfers ------------------------------------------------------------------------------------
+@_one_read
 def account_transfers(
     store: GraphStore,
     account_id: str,

@@ -16,7 +16,7 @@ import time
 from abc import ABC, abstractmethod
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -311,6 +311,12 @@ class GraphStore(ABC):
         """Scope of one file import of ``rows`` rows of ``kind``. Embedded: one transaction
         (all or nothing). Neo4j: each batch commits alone and a re-run resumes idempotently,
         unless ``atomic`` (an HTTP batch): then every write in the scope is one transaction."""
+
+    def read_view(self) -> AbstractContextManager[None]:
+        """Scope of one read-only view: the reads inside may share one read transaction
+        (Neo4j: one session and one BEGIN/COMMIT instead of one per store call). Default:
+        nothing shared."""
+        return nullcontext()
 
     # -- writes ------------------------------------------------------------------------------
     @abstractmethod
