@@ -102,7 +102,13 @@ def test_sigkill_during_http_ingest_keeps_exactly_the_acknowledged_batches(
         ]
         for f in feeders:
             f.start()
-        time.sleep(rng.uniform(0.5, 2.5))  # a random point of the ingest stream
+        # A random point of the ingest stream, once it flows: on a loaded machine the first
+        # acknowledgements can take seconds, and a kill before them tests nothing.
+        flowing = len(acked) + CLIENTS
+        deadline = time.monotonic() + 120
+        while len(acked) < flowing and time.monotonic() < deadline and not failures:
+            time.sleep(0.05)
+        time.sleep(rng.uniform(0.0, 2.0))
         server.kill()
         stop.set()
         for f in feeders:
