@@ -37,7 +37,7 @@ from creditgraph.ledger.chain import ChainLog
 from creditgraph.ledger.decisions import DecisionLog
 
 WHO = Principal("bench", "bench", "payment")
-REASONS = [
+REASONS: list[dict[str, Any]] = [
     {"code": "RECEIVER_RISK", "message": "receiver's fraud probability 0.03", "evidence": {
         "fraud_probability": 0.03, "source": "table"}, "weight": 0.4},
     {"code": "ACCOUNTS_RELATED", "message": "friends", "evidence": {"relation": ["friends"]}},

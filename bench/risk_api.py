@@ -48,6 +48,7 @@ from creditgraph.ingest.csvfile import KINDS
 from creditgraph.registry import ModelRegistry
 from creditgraph.services.ingest import import_file
 from creditgraph.services.retrain import retrain
+from creditgraph.services.risk.transfer_job import train_transfers
 from creditgraph.store.embedded import EmbeddedStore
 from creditgraph.synth import generate
 from creditgraph.training_config import BaselineSection, OptimConfig, TrainingConfig
@@ -72,11 +73,15 @@ def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
-def prepare(work: Path, accounts: int, seed: int, max_epochs: int) -> Settings:
+def prepare(
+    work: Path, accounts: int, seed: int, max_epochs: int, transfer_model: bool = True
+) -> Settings:
     settings = Settings(data_dir=work / "data")
     done = work / "data" / ".prepared"
     if done.exists():
         log(f"reusing {work / 'data'}")
+        if transfer_model:
+            prepare_transfer_model(settings, work / "net")
         return settings
     shutil.rmtree(work / "data", ignore_errors=True)
     t0 = time.perf_counter()
@@ -98,7 +103,34 @@ def prepare(work: Path, accounts: int, seed: int, max_epochs: int) -> Settings:
     finally:
         store.close()
     done.touch()
+    if transfer_model:
+        prepare_transfer_model(settings, work / "net")
     return settings
+
+
+def prepare_transfer_model(settings: Settings, net: Path) -> None:
+    """A transfer model under the data dir, so the API serves learned decisions: the synth's
+    ``transfer_labels.csv`` imported (when the store has none yet) and ``transfers train``
+    run, once (marker ``.transfer-prepared``). No ``creditgraph score`` first: the training
+    rows then have no stored account scores (latency does not depend on that)."""
+    done = settings.data_dir / ".transfer-prepared"
+    if done.exists() or (settings.models_dir / "transfer" / "current.json").exists():
+        return
+    store = EmbeddedStore(settings.embedded_path)
+    try:
+        labels = net / "transfer_labels.csv"
+        if len(store.transfer_labels()) == 0:
+            if not labels.exists():
+                sys.exit(f"no transfer labels in the store and no {labels}: cannot train")
+            t0 = time.perf_counter()
+            import_file(store, "transfer_labels", labels)
+            log(f"import transfer_labels: {time.perf_counter() - t0:.1f}s")
+        t0 = time.perf_counter()
+        report = train_transfers(store, settings.models_dir / "transfer", settings.risk)
+        log(f"transfers train ({report.n_labelled} labelled): {time.perf_counter() - t0:.1f}s")
+    finally:
+        store.close()
+    done.touch()
 
 
 @contextmanager
@@ -278,6 +310,12 @@ def main() -> None:
     ap.add_argument("--duration", type=int, default=30)
     ap.add_argument("--port", type=int, default=18080)
     ap.add_argument(
+        "--transfer-model",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="train (once) and serve a transfer model: learned decisions (issue 13)",
+    )
+    ap.add_argument(
         "--runs",
         default="floor_paced,risk_known_paced,risk_inductive_paced,risk_inductive_repeat_paced,"
         "risk_mixed_paced,floor_saturation,risk_saturation",
@@ -299,7 +337,7 @@ def main() -> None:
         sys.exit("wrk is required (Debian: apt-get install wrk)")
     torch.set_num_threads(1)
     args.work.mkdir(parents=True, exist_ok=True)
-    settings = prepare(args.work, args.accounts, args.seed, args.max_epochs)
+    settings = prepare(args.work, args.accounts, args.seed, args.max_epochs, args.transfer_model)
     key = create_key(settings, "payment", "bench")
     env = {
         **os.environ,
@@ -343,6 +381,26 @@ def main() -> None:
         server(cmd_floor, env, floor_url, "/docs") as floor_pid,
     ):
         log(f"servers ready in {time.perf_counter() - t0:.1f}s")
+        results["servers_ready_s"] = round(time.perf_counter() - t0, 1)
+        # Which policy answers (learned when a transfer model is serving), and how often
+        # each decision comes back for the known-account bodies.
+        probe = [
+            httpx.post(
+                api_url + RISK,
+                content=b,
+                headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+            ).json()
+            for b in known[:200]
+        ]
+        results["serving"] = {
+            # A learned answer names both models: "<champion>/<transfer model>".
+            "learned": all("/" in str(r.get("model_version")) for r in probe),
+            "model_version": sorted({str(r.get("model_version")) for r in probe}),
+            "decisions_of_200_known": {
+                d: sum(r.get("decision") == d for r in probe) for d in ("allow", "review", "block")
+            },
+        }
+        log(f"serving: {results['serving']}")
         wanted = set(args.runs.split(","))
         # Every first-sight request names an account no request named before: the paced run
         # at --inductive-rate and the mixed run at --mix-inductive-rate, with 10 % to spare.

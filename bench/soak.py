@@ -261,7 +261,7 @@ def main() -> None:
     def script(name: str) -> Path:
         """The Lua script of one wrk run; ``name`` keeps its transfer ids apart from every
         other run's (each wrk run restarts its counter)."""
-        path = args.work / f"soak-{name}.lua"
+        path: Path = args.work / f"soak-{name}.lua"
         path.write_text(
             LUA.replace("{ACCOUNTS}", "{" + ",".join(json.dumps(a) for a in accounts) + "}")
             .replace("{PAY}", pay)

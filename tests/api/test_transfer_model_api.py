@@ -4,6 +4,7 @@ verdict becomes a transfer label; ingest updates the model's per-account aggrega
 
 from __future__ import annotations
 
+import random
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,7 +12,9 @@ from pathlib import Path
 import pytest
 
 from creditgraph.config import RiskSettings, Settings
+from creditgraph.registry import ModelRegistry
 from creditgraph.services.risk import RiskEngine
+from creditgraph.services.risk.learned import decide_learned
 from creditgraph.services.risk.transfer_job import train_transfers
 from creditgraph.services.transfers.features import NUMERIC
 from creditgraph.store.embedded import EmbeddedStore
@@ -138,3 +141,55 @@ def test_ingest_updates_the_transfer_models_aggregates(learned_api: ApiClient) -
     }
     assert learned_api.post("/v1/transfers", "payment", json={"items": [item]}).status_code == 200
     assert earlier() == before + 1
+
+
+def test_treeshap_only_for_review_and_block_with_the_same_reasons(
+    trained: Path, tmp_path: Path
+) -> None:
+    """Contributions are computed only for answers that name factors: review and block
+    answers carry the reasons the eager path (TreeSHAP on every answer) gives; allow answers
+    the same decision and P(fraud) with the model line alone."""
+    shutil.copytree(trained, tmp_path / "data")
+    s = Settings(data_dir=tmp_path / "data")
+    store = EmbeddedStore(s.embedded_path)
+    try:
+        engine = RiskEngine.load(store, ModelRegistry(s.models_dir), s.risk)
+    finally:
+        store.close()
+    t = engine.transfers
+    assert t is not None
+    rng = random.Random(3)
+    ids = engine.account_ids
+    seen: dict[str, int] = {}
+    for k in range(300):
+        src, dst = rng.choice(ids), rng.choice(ids)
+        amount = round(rng.lognormvariate(4, 2.5), 2)
+        args: tuple[str, str, float, float, str, dict[str, str]] = (
+            src,
+            dst,
+            amount,
+            1.9e9 + k,
+            "app",
+            {},
+        )
+        lazy_score = t.score(*args, None, None)
+        eager_score = t.score(*args, None, None, explain=True)
+        assert lazy_score.contributions is None
+        assert eager_score.contributions is not None
+        lazy = decide_learned(lazy_score, amount, s.risk, t.version)
+        eager = decide_learned(eager_score, amount, s.risk, t.version)
+        seen[lazy.decision] = seen.get(lazy.decision, 0) + 1
+        assert lazy.decision == eager.decision, (src, dst, amount)
+        assert lazy.probability == pytest.approx(eager.probability, rel=1e-9, abs=1e-12)
+        codes = [r["code"] for r in lazy.reasons]
+        if lazy.decision == "allow":
+            assert codes == ["TRANSFER_MODEL"]
+            continue
+        # The model line quotes P rounded; the factors are the eager path's, exactly.
+        assert "TRANSFER_MODEL" in codes
+        factors = [r for r in lazy.reasons if r["code"].startswith("FACTOR_")]
+        assert len(factors) == 3
+        assert factors == [r for r in eager.reasons if r["code"].startswith("FACTOR_")]
+        assert [r["code"] for r in lazy.reasons] == [r["code"] for r in eager.reasons]
+    assert seen.get("allow", 0) > 0, seen
+    assert seen.get("review", 0) + seen.get("block", 0) > 0, seen

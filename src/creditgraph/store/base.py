@@ -54,7 +54,14 @@ from creditgraph.errors import (
     TooExpensive,
     TransferConflict,
 )
-from creditgraph.outcomes import ReviewItem, ReviewStatus, TransferLabelColumns, TransferLog
+from creditgraph.outcomes import (
+    ReviewItem,
+    ReviewStatus,
+    TransferArrays,
+    TransferLabelColumns,
+    TransferLog,
+    transfer_arrays_of,
+)
 
 MAX_HOPS = 3
 MAX_PATH_HOPS = 6
@@ -486,6 +493,14 @@ class GraphStore(ABC):
     @abstractmethod
     def transfer_log(self) -> TransferLog:
         """Every stored transfer with its properties, ordered by (timestamp, transfer id)."""
+
+    def transfer_arrays(self, account_ids: Sequence[str]) -> TransferArrays:
+        """Every stored transfer as columns in ``transfer_log`` order, accounts coded by
+        position in ``account_ids`` (accounts it lacks get the next codes, appended to the
+        result's ``account_ids``). This default goes through ``transfer_log``; a backend that
+        can stream plain columns overrides it."""
+        log = self.transfer_log()
+        return transfer_arrays_of(log.src, log.dst, log.amount, log.ts, account_ids)
 
     @abstractmethod
     def add_review(self, item: ReviewItem) -> bool:

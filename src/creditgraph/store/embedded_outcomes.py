@@ -16,7 +16,14 @@ import orjson
 
 from creditgraph.domain import LabelValue, Page, TransferColumns
 from creditgraph.errors import Conflict, NotFound
-from creditgraph.outcomes import ReviewItem, ReviewStatus, TransferLabelColumns, TransferLog
+from creditgraph.outcomes import (
+    AccountCoder,
+    ReviewItem,
+    ReviewStatus,
+    TransferArrays,
+    TransferLabelColumns,
+    TransferLog,
+)
 
 OUTCOME_DDL = (
     """CREATE TABLE IF NOT EXISTS transfer_properties(
@@ -54,6 +61,9 @@ FROM transfers t LEFT JOIN transfer_properties p ON p.transfer_id = t.transfer_i
 ORDER BY t.ts, t.transfer_id
 """
 _CHUNK = 900
+#: The serving state's read: plain columns in primary-key order (see ``transfer_arrays``).
+TRANSFER_COLUMNS = "SELECT src, dst, amount, ts FROM transfers ORDER BY transfer_id"
+_FETCH = 65_536
 
 
 def review_to_json(item: ReviewItem) -> bytes:
@@ -71,6 +81,9 @@ class EmbeddedOutcomes:
     _lock: threading.RLock
 
     def _tx(self, immediate: bool = True) -> AbstractContextManager[sqlite3.Connection]:
+        raise NotImplementedError  # provided by EmbeddedStore
+
+    def _read(self) -> AbstractContextManager[sqlite3.Connection]:
         raise NotImplementedError  # provided by EmbeddedStore
 
     def _write_transfer_properties(self, db: sqlite3.Connection, batch: TransferColumns) -> None:
@@ -141,6 +154,35 @@ class EmbeddedOutcomes:
             np.asarray(ts, np.float64),
             channel,
             props,
+        )
+
+    def transfer_arrays(self, account_ids: Sequence[str]) -> TransferArrays:
+        # One scan of the table in primary-key order (transfer id: no sort in SQLite), read
+        # in chunks straight into arrays; a stable sort by time then gives (ts, id) order.
+        coder = AccountCoder(account_ids)
+        src: list[np.ndarray[Any, np.dtype[np.int64]]] = []
+        dst: list[np.ndarray[Any, np.dtype[np.int64]]] = []
+        amount: list[np.ndarray[Any, np.dtype[np.float64]]] = []
+        ts: list[np.ndarray[Any, np.dtype[np.float64]]] = []
+        with self._read() as db:
+            cur = db.execute(TRANSFER_COLUMNS)
+            while rows := cur.fetchmany(_FETCH):
+                s, d, a, t = zip(*rows, strict=True)
+                src.append(coder.codes(s))
+                dst.append(coder.codes(d))
+                amount.append(np.asarray(a, np.float64))
+                ts.append(np.asarray(t, np.float64))
+        if not src:
+            empty = np.zeros(0, np.int64)
+            return TransferArrays(coder.ids, empty, empty, np.zeros(0), np.zeros(0))
+        tss = np.concatenate(ts)
+        order = np.argsort(tss, kind="stable")
+        return TransferArrays(
+            coder.ids,
+            np.concatenate(src)[order],
+            np.concatenate(dst)[order],
+            np.concatenate(amount)[order],
+            tss[order],
         )
 
     def add_review(self, item: ReviewItem) -> bool:
