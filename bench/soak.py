@@ -15,7 +15,8 @@ Loopback only, bounded (``--warmup`` + ``--minutes`` windows of ``--window`` sec
     ``--connections`` connections waits an exponential think time after each answer, mean
     ``connections / rate``: arrivals close to a Poisson process at ``--rate``;
 (4) one wrk run per window, back to back; after each, the server's resident memory
-    (``VmRSS``) and the per-route status counts from ``/metrics``.
+    (``VmRSS`` of the API process and its investigator view workers together) and the
+    per-route status counts from ``/metrics``.
 Prints one JSON line per window and a closing JSON line: errors (socket errors, non-2xx,
 server 5xx), RSS growth from the end of the first window to the end of the last, and p99
 per window with the ratio of the worst to the median window.
@@ -24,6 +25,7 @@ per window with the ratio of the worst to the median window.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -158,16 +160,43 @@ def serve(env: dict[str, str], port: int) -> Iterator[int]:
             proc.kill()
 
 
-def rss_kib(pid: int) -> int:
+def family(pid: int) -> list[int]:
+    """``pid`` and its descendants: the server's investigator view workers
+    (``CREDITGRAPH_INVESTIGATE_PROCESSES``) hold memory and CPU of the service too."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        for task in Path(f"/proc/{p}/task").glob("*/children"):
+            with contextlib.suppress(OSError):
+                todo += [int(c) for c in task.read_text().split()]
+    return out
+
+
+def _rss_one(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     raise RuntimeError("no VmRSS")
 
 
+def rss_kib(pid: int) -> int:
+    """Resident memory of the server and its worker processes together."""
+    total = 0
+    for p in family(pid):
+        with contextlib.suppress(OSError):
+            total += _rss_one(p)
+    return total
+
+
 def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """CPU time of the server and its live worker processes together."""
+    total = 0.0
+    for p in family(pid):
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 def status_counts(url: str) -> dict[str, int]:
@@ -293,6 +322,8 @@ def main() -> None:
             r = wrk(script(f"w{w}"), url, seconds=args.window, connections=args.connections)
             r["server_cpu_share"] = round((cpu_seconds(pid) - cpu0) / args.window, 3)
             r["rss_mib"] = round(rss_kib(pid) / 1024, 1)
+            r["rss_mib_api_process"] = round(_rss_one(pid) / 1024, 1)
+            r["processes"] = len(family(pid))
             r["load_avg_1m"] = round(os.getloadavg()[0], 2)
             r["window"] = w + 1
             windows.append(r)

@@ -65,6 +65,25 @@ class RiskSettings(BaseModel):
     review_queue: bool = True
 
 
+SocialPolicy = Literal["inclusion_only", "symmetric", "informational", "off"]
+
+
+class CreditSettings(BaseModel):
+    """How credit profiles use relationships; read by ``services.credit`` (docs/credit.md)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    #: Consent of an account that carries no ``social_scoring`` value.
+    consent_default: Literal["granted", "withdrawn"] = "granted"
+    #: ``inclusion_only``: relationships may raise a composite, never lower it below what the
+    #: other four dimensions give; ``symmetric``: both ways; ``informational``: shown, not
+    #: counted; ``off``: not computed.
+    social_policy: SocialPolicy = "inclusion_only"
+    #: Most points the social dimension may move a composite, as a share of the 350-950
+    #: range (at most 10 %).
+    social_cap: float = Field(default=0.10, ge=0, le=0.10)
+
+
 class Settings(BaseSettings):
     """Runtime configuration; every field can be set as ``CREDITGRAPH_<FIELD>``, the risk
     section's as ``CREDITGRAPH_RISK_<FIELD>``. Build one per entry point with ``load_settings``
@@ -104,6 +123,9 @@ class Settings(BaseSettings):
     #: The transfer decision's thresholds and weights (``services/risk/policy.py``), set as
     #: ``CREDITGRAPH_RISK_<FIELD>`` (e.g. ``CREDITGRAPH_RISK_REVIEW_THRESHOLD``).
     risk: RiskSettings = Field(default_factory=lambda: RiskSettings())
+    #: Credit profiles: consent default and the social guard, as ``CREDITGRAPH_CREDIT_<FIELD>``
+    #: (e.g. ``CREDITGRAPH_CREDIT_SOCIAL_POLICY=informational``).
+    credit: CreditSettings = Field(default_factory=lambda: CreditSettings())
     #: Idempotency-Key answers kept in memory (per process), for this long and at most this many.
     idempotency_ttl_s: float = Field(default=24 * 3600, gt=0)
     idempotency_max_entries: int = Field(default=100_000, ge=1)
@@ -153,6 +175,11 @@ class Settings(BaseSettings):
     #: An investigator neighbourhood still expanding after this long is stopped and answered
     #: 422 naming this cap (paths answer what they found: ``investigate_path_deadline_s``).
     investigate_deadline_s: float = Field(default=5.0, gt=0, le=120)
+    #: Worker processes for the heavy investigator views (neighbourhoods of 2+ hops, paths;
+    #: ``services/viewpool.py``), so their CPU and GIL stay out of the API process that
+    #: answers risk checks; 0 computes them in the API process. Workers run at this nice.
+    investigate_processes: int = Field(default=1, ge=0, le=32)
+    investigate_process_nice: int = Field(default=5, ge=0, le=19)
     #: Audit and decision logs (``creditgraph.ledger``): a writer thread fsyncs what was
     #: written at most this long after (group commit); files rotate at this size and at the
     #: UTC day's end, and rotated files older than the retention period are removed.

@@ -415,3 +415,105 @@ class Snapshot:
 def index_of(account_ids: Sequence[str]) -> dict[str, int]:
     """Position of each id, for turning id columns into index arrays."""
     return {a: i for i, a in enumerate(account_ids)}
+
+
+# -- credit: obligations and consent ----------------------------------------------------------
+
+ObligationStatus = Literal["open", "repaid", "late", "defaulted"]
+OBLIGATION_STATUSES: tuple[ObligationStatus, ...] = ("open", "repaid", "late", "defaulted")
+#: Statuses that carry ``closed_at`` (paid, on time or late); ``open`` and ``defaulted`` do not.
+CLOSED_STATUSES: frozenset[str] = frozenset({"repaid", "late"})
+#: The account property holding consent to use relationships in credit outputs.
+CONSENT_PROPERTY = "social_scoring"
+ConsentValue = Literal["granted", "withdrawn"]
+CONSENT_VALUES: tuple[ConsentValue, ...] = ("granted", "withdrawn")
+
+
+def status_time(status: str, opened_at: float, due_at: float, closed_at: float | None) -> float:
+    """When a status took effect in the world: opening, payment, or (a default) the due date.
+
+    Recorded beside each status change, so credit features read only what was known then."""
+    if status == "open":
+        return opened_at
+    if status in CLOSED_STATUSES and closed_at is not None:
+        return closed_at
+    return due_at
+
+
+@dataclass(frozen=True, slots=True)
+class ObligationColumns:
+    """A batch of obligations (loans, pay-later plans, rents); times are UNIX seconds."""
+
+    obligation_id: list[str]
+    account_id: list[str]
+    kind: list[str]
+    amount: list[float]
+    opened_at: list[float]
+    due_at: list[float]
+    status: list[ObligationStatus]
+    closed_at: list[float | None]
+
+    def __len__(self) -> int:
+        return len(self.obligation_id)
+
+    def slice(self, start: int, stop: int) -> ObligationColumns:
+        return ObligationColumns(
+            self.obligation_id[start:stop],
+            self.account_id[start:stop],
+            self.kind[start:stop],
+            self.amount[start:stop],
+            self.opened_at[start:stop],
+            self.due_at[start:stop],
+            self.status[start:stop],
+            self.closed_at[start:stop],
+        )
+
+    def take(self, rows: Sequence[int]) -> ObligationColumns:
+        return ObligationColumns(
+            [self.obligation_id[i] for i in rows],
+            [self.account_id[i] for i in rows],
+            [self.kind[i] for i in rows],
+            [self.amount[i] for i in rows],
+            [self.opened_at[i] for i in rows],
+            [self.due_at[i] for i in rows],
+            [self.status[i] for i in rows],
+            [self.closed_at[i] for i in rows],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class StatusChange:
+    """One status an obligation took: when it took effect (``at``) and when the store
+    learned it (``recorded_at``)."""
+
+    status: ObligationStatus
+    at: float
+    recorded_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Obligation:
+    """One stored obligation with every status it has had, oldest first."""
+
+    obligation_id: str
+    account_id: str
+    kind: str
+    amount: float
+    opened_at: float
+    due_at: float
+    status: ObligationStatus
+    closed_at: float | None
+    history: tuple[StatusChange, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TransferEvents:
+    """Single transfers (not aggregated per pair), as credit behaviour features read them."""
+
+    src: list[str]
+    dst: list[str]
+    amount: list[float]
+    ts: list[float]
+
+    def __len__(self) -> int:
+        return len(self.src)

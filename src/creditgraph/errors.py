@@ -150,3 +150,32 @@ class AccountConflict(Conflict):
             "\n".join(str(c) for c in self.changed[: self.SHOWN])
             + (f"\n... and {more} more" if more > 0 else "")
         )
+
+
+@dataclass(frozen=True, slots=True)
+class RefusedObligation:
+    """An obligation row that would change stored terms or move a status backwards."""
+
+    obligation_id: str
+    reason: str
+    #: The row's index in the batch written; once located, the file's line (``file`` set).
+    row: int
+    file: str | None = None
+
+    def __str__(self) -> str:
+        what = f"obligation_id {self.obligation_id!r}: {self.reason}"
+        return f"{self.file}:{self.row}: column 'status': {what}" if self.file else what
+
+
+class ObligationConflict(Conflict):
+    """Obligations whose terms changed or whose status would move back; nothing written."""
+
+    SHOWN = 20
+
+    def __init__(self, refused: Sequence[RefusedObligation]) -> None:
+        self.refused = list(refused)
+        more = len(self.refused) - self.SHOWN
+        super().__init__(
+            "\n".join(str(c) for c in self.refused[: self.SHOWN])
+            + (f"\n... and {more} more" if more > 0 else "")
+        )

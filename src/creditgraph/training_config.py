@@ -103,6 +103,44 @@ class GateConfig(_Section):
     tolerance: float = Field(default=0.01, ge=0.0, le=1.0)
 
 
+CreditDimension = Literal["credit_history", "behaviour", "capacity", "identity", "social"]
+#: Published weights of the dimensions' log-odds in the credit composite (docs/credit.md),
+#: chosen on a development world (synthetic seed 101, 5,000 accounts: ``bench/credit_eval.py
+#: --choose``), never on a world that is reported. Zero: shown, not counted.
+CREDIT_WEIGHTS: dict[CreditDimension, float] = {
+    "credit_history": 0.9,
+    "behaviour": 0.0,
+    "capacity": 0.9,
+    "identity": 0.0,
+    "social": 1.2,
+}
+
+
+class CreditSection(_Section):
+    """The credit profile's model (``ml.credit_model``), trained when the store holds
+    obligations. Sensitive columns may not be named as identity features."""
+
+    enabled: bool = True
+    weights: dict[CreditDimension, float] = Field(default_factory=lambda: dict(CREDIT_WEIGHTS))
+    #: Account columns of the identity dimension (verification features), beside account age.
+    identity_features: list[str] = Field(default_factory=lambda: ["kyc_level"])
+    #: Feature cuts, days before the data's end: labels come from obligations opened after.
+    cuts_days: list[int] = Field(default_factory=lambda: [120, 210, 300, 390], min_length=1)
+    horizon_days: int = Field(default=60, ge=7, le=365)
+    #: The social dimension's learner: "trees" (one-hop neighbour aggregates) or "gnn"
+    #: (the relation-aware graph network, ml/credit_gnn.py); chosen on a development world.
+    social_model: Literal["trees", "gnn"] = "trees"
+
+    @model_validator(mode="after")
+    def _every_weight(self) -> CreditSection:
+        missing = sorted(set(CREDIT_WEIGHTS) - set(self.weights))
+        if missing:
+            raise ValueError(f"weights missing for {', '.join(missing)}")
+        if any(w < 0 for w in self.weights.values()):
+            raise ValueError("weights must not be negative")
+        return self
+
+
 class TrainingConfig(_Section):
     """A retraining job. ``seed`` fixes the split, the GNN's initialisation and the trees."""
 
@@ -118,6 +156,14 @@ class TrainingConfig(_Section):
     candidates: CandidatesSection = CandidatesSection()
     evaluation: EvaluationConfig = EvaluationConfig()
     gate: GateConfig = GateConfig()
+    credit: CreditSection = CreditSection()
+
+    @model_validator(mode="after")
+    def _no_sensitive_credit_inputs(self) -> TrainingConfig:
+        bad = sorted(set(self.credit.identity_features) & set(self.sensitive))
+        if bad:
+            raise ValueError(f"credit.identity_features names sensitive column(s) {bad}")
+        return self
 
 
 def load_training_config(path: Path) -> TrainingConfig:

@@ -52,7 +52,8 @@ def _in_thread(fn: Callable[[], Any]) -> tuple[threading.Thread, list[Any]]:
 def test_full_investigator_slots_answer_429_and_payments_go_on(
     make_api: Callable[..., ApiClient], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    api = make_api(investigate_concurrency=1, bulkhead_queue_s=0.0)
+    # The view is held in this process (the wrapper), not in a worker (tests/api/test_view_pool).
+    api = make_api(investigate_concurrency=1, bulkhead_queue_s=0.0, investigate_processes=0)
     entered, release = threading.Event(), threading.Event()
     real = investigate.neighbourhood_graph
 

@@ -20,6 +20,7 @@ from creditgraph.errors import (
     InvalidInput,
     ModelNotReady,
     NotFound,
+    ObligationConflict,
     StoreUnavailable,
     TooExpensive,
     TransferConflict,
@@ -109,6 +110,16 @@ async def _library_error(request: Request, exc: Exception) -> Response:
     elif isinstance(exc, TooExpensive):
         extra["cap"] = exc.cap
         message = str(exc)
+    elif isinstance(exc, ObligationConflict):  # rows are item indices (``import_records``)
+        extra["fields"] = [
+            {"loc": ["body", "items", c.row, "status"], "message": c.reason} for c in exc.refused
+        ]
+        refused = exc.refused[0]
+        message = (
+            f"items.{refused.row}: obligation_id {refused.obligation_id!r} {refused.reason}"
+            + (f" (and {len(exc.refused) - 1} more)" if len(exc.refused) > 1 else "")
+            + "; nothing was written"
+        )
     else:
         message = str(exc)
     headers = {"Retry-After": "2"} if status == 503 else None

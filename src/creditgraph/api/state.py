@@ -18,9 +18,11 @@ from creditgraph.config import Settings
 from creditgraph.errors import Conflict
 from creditgraph.ledger import Ledger
 from creditgraph.ledger.decisions import DecisionLog
+from creditgraph.services.credit import CreditService
 from creditgraph.services.risk import TtlCache
 from creditgraph.services.serving import Serving
 from creditgraph.services.subjects import ErasureWatch, erasures_path
+from creditgraph.services.viewpool import ViewPool
 from creditgraph.store.base import tombstone_of
 
 
@@ -144,8 +146,14 @@ class ApiState:
         self.audit = AuditLog(self.ledger)
         self.decisions = DecisionLog(self.ledger, ack=settings.decision_ack)
         self.erasures = ErasureWatch(erasures_path(self.ledger))
+        self.credit = CreditService(settings.models_dir)
         self.idempotency = IdempotencyCache(
             settings.idempotency_ttl_s, settings.idempotency_max_entries
+        )
+        self.views = (
+            ViewPool(settings, settings.investigate_processes, settings.investigate_process_nice)
+            if settings.investigate_processes
+            else None
         )
 
     def forget_erased(self, account_ids: Sequence[str]) -> list[str]:
@@ -172,5 +180,7 @@ class ApiState:
         return erased
 
     def close(self) -> None:
+        if self.views is not None:
+            self.views.close()  # waits for the views in flight, before the store closes
         self.serving.close()
         self.ledger.close()  # fsyncs the logs and stops their writer threads

@@ -30,17 +30,28 @@ from creditgraph.api.app import create_app
 from creditgraph.api.keys import create_key
 from creditgraph.cli.audit import audit_app, subject_app
 from creditgraph.cli.common import err, run, settings, store_of
+from creditgraph.cli.credit import credit_app
 from creditgraph.cli.keys import keys_app
 from creditgraph.cli.neo4j import neo4j_app
 from creditgraph.cli.transfers import evaluate_app, transfers_app
 from creditgraph.config import Settings
 from creditgraph.domain import Ring
 from creditgraph.ingest.csvfile import IMPORT_KINDS, Kind
+from creditgraph.ledger import Ledger
+from creditgraph.ledger.decisions import DecisionLog
 from creditgraph.logs import configure_json_logging
 from creditgraph.ml.threads import use_threads
 from creditgraph.registry import ModelRegistry
 from creditgraph.resources import training_job
 from creditgraph.rings import DetectConfig
+from creditgraph.services.credit import (
+    add_credit_columns,
+    credit_model_exists,
+    demo_profiles,
+    load_credit_model,
+    log_credit_table,
+    score_all_credit,
+)
 from creditgraph.services.ingest import import_file
 from creditgraph.services.pipeline import Step, run_pipeline
 from creditgraph.services.retrain import promote_version, retrain
@@ -60,6 +71,7 @@ models_app = typer.Typer(help="Registered model versions and the champion.", no_
 app.add_typer(schema_app, name="schema")
 app.add_typer(models_app, name="models")
 app.add_typer(keys_app, name="keys")
+app.add_typer(credit_app, name="credit")
 app.add_typer(audit_app, name="audit")
 app.add_typer(subject_app, name="subject")
 app.add_typer(transfers_app, name="transfers")
@@ -94,7 +106,10 @@ def synth(
 @app.command("import")
 def import_(
     kind: Annotated[
-        str, typer.Argument(help="accounts | transfers | links | labels | transfer_labels")
+        str,
+        typer.Argument(
+            help="accounts | transfers | links | labels | transfer_labels | obligations"
+        ),
     ],
     file: Annotated[Path, typer.Argument(help="CSV file with a header row (UTF-8).")],
     create_missing_accounts: Annotated[
@@ -219,10 +234,21 @@ def demo(
     with store_of(s) as store:
         report = run(
             lambda: run_pipeline(
-                store, _registry(s), out, job, force=True, progress=progress, transfers=s.risk
+                store,
+                _registry(s),
+                out,
+                job,
+                force=True,
+                progress=progress,
+                transfers=s.risk,
+                credit=s.credit,
             )
         )
         counts = run(store.counts)
+        if report.credit is not None:
+            model = run(lambda: load_credit_model(s.models_dir))
+            for line in run(lambda: demo_profiles(store, model, s.credit)):
+                err.print(line, highlight=False, markup=False, soft_wrap=True)
     scored = report.scored
     typer.echo(json.dumps(asdict(counts) | {"model_version": scored.model_version}))
     key_file = run(lambda: _write_demo_key(s))
@@ -235,6 +261,7 @@ def demo(
         "-H 'Content-Type: application/json' -H 'Idempotency-Key: demo-1' "
         '-d \'{"src": "A0000001", "dst": "A0000002", "amount": 120}\'\n'
         f'  curl -s {base}/v1/accounts/A0000001/score -H "Authorization: Bearer $KEY"\n'
+        f'  curl -s {base}/v1/accounts/A0000001/credit -H "Authorization: Bearer $KEY"\n'
         f"  open {base}/docs for every endpoint\n"
         f"  investigator page: {base}/ui/ (sign in with the key and a purpose)",
         highlight=False,
@@ -297,6 +324,17 @@ def score(
     s = settings()
     with store_of(s) as store:
         report = run(lambda: score_all(store, _registry(s), out=out))
+        if out is not None and credit_model_exists(s.models_dir):
+            model = run(lambda: load_credit_model(s.models_dir))
+            table = run(lambda: score_all_credit(store, model, s.credit))
+            # Logged before the file gains the columns, as the API logs before it answers.
+            ledger = run(lambda: Ledger.from_settings(s))
+            try:
+                decisions = DecisionLog(ledger, ack=s.decision_ack)
+                run(lambda: log_credit_table(decisions, table, s.credit))
+            finally:
+                ledger.close()
+            add_credit_columns(out, table)
     typer.echo(json.dumps(asdict(report), default=str))
 
 

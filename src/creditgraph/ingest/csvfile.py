@@ -24,11 +24,12 @@ import pyarrow.csv as pa_csv
 from creditgraph.domain import COLUMN_NAME_RE, LINK_TYPE_RE, RESERVED_LINK_TYPES
 from creditgraph.errors import InvalidInput, RowError, ValidationFailed
 
-Kind = Literal["accounts", "transfers", "links", "labels", "transfer_labels"]
+Kind = Literal["accounts", "transfers", "links", "labels", "transfer_labels", "obligations"]
 #: The four graph files every network has (``synth`` writes them, the demo imports them).
 KINDS: tuple[Kind, ...] = ("accounts", "transfers", "links", "labels")
-#: Every kind ``creditgraph import`` takes: the graph files plus outcome files.
-IMPORT_KINDS: tuple[Kind, ...] = (*KINDS, "transfer_labels")
+#: Every kind ``creditgraph import`` takes: the graph files plus outcome and credit files.
+IMPORT_KINDS: tuple[Kind, ...] = (*KINDS, "transfer_labels", "obligations")
+ALL_KINDS = IMPORT_KINDS
 
 REQUIRED: dict[Kind, tuple[str, ...]] = {
     "accounts": ("account_id",),
@@ -36,6 +37,15 @@ REQUIRED: dict[Kind, tuple[str, ...]] = {
     "links": ("src", "dst", "type"),
     "labels": ("account_id", "label"),
     "transfer_labels": ("transfer_id", "label"),
+    "obligations": (
+        "obligation_id",
+        "account_id",
+        "kind",
+        "amount",
+        "opened_at",
+        "due_at",
+        "status",
+    ),
 }
 OPTIONAL: dict[Kind, tuple[str, ...]] = {
     "accounts": ("created_at",),
@@ -43,9 +53,12 @@ OPTIONAL: dict[Kind, tuple[str, ...]] = {
     "links": ("since",),
     "labels": ("source", "observed_at"),
     "transfer_labels": ("source", "observed_at"),
+    "obligations": ("closed_at",),
 }
-TIME_COLUMNS = frozenset({"created_at", "timestamp", "since", "observed_at"})
-ID_COLUMNS = frozenset({"account_id", "transfer_id", "src", "dst"})
+TIME_COLUMNS = frozenset(
+    {"created_at", "timestamp", "since", "observed_at", "opened_at", "due_at", "closed_at"}
+)
+ID_COLUMNS = frozenset({"account_id", "transfer_id", "src", "dst", "obligation_id"})
 MAX_ID_LENGTH = 128
 #: Report at most this many problems; a file with more is plainly the wrong file.
 MAX_ERRORS = 50

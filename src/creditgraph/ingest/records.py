@@ -11,11 +11,17 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from creditgraph.domain import (
+    CLOSED_STATUSES,
+    CONSENT_PROPERTY,
+    CONSENT_VALUES,
     LABEL_VALUES,
+    OBLIGATION_STATUSES,
     AccountColumns,
     LabelColumns,
     LabelValue,
     LinkColumns,
+    ObligationColumns,
+    ObligationStatus,
     TransferColumns,
 )
 from creditgraph.ingest.csvfile import (
@@ -36,7 +42,14 @@ from creditgraph.ingest.csvfile import (
 )
 from creditgraph.outcomes import TransferLabelColumns
 
-Batch = AccountColumns | TransferColumns | LinkColumns | LabelColumns | TransferLabelColumns
+Batch = (
+    AccountColumns
+    | TransferColumns
+    | LinkColumns
+    | LabelColumns
+    | TransferLabelColumns
+    | ObligationColumns
+)
 
 
 @dataclass
@@ -68,9 +81,19 @@ def _accounts(t: Table, errs: ErrorCollector) -> Parsed:
         if "created_at" in t.columns
         else np.full(t.num_rows, np.nan)
     )
+    if CONSENT_PROPERTY in t.columns:
+        consent = t.columns[CONSENT_PROPERTY]
+        errs.add_mask(
+            pc.and_(
+                pc.greater(pc.utf8_length(consent), 0),
+                pc.invert(pc.is_in(consent, value_set=pa.array(list(CONSENT_VALUES)))),
+            ),
+            CONSENT_PROPERTY,
+            f"must be one of {', '.join(CONSENT_VALUES)} (or empty for the default)",
+        )
     known = set(REQUIRED["accounts"]) | set(OPTIONAL["accounts"])
     extra = [c for c in t.columns if c not in known]
-    numeric = [c for c in extra if is_numeric_column(t.columns[c])]
+    numeric = [c for c in extra if c != CONSENT_PROPERTY and is_numeric_column(t.columns[c])]
     props = [c for c in extra if c not in numeric]
     feats: list[list[float]] = [
         parse_numbers(errs, c, required=False, non_negative=False).tolist() for c in numeric
@@ -209,12 +232,55 @@ def _transfer_labels(t: Table, errs: ErrorCollector) -> Parsed:
     return Parsed(batch, transfer_references={"transfer_id": t.columns["transfer_id"]})
 
 
+def _obligations(t: Table, errs: ErrorCollector) -> Parsed:
+    check_ids(errs, "obligation_id")
+    check_ids(errs, "account_id")
+    check_ids(errs, "kind")
+    check_unique(errs, t.columns["obligation_id"], "obligation_id")
+    check_in(errs, "status", OBLIGATION_STATUSES)
+    amount = parse_numbers(errs, "amount", required=True, non_negative=True)
+    opened = parse_times(errs, "opened_at", required=True)
+    due = parse_times(errs, "due_at", required=True)
+    closed = (
+        parse_times(errs, "closed_at", required=False)
+        if "closed_at" in t.columns
+        else np.full(t.num_rows, np.nan)
+    )
+    status = t.columns["status"]
+    needs_close = _np_bool(pc.is_in(status, value_set=pa.array(sorted(CLOSED_STATUSES))))
+    has_close = ~np.isnan(closed)
+    closed_text = t.columns.get("closed_at", pa.array([""] * t.num_rows, pa.string()))
+    given = _np_bool(pc.greater(pc.utf8_length(closed_text), 0))
+    errs.add_mask(needs_close & ~given, "closed_at", "required when status is repaid or late")
+    known_status = _np_bool(pc.is_in(status, value_set=pa.array(list(OBLIGATION_STATUSES))))
+    errs.add_mask(
+        known_status & ~needs_close & given,
+        "closed_at",
+        "must be empty while an obligation is open or defaulted",
+    )
+    with np.errstate(invalid="ignore"):
+        errs.add_mask(due < opened, "due_at", "before opened_at")
+        errs.add_mask(has_close & (closed < opened), "closed_at", "before opened_at")
+    batch = ObligationColumns(
+        obligation_id=t.columns["obligation_id"].to_pylist(),
+        account_id=t.columns["account_id"].to_pylist(),
+        kind=t.columns["kind"].to_pylist(),
+        amount=amount.tolist(),
+        opened_at=opened.tolist(),
+        due_at=due.tolist(),
+        status=cast(list[ObligationStatus], status.to_pylist()),
+        closed_at=optional_floats(closed),
+    )
+    return Parsed(batch, references={"account_id": t.columns["account_id"]})
+
+
 _PARSERS = {
     "accounts": _accounts,
     "transfers": _transfers,
     "links": _links,
     "labels": _labels,
     "transfer_labels": _transfer_labels,
+    "obligations": _obligations,
 }
 
 

@@ -12,8 +12,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from creditgraph.domain import COLUMN_NAME_RE, AccountColumns, LinkColumns, TransferColumns
-from creditgraph.errors import AccountConflict, InvalidInput, TransferConflict
+from creditgraph.domain import (
+    COLUMN_NAME_RE,
+    AccountColumns,
+    LinkColumns,
+    ObligationColumns,
+    TransferColumns,
+)
+from creditgraph.errors import AccountConflict, InvalidInput, ObligationConflict, TransferConflict
 from creditgraph.ingest.csvfile import REQUIRED, ErrorCollector, Kind, Table, read_table
 from creditgraph.ingest.records import (
     CLI_MISSING_HINT,
@@ -24,6 +30,7 @@ from creditgraph.ingest.records import (
 )
 from creditgraph.outcomes import TransferLabelColumns
 from creditgraph.store.base import GraphStore, Revision
+from creditgraph.store.obligations import plan_obligations
 
 #: Called after each written batch with (rows written so far, total rows).
 Progress = Callable[[int, int], None]
@@ -169,6 +176,13 @@ def _import_table(
             errs.raise_if_any()
     t1 = time.perf_counter()
     batch = parsed.batch
+    if isinstance(batch, ObligationColumns):
+        # The whole file against the store before any batch is written: a refused row
+        # leaves nothing half-applied, on Neo4j (per-batch commits) as well.
+        try:
+            plan_obligations(batch, store.get_obligations(batch.obligation_id))
+        except ObligationConflict as e:
+            raise _located(e, table, 0) from None
     total = len(batch)
     changed = 0
     with store.import_scope(table.kind, total, atomic=atomic):
@@ -179,6 +193,8 @@ def _import_table(
         for start in range(0, total, batch_size):
             try:
                 changed += _write(store, batch.slice(start, start + batch_size), revision)
+            except ObligationConflict as e:
+                raise _located(e, table, start) from None
             except TransferConflict as e:  # locate the rows: file and line
                 raise TransferConflict(
                     [
@@ -207,6 +223,12 @@ def _import_table(
         write_s=time.perf_counter() - t1,
     )
     return report, batch
+
+
+def _located(e: ObligationConflict, table: Table, start: int) -> ObligationConflict:
+    return ObligationConflict(
+        [replace(c, row=table.line(start + c.row), file=str(table.path)) for c in e.refused]
+    )
 
 
 #: Columns that name accounts, in every kind of file.
@@ -253,4 +275,6 @@ def _write(store: GraphStore, batch: Batch, revision: Revision | None) -> int:
         return store.upsert_links(batch)
     if isinstance(batch, TransferLabelColumns):
         return store.upsert_transfer_labels(batch)
+    if isinstance(batch, ObligationColumns):
+        return store.upsert_obligations(batch)
     return store.upsert_labels(batch)

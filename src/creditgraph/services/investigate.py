@@ -21,12 +21,13 @@ from __future__ import annotations
 import functools
 import itertools
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 from creditgraph.domain import (
     TRANSFER,
     GraphEdge,
     Reason,
+    ReasonCode,
     Ring,
     RingKind,
     RingStatus,
@@ -34,10 +35,14 @@ from creditgraph.domain import (
     Transfer,
 )
 from creditgraph.errors import NotFound
-from creditgraph.ml.explain import NEIGHBOUR_LOWERS, NEIGHBOUR_RAISES
-from creditgraph.services.inductive import InductiveScorer
-from creditgraph.services.rings import set_ring_status
 from creditgraph.store.base import HUB_DEGREE, PATH_DEADLINE_S, GraphStore
+
+# The codes of ``ml.explain`` (kept off its import: that module loads torch).
+NEIGHBOUR_RAISES = ReasonCode.NEIGHBOUR_RAISES_RISK
+NEIGHBOUR_LOWERS = ReasonCode.NEIGHBOUR_LOWERS_RISK
+
+if TYPE_CHECKING:  # an annotation only: the view workers (services.viewpool) need no torch
+    from creditgraph.services.inductive import InductiveScorer
 
 #: Lower bounds of the risk bands on the fraud probability, highest first. The colours of
 #: the investigator page follow these bands; the payment decision has its own thresholds.
@@ -490,6 +495,9 @@ def set_verdict(
     """Set a ring's status (and note, when given) through the rings service, so confirmed
     and dismissed verdicts become training labels; returns the ring's summary and how many
     labels were written."""
+    # Imported here: the ring detector loads scikit-learn, which the view workers never need.
+    from creditgraph.services.rings import set_ring_status
+
     change = set_ring_status(store, ring_id, status, note)
     return _ring_summary(change.ring) | {"labels_written": change.labels_written}
 

@@ -11,10 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from creditgraph.config import RiskSettings
+from creditgraph.config import CreditSettings, RiskSettings
 from creditgraph.errors import ModelNotReady
-from creditgraph.ingest.csvfile import IMPORT_KINDS
+from creditgraph.ingest.csvfile import IMPORT_KINDS, KINDS
 from creditgraph.registry import ModelRegistry
+from creditgraph.services.credit import CreditTrainReport, train_credit_model
 from creditgraph.services.ingest import ImportReport, import_file
 from creditgraph.services.retrain import RetrainReport, retrain
 from creditgraph.services.rings import RingReport, detect_rings
@@ -38,6 +39,8 @@ class PipelineReport:
     #: The transfer model (None when not asked for or not trainable: the hand-weighted
     #: policy then decides).
     transfers: TransferTrainReport | None = None
+    #: The credit model trained on the network's obligations; None without obligations.
+    credit: CreditTrainReport | None = None
 
 
 def run_pipeline(
@@ -50,6 +53,7 @@ def run_pipeline(
     detect: bool = True,
     progress: Progress | None = None,
     transfers: RiskSettings | None = None,
+    credit: CreditSettings | None = None,
 ) -> PipelineReport:
     """Import ``network``'s contract files (``accounts.csv``, ``transfers.csv``,
     ``links.csv``, ``labels.csv``), retrain with ``job`` (``force``: promote whatever the
@@ -63,8 +67,8 @@ def run_pipeline(
     imports = []
     for kind in IMPORT_KINDS:
         path = network / f"{kind}.csv"
-        if kind == "transfer_labels" and not path.exists():
-            continue  # optional: most networks have no transfer-level outcomes
+        if kind not in KINDS and not path.exists():
+            continue  # optional: transfer outcomes and credit data, most networks lack them
         tell("import", f"importing {path} into the {store.backend} store")
         report = import_file(store, kind, path)
         tell("import", f"    {report.rows} rows, {report.changed} changed, {report.write_s:.1f}s")
@@ -75,6 +79,11 @@ def run_pipeline(
     tell("score", "scoring every account")
     scored = score_all(store, registry)
     tell("score", f"    {scored.written} scores written ({scored.model_version})")
+    credit_report = None
+    if job.credit.enabled and any(r.kind == "obligations" and r.rows for r in imports):
+        tell("score", "training the credit model (a separate model: repayment outcomes)")
+        credit_report = train_credit_model(store, registry.root, job, credit or CreditSettings())
+        tell("score", f"    credit model {credit_report.version} as of {credit_report.as_of}")
     rings = None
     if detect:
         tell("rings", "detecting fraud rings (with the new scores)")
@@ -94,4 +103,4 @@ def run_pipeline(
                 f"    {learned.version} from {learned.source}: hold-out AUPRC "
                 f"{ours['auprc']:.3f} (hand-weighted baseline {base['auprc']:.3f})",
             )
-    return PipelineReport(imports, trained, scored, rings, learned)
+    return PipelineReport(imports, trained, scored, rings, learned, credit_report)

@@ -3,8 +3,9 @@
 (``GET|DELETE /v1/subjects/{id}``).
 
 Erasure, in order, each step idempotent so a re-run after a crash finishes the job:
-1. the store drops the account with its transfers, links, label, score and ring memberships
-   and keeps a tombstone (one transaction; ``GraphStore.erase_account``), so the next
+1. the store drops the account with its transfers (and their outcomes), links, label,
+   score, versions, obligations, the review items naming it and its ring memberships, and
+   keeps a tombstone (one transaction; ``GraphStore.erase_account``), so the next
    training snapshot lacks the person and a re-import is refused unless forced;
 2. the ledger forgets the account's pseudonym (crypto-shredding): the audit and decision
    lines about the person stay byte for byte (the hash chains still verify) but nothing
@@ -37,10 +38,12 @@ MAX_EXPORT_TRANSFERS = 100_000
 
 
 def export(store: GraphStore, ledger: Ledger, account_id: str) -> dict[str, Any]:
-    """Everything held about ``account_id``: attributes and consent, ties, transfers,
-    label, scores with reasons, rings, and every audit and decision entry about them (who
-    looked them up, when and why). Rings are listed without their evidence, which names
-    other people. ``NotFound`` if the store does not hold the account."""
+    """Everything held about ``account_id``: attributes (with their change history) and
+    consent, ties, transfers with their outcomes, label, scores with reasons, rings,
+    obligations with their status history, review items, credit outputs, and every audit
+    and decision entry about them (who looked them up, when and why). Rings are listed
+    without their evidence, which names other people. ``NotFound`` if the store does not
+    hold the account."""
     account = store.get_account(account_id)
     transfers: list[dict[str, Any]] = []
     total = 0
@@ -51,10 +54,12 @@ def export(store: GraphStore, ledger: Ledger, account_id: str) -> dict[str, Any]
         if not page.items or len(transfers) >= total:
             break
     labels = store.get_labels([account_id])
+    outcomes = store.transfer_labels_of([t["transfer_id"] for t in transfers])
     lookups: list[dict[str, Any]] = []
     decisions: list[dict[str, Any]] = []
     for e in ledger.about(account_id):
         (lookups if e["stream"] == "audit" else decisions).append(e)
+    obligations = store.get_obligations(account_ids=[account_id])
     return {
         "account_id": account_id,
         "attributes": {
@@ -82,6 +87,21 @@ def export(store: GraphStore, ledger: Ledger, account_id: str) -> dict[str, Any]
             }
             for r in store.rings_of(account_id)
         ],
+        "transfer_labels": [
+            {"transfer_id": t, "label": lab, "source": src, "observed_at": at}
+            for t, lab, src, at in zip(
+                outcomes.transfer_id,
+                outcomes.label,
+                outcomes.source,
+                outcomes.observed_at,
+                strict=True,
+            )
+        ],
+        "obligations": [asdict(obligations[k]) for k in sorted(obligations)],
+        "history": [asdict(v) for v in store.account_history(account_id)],
+        "reviews": [asdict(r) for r in store.reviews_of(account_id)],
+        # Credit outputs are not stored: each answered one is a decision-log line.
+        "credit_outputs": [d for d in decisions if str(d.get("kind", "")).startswith("credit.")],
         "lookups": lookups,
         "decisions": decisions,
         "generated_at": time.time(),

@@ -32,6 +32,8 @@ from creditgraph.domain import (
     GraphEdge,
     LabelColumns,
     LinkColumns,
+    Obligation,
+    ObligationColumns,
     Page,
     Path,
     PathSearch,
@@ -44,6 +46,7 @@ from creditgraph.domain import (
     Ties,
     Transfer,
     TransferColumns,
+    TransferEvents,
 )
 from creditgraph.errors import (
     AccountConflict,
@@ -251,6 +254,9 @@ class Erased:
     score: bool
     rings_left: list[str]
     rings_deleted: list[str]
+    transfer_labels: int = 0  # outcomes of the account's transfers
+    reviews: int = 0  # review-queue items naming the account
+    obligations: int = 0  # with their status history
 
 
 def rings_without(rings: Sequence[Ring], account_id: str) -> tuple[list[str], list[Ring]]:
@@ -336,6 +342,13 @@ class GraphStore(ABC):
         """Set each account's label; returns how many were inserted or changed."""
 
     @abstractmethod
+    def upsert_obligations(self, batch: ObligationColumns) -> int:
+        """Insert new obligations and advance stored ones (``store.obligations`` rules: terms
+        fixed, status forward only, each change kept with its time); returns how many rows
+        were inserted or advanced. ``ObligationConflict`` (nothing of the batch written) for
+        a changed term or a backward status."""
+
+    @abstractmethod
     def write_scores(self, scores: Sequence[Score]) -> int:
         """Replace the scores of the given accounts; returns how many were written."""
 
@@ -355,7 +368,8 @@ class GraphStore(ABC):
     @abstractmethod
     def erase_account(self, account_id: str) -> Erased:
         """Remove the account and everything stored about it, in one transaction: its
-        transfers and links (both directions), label, score and ring memberships (a ring left
+        transfers (with their outcomes and properties) and links (both directions), label,
+        score, versions, obligations, the review items naming it, and ring memberships (a ring left
         with fewer than two members is deleted, the others' evidence says ``ERASED`` where it
         named the account), and keep its tombstone (``tombstone_of``). ``NotFound`` if the
         account is not stored."""
@@ -390,6 +404,27 @@ class GraphStore(ABC):
     def get_labels(self, account_ids: Sequence[str]) -> LabelColumns:
         """Stored labels (with source and time) of the given accounts that have one, ordered
         by account id."""
+
+    @abstractmethod
+    def get_obligations(
+        self,
+        obligation_ids: Sequence[str] | None = None,
+        *,
+        account_ids: Sequence[str] | None = None,
+    ) -> dict[str, Obligation]:
+        """Stored obligations with their status history, by id: those with the given ids,
+        or of the given accounts, or (both None) all of them."""
+
+    @abstractmethod
+    def property_values(
+        self, name: str, account_ids: Sequence[str] | None = None
+    ) -> dict[str, str]:
+        """The text property ``name`` of the given accounts (all when None) that carry it."""
+
+    @abstractmethod
+    def transfer_events(self, account_ids: Sequence[str] | None = None) -> TransferEvents:
+        """Every single transfer with an end among ``account_ids`` (all when None), ordered
+        by time then id: what credit behaviour features read."""
 
     @abstractmethod
     def get_scores(self, account_ids: Sequence[str] | None = None) -> list[Score]:
@@ -489,6 +524,15 @@ class GraphStore(ABC):
     @abstractmethod
     def transfer_labels(self) -> TransferLabelColumns:
         """Every stored transfer outcome, ordered by transfer id."""
+
+    @abstractmethod
+    def transfer_labels_of(self, transfer_ids: Sequence[str]) -> TransferLabelColumns:
+        """The stored outcomes of the given transfers, ordered by transfer id."""
+
+    @abstractmethod
+    def reviews_of(self, account_id: str) -> list[ReviewItem]:
+        """Review items (any status) whose transfer has ``account_id`` as an end, oldest
+        first (ties by id): a data subject's export."""
 
     @abstractmethod
     def transfer_log(self) -> TransferLog:

@@ -29,15 +29,19 @@ from creditgraph.domain import (
     LabelColumns,
     LabelValue,
     LinkColumns,
+    Obligation,
+    ObligationColumns,
     Page,
     Ring,
     RingKind,
     RingStatus,
     Score,
     Snapshot,
+    StatusChange,
     Ties,
     Transfer,
     TransferColumns,
+    TransferEvents,
 )
 from creditgraph.errors import NotFound, StoreUnavailable
 from creditgraph.store.base import (
@@ -56,6 +60,7 @@ from creditgraph.store.base import (
     tombstone_of,
 )
 from creditgraph.store.embedded_outcomes import OUTCOME_DDL, EmbeddedOutcomes
+from creditgraph.store.obligations import change_of_advance, changes_of_new, plan_obligations
 from creditgraph.store.snapshot import SnapshotBuilder
 
 SCHEMA_VERSION = 2
@@ -181,6 +186,37 @@ DDL = (
         )
     ),
 )
+# Credit data: obligations with their terms and current status, and every status change.
+CREDIT_DDL = (
+    """CREATE TABLE IF NOT EXISTS obligations(
+        obligation_id TEXT PRIMARY KEY,
+        account_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        amount REAL NOT NULL,
+        opened_at REAL NOT NULL,
+        due_at REAL NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('open', 'repaid', 'late', 'defaulted')),
+        closed_at REAL
+    ) WITHOUT ROWID""",
+    "CREATE INDEX IF NOT EXISTS obligations_account ON obligations(account_id)",
+    """CREATE TABLE IF NOT EXISTS obligation_events(
+        obligation_id TEXT NOT NULL,
+        status TEXT NOT NULL,
+        at REAL NOT NULL,
+        recorded_at REAL NOT NULL,
+        PRIMARY KEY (obligation_id, status)
+    ) WITHOUT ROWID""",
+)
+INSERT_OBLIGATION = """
+INSERT INTO obligations(obligation_id, account_id, kind, amount, opened_at, due_at, status,
+                        closed_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+"""
+ADVANCE_OBLIGATION = "UPDATE obligations SET status = ?, closed_at = ? WHERE obligation_id = ?"
+INSERT_OBLIGATION_EVENT = """
+INSERT INTO obligation_events(obligation_id, status, at, recorded_at) VALUES (?, ?, ?, ?)
+"""
+OBLIGATION_COLUMNS = "obligation_id, account_id, kind, amount, opened_at, due_at, status, closed_at"
 TRANSFER_INDEX_NAMES = tuple(stmt.split()[5] for stmt in TRANSFER_INDEXES)
 # Rebuilding the derived tables from scratch: after a bulk load and by the v1 -> v2 migration.
 # Each branch reads a table in one of its index orders; the outer GROUP BY sorts once.
@@ -382,7 +418,7 @@ class EmbeddedStore(EmbeddedOutcomes, GraphStore):
     def apply_schema(self) -> list[str]:
         with self._tx() as db:
             before = int(db.execute("PRAGMA user_version").fetchone()[0])
-            for stmt in (*DDL, *OUTCOME_DDL):
+            for stmt in (*DDL, *OUTCOME_DDL, *CREDIT_DDL):
                 db.execute(stmt)
             applied = [f"sqlite schema v{SCHEMA_VERSION}"]
             if 0 < before < 2:
@@ -535,6 +571,138 @@ class EmbeddedStore(EmbeddedOutcomes, GraphStore):
         with self._tx() as db:
             return db.executemany(UPSERT_LABEL, rows).rowcount
 
+    def upsert_obligations(self, batch: ObligationColumns) -> int:
+        now = time.time()
+        with self._tx() as db:
+            plan = plan_obligations(batch, self._obligations(db, batch.obligation_id, None))
+            db.executemany(
+                INSERT_OBLIGATION,
+                [
+                    (
+                        batch.obligation_id[i],
+                        batch.account_id[i],
+                        batch.kind[i],
+                        batch.amount[i],
+                        batch.opened_at[i],
+                        batch.due_at[i],
+                        batch.status[i],
+                        batch.closed_at[i],
+                    )
+                    for i in plan.new
+                ],
+            )
+            db.executemany(
+                ADVANCE_OBLIGATION,
+                [
+                    (batch.status[i], batch.closed_at[i], batch.obligation_id[i])
+                    for i in plan.advance
+                ],
+            )
+            events = [(i, c) for i in plan.new for c in changes_of_new(batch, i, now)]
+            events += [(i, change_of_advance(batch, i, now)) for i in plan.advance]
+            db.executemany(
+                INSERT_OBLIGATION_EVENT,
+                [(batch.obligation_id[i], c.status, c.at, c.recorded_at) for i, c in events],
+            )
+        return plan.changed
+
+    def get_obligations(
+        self,
+        obligation_ids: Sequence[str] | None = None,
+        *,
+        account_ids: Sequence[str] | None = None,
+    ) -> dict[str, Obligation]:
+        with self._tx(immediate=False) as db:
+            return self._obligations(db, obligation_ids, account_ids)
+
+    @staticmethod
+    def _obligations(
+        db: sqlite3.Connection,
+        obligation_ids: Sequence[str] | None,
+        account_ids: Sequence[str] | None,
+    ) -> dict[str, Obligation]:
+        base = f"SELECT {OBLIGATION_COLUMNS} FROM obligations"
+        ev = "SELECT e.obligation_id, e.status, e.at, e.recorded_at FROM obligation_events e"
+        rows: list[Any] = []
+        events: list[Any] = []
+        if obligation_ids is None and account_ids is None:
+            rows = db.execute(base).fetchall()
+            events = db.execute(ev).fetchall()
+        else:
+            column, ids = (
+                ("obligation_id", obligation_ids)
+                if obligation_ids is not None
+                else ("account_id", account_ids or [])
+            )
+            for chunk in _chunks(sorted(set(ids))):
+                rows += db.execute(
+                    f"{base} WHERE {column} IN ({_marks(len(chunk))})", tuple(chunk)
+                ).fetchall()
+            found = [r[0] for r in rows]
+            for chunk in _chunks(found):
+                events += db.execute(
+                    f"{ev} WHERE e.obligation_id IN ({_marks(len(chunk))})", tuple(chunk)
+                ).fetchall()
+        history: dict[str, list[StatusChange]] = {}
+        for oid, status, at, recorded in events:
+            history.setdefault(oid, []).append(StatusChange(status, at, recorded))
+        return {
+            r[0]: Obligation(
+                r[0],
+                r[1],
+                r[2],
+                r[3],
+                r[4],
+                r[5],
+                r[6],
+                r[7],
+                history=tuple(
+                    sorted(history.get(r[0], []), key=lambda c: (c.status != "open", c.at))
+                ),
+            )
+            for r in sorted(rows)
+        }
+
+    def property_values(
+        self, name: str, account_ids: Sequence[str] | None = None
+    ) -> dict[str, str]:
+        sql = (
+            "SELECT account_id, json_extract(properties, '$.' || ?) AS v FROM accounts"
+            " WHERE v IS NOT NULL"
+        )
+        out: dict[str, str] = {}
+        with self._tx(immediate=False) as db:
+            if account_ids is None:
+                out.update(db.execute(sql, (name,)).fetchall())
+            else:
+                for chunk in _chunks(sorted(set(account_ids))):
+                    out.update(
+                        db.execute(
+                            f"{sql} AND account_id IN ({_marks(len(chunk))})", (name, *chunk)
+                        ).fetchall()
+                    )
+        return {k: str(v) for k, v in out.items()}
+
+    def transfer_events(self, account_ids: Sequence[str] | None = None) -> TransferEvents:
+        sql = "SELECT transfer_id, src, dst, amount, ts FROM transfers"
+        with self._tx(immediate=False) as db:
+            if account_ids is None:
+                rows = db.execute(sql).fetchall()
+            else:
+                found: dict[str, Any] = {}
+                for chunk in _chunks(sorted(set(account_ids))):
+                    marks = _marks(len(chunk))
+                    for r in db.execute(
+                        f"{sql} WHERE src IN ({marks}) UNION ALL {sql} WHERE dst IN ({marks})",
+                        (*chunk, *chunk),
+                    ):
+                        found[r[0]] = r
+                rows = list(found.values())
+        rows.sort(key=lambda r: (r[4], r[0]))
+        return TransferEvents(
+            [r[1] for r in rows], [r[2] for r in rows], [r[3] for r in rows], [r[4] for r in rows]
+        )
+
     def write_scores(self, scores: Sequence[Score]) -> int:
         self._require_accounts([s.account_id for s in scores], "cannot score")
         rows = [score_row(s) for s in scores]
@@ -597,12 +765,23 @@ class EmbeddedStore(EmbeddedOutcomes, GraphStore):
             db.execute(ERASE_NEIGHBOUR_DEGREES, a)
             db.execute("DELETE FROM degrees WHERE n <= 0 OR account_id = ?", a)
             db.execute("DELETE FROM ties WHERE account_id = ? OR other = ?", a * 2)
+            n_outcomes, n_reviews = self._erase_outcomes(db, account_id)
             db.execute("DELETE FROM transfers WHERE src = ? OR dst = ?", a * 2)
             db.execute("DELETE FROM links WHERE src = ? OR dst = ?", a * 2)
             label = db.execute("DELETE FROM labels WHERE account_id = ?", a).rowcount
             score = db.execute("DELETE FROM scores WHERE account_id = ?", a).rowcount
             db.execute("DELETE FROM ring_members WHERE account_id = ?", a)
             db.execute("DELETE FROM account_versions WHERE account_id = ?", a)
+            # A data subject's erasure takes its credit records too.
+            n_obligations = db.execute(
+                "SELECT count(*) FROM obligations WHERE account_id = ?", a
+            ).fetchone()[0]
+            db.execute(
+                "DELETE FROM obligation_events WHERE obligation_id IN"
+                " (SELECT obligation_id FROM obligations WHERE account_id = ?)",
+                a,
+            )
+            db.execute("DELETE FROM obligations WHERE account_id = ?", a)
             db.execute("DELETE FROM accounts WHERE account_id = ?", a)
             for r in keep:
                 db.execute("UPDATE rings SET evidence = ? WHERE ring_id = ?",
@@ -613,7 +792,7 @@ class EmbeddedStore(EmbeddedOutcomes, GraphStore):
             )
         return Erased(
             account_id, n_transfers, n_links, bool(label), bool(score),
-            [r.ring_id for r in keep], delete,
+            [r.ring_id for r in keep], delete, n_outcomes, n_reviews, int(n_obligations),
         )  # fmt: skip
 
     def erased(self, account_ids: Sequence[str]) -> dict[str, float]:

@@ -64,6 +64,23 @@ _CHUNK = 900
 #: The serving state's read: plain columns in primary-key order (see ``transfer_arrays``).
 TRANSFER_COLUMNS = "SELECT src, dst, amount, ts FROM transfers ORDER BY transfer_id"
 _FETCH = 65_536
+# Data-subject rights (issue 15): the outcomes and review items that touch one account. A
+# review's transfer need not be stored (a risk check is a proposed payment), so reviews are
+# matched by the item's ends; the queue is small, so the scan is cheap.
+REVIEWS_OF = """
+SELECT item FROM reviews
+WHERE json_extract(item, '$.src') = ?1 OR json_extract(item, '$.dst') = ?1
+ORDER BY created_at, review_id
+"""
+TRANSFERS_TOUCHING = "SELECT transfer_id FROM transfers WHERE src = ?1 OR dst = ?1"
+ERASE_TRANSFER_LABELS = f"DELETE FROM transfer_labels WHERE transfer_id IN ({TRANSFERS_TOUCHING})"
+ERASE_TRANSFER_PROPERTIES = (
+    f"DELETE FROM transfer_properties WHERE transfer_id IN ({TRANSFERS_TOUCHING})"
+)
+ERASE_REVIEWS = """
+DELETE FROM reviews
+WHERE json_extract(item, '$.src') = ?1 OR json_extract(item, '$.dst') = ?1
+"""
 
 
 def review_to_json(item: ReviewItem) -> bytes:
@@ -127,6 +144,38 @@ class EmbeddedOutcomes:
             [r[2] for r in rows],
             [r[3] for r in rows],
         )
+
+    def transfer_labels_of(self, transfer_ids: Sequence[str]) -> TransferLabelColumns:
+        ids = list(transfer_ids)
+        rows: list[Any] = []
+        with self._tx(immediate=False) as db:
+            for i in range(0, len(ids), _CHUNK):
+                chunk = ids[i : i + _CHUNK]
+                rows += db.execute(
+                    "SELECT transfer_id, label, source, observed_at FROM transfer_labels"
+                    f" WHERE transfer_id IN ({','.join('?' * len(chunk))})",
+                    tuple(chunk),
+                ).fetchall()
+        rows.sort(key=lambda r: r[0])
+        return TransferLabelColumns(
+            [r[0] for r in rows],
+            [cast(LabelValue, r[1]) for r in rows],
+            [r[2] for r in rows],
+            [r[3] for r in rows],
+        )
+
+    def reviews_of(self, account_id: str) -> list[ReviewItem]:
+        with self._tx(immediate=False) as db:
+            return [review_from_json(r[0]) for r in db.execute(REVIEWS_OF, (account_id,))]
+
+    def _erase_outcomes(self, db: sqlite3.Connection, account_id: str) -> tuple[int, int]:
+        """Inside ``erase_account``'s transaction, before the transfers go: the outcomes and
+        properties of the account's transfers, and the review items naming it; returns
+        (transfer labels, review items) removed."""
+        labels = db.execute(ERASE_TRANSFER_LABELS, (account_id,)).rowcount
+        db.execute(ERASE_TRANSFER_PROPERTIES, (account_id,))
+        reviews = db.execute(ERASE_REVIEWS, (account_id,)).rowcount
+        return int(labels), int(reviews)
 
     def transfer_log(self) -> TransferLog:
         ids: list[str] = []

@@ -13,6 +13,8 @@ Graph model::
     (:Account)-[:<LINK_TYPE> {since, seq}]->(:Account)   stored once, smaller id -> larger id
     (:Ring {ring_id, kind, score, status, note, evidence, detected_at})-[:HAS_MEMBER]->(:Account)
     (:Meta {key: 'writes', seq})
+    (:Obligation {obligation_id, account_id, kind, amount, opened_at, due_at, status, closed_at,
+                  ev_status, ev_at, ev_recorded, seq})   status history as parallel lists
 
 Every write batch takes the next ``seq`` from the Meta node inside its transaction (which also
 serialises writers) and stamps what it creates. ``snapshot`` reads the committed ``seq`` first
@@ -54,15 +56,19 @@ from creditgraph.domain import (
     GraphEdge,
     LabelColumns,
     LinkColumns,
+    Obligation,
+    ObligationColumns,
     Page,
     Ring,
     RingKind,
     RingStatus,
     Score,
     Snapshot,
+    StatusChange,
     Ties,
     Transfer,
     TransferColumns,
+    TransferEvents,
 )
 from creditgraph.errors import Conflict, CreditGraphError, NotFound, StoreUnavailable
 from creditgraph.store.base import (
@@ -86,6 +92,7 @@ from creditgraph.store.neo4j_ties import TIE_LIST_DEGREE, TIE_LIST_LEN, listed_n
 from creditgraph.store.neo4j_ties import build as build_ties
 from creditgraph.store.neo4j_ties import rebuild as rebuild_ties
 from creditgraph.store.neo4j_ties import refresh as refresh_ties
+from creditgraph.store.obligations import change_of_advance, changes_of_new, plan_obligations
 from creditgraph.store.snapshot import SnapshotBuilder
 
 T = TypeVar("T")
@@ -230,6 +237,50 @@ MATCH (v:AccountVersion {account_id: $id})
 RETURN v.version AS version, v.changed_at AS changed_at, v.actor AS actor, v.reason AS reason,
        v.before AS before, v.after AS after
 ORDER BY version
+"""
+OBLIGATION_FIELDS = """
+RETURN o.obligation_id AS id, o.account_id AS account_id, o.kind AS kind, o.amount AS amount,
+       o.opened_at AS opened_at, o.due_at AS due_at, o.status AS status,
+       o.closed_at AS closed_at, o.ev_status AS ev_status, o.ev_at AS ev_at,
+       o.ev_recorded AS ev_recorded
+ORDER BY id
+"""
+GET_OBLIGATIONS = "UNWIND $ids AS id MATCH (o:Obligation {obligation_id: id})" + OBLIGATION_FIELDS
+OBLIGATIONS_OF = "UNWIND $ids AS id MATCH (o:Obligation {account_id: id})" + OBLIGATION_FIELDS
+ALL_OBLIGATIONS = "MATCH (o:Obligation)" + OBLIGATION_FIELDS
+CREATE_OBLIGATIONS = """
+UNWIND $rows AS r
+CREATE (o:Obligation {obligation_id: r.id, account_id: r.account_id, kind: r.kind,
+                      amount: r.amount, opened_at: r.opened_at, due_at: r.due_at,
+                      status: r.status, closed_at: r.closed_at, ev_status: r.ev_status,
+                      ev_at: r.ev_at, ev_recorded: r.ev_recorded, seq: $seq})
+RETURN count(*) AS changed
+"""
+ADVANCE_OBLIGATIONS = """
+UNWIND $rows AS r
+MATCH (o:Obligation {obligation_id: r.id})
+SET o.status = r.status, o.closed_at = r.closed_at, o.ev_status = o.ev_status + r.status,
+    o.ev_at = o.ev_at + r.at, o.ev_recorded = o.ev_recorded + r.recorded_at
+RETURN count(*) AS changed
+"""
+ALL_PROPERTY = "MATCH (a:Account) WHERE a[$key] IS NOT NULL RETURN a.account_id AS id, a[$key] AS v"
+PROPERTY_OF = """
+UNWIND $ids AS id
+MATCH (a:Account {account_id: id}) WHERE a[$key] IS NOT NULL
+RETURN a.account_id AS id, a[$key] AS v
+"""
+# A data subject's erasure takes its credit records too.
+ERASE_OBLIGATIONS = "MATCH (o:Obligation {account_id: $id}) DELETE o RETURN count(*) AS n"
+ALL_TRANSFER_EVENTS = """
+MATCH (s:Account)-[t:TRANSFERRED]->(d:Account)
+RETURN t.transfer_id AS id, s.account_id AS s, d.account_id AS d, t.amount AS amount, t.ts AS ts
+"""
+TRANSFER_EVENTS_OF = """
+UNWIND $ids AS id
+MATCH (a:Account {account_id: id})-[t:TRANSFERRED]-(:Account)
+WITH DISTINCT t
+MATCH (s)-[t]->(d)
+RETURN t.transfer_id AS id, s.account_id AS s, d.account_id AS d, t.amount AS amount, t.ts AS ts
 """
 GET_LABELS = """
 UNWIND $ids AS id
@@ -439,6 +490,27 @@ def _rel(link_type: str) -> str:
     if not LINK_TYPE_RE.match(link_type) or link_type in RESERVED_LINK_TYPES:
         raise CreditGraphError(f"refusing link type {link_type!r}")
     return link_type
+
+
+def _obligations(result: Any) -> dict[str, Obligation]:
+    out: dict[str, Obligation] = {}
+    for r in result:
+        history = tuple(
+            StatusChange(st, at, rec)
+            for st, at, rec in zip(r["ev_status"], r["ev_at"], r["ev_recorded"], strict=True)
+        )
+        out[r["id"]] = Obligation(
+            r["id"],
+            r["account_id"],
+            r["kind"],
+            r["amount"],
+            r["opened_at"],
+            r["due_at"],
+            r["status"],
+            r["closed_at"],
+            history,
+        )
+    return out
 
 
 def _transfer(r: Any) -> Transfer:
@@ -734,6 +806,94 @@ class Neo4jStore(Neo4jOutcomes, GraphStore):
         ]
         return self._stamped_write(UPSERT_LABELS, rows)
 
+    def upsert_obligations(self, batch: ObligationColumns) -> int:
+        now = time.time()
+
+        def run(tx: ManagedTransaction) -> int:
+            # Planned inside the write transaction, which the seq stamp serialises.
+            seq = tx.run(NEXT_SEQ).single(strict=True)["seq"]
+            stored = _obligations(tx.run(GET_OBLIGATIONS, ids=batch.obligation_id))
+            plan = plan_obligations(batch, stored)
+            new = []
+            for i in plan.new:
+                changes = changes_of_new(batch, i, now)
+                new.append(
+                    {
+                        "id": batch.obligation_id[i],
+                        "account_id": batch.account_id[i],
+                        "kind": batch.kind[i],
+                        "amount": batch.amount[i],
+                        "opened_at": batch.opened_at[i],
+                        "due_at": batch.due_at[i],
+                        "status": batch.status[i],
+                        "closed_at": batch.closed_at[i],
+                        "ev_status": [c.status for c in changes],
+                        "ev_at": [c.at for c in changes],
+                        "ev_recorded": [c.recorded_at for c in changes],
+                    }
+                )
+            advance = []
+            for i in plan.advance:
+                c = change_of_advance(batch, i, now)
+                advance.append(
+                    {
+                        "id": batch.obligation_id[i],
+                        "status": c.status,
+                        "closed_at": batch.closed_at[i],
+                        "at": c.at,
+                        "recorded_at": c.recorded_at,
+                    }
+                )
+            if new:
+                tx.run(CREATE_OBLIGATIONS, rows=new, seq=seq).consume()
+            if advance:
+                tx.run(ADVANCE_OBLIGATIONS, rows=advance).consume()
+            return plan.changed
+
+        return self._write(run) if len(batch) else 0
+
+    def get_obligations(
+        self,
+        obligation_ids: Sequence[str] | None = None,
+        *,
+        account_ids: Sequence[str] | None = None,
+    ) -> dict[str, Obligation]:
+        def run(tx: ManagedTransaction) -> dict[str, Obligation]:
+            if obligation_ids is not None:
+                return _obligations(tx.run(GET_OBLIGATIONS, ids=list(obligation_ids)))
+            if account_ids is not None:
+                return _obligations(tx.run(OBLIGATIONS_OF, ids=sorted(set(account_ids))))
+            return _obligations(tx.run(ALL_OBLIGATIONS))
+
+        return self._read(run)
+
+    def property_values(
+        self, name: str, account_ids: Sequence[str] | None = None
+    ) -> dict[str, str]:
+        key = f"p_{name}"
+
+        def run(tx: ManagedTransaction) -> dict[str, str]:
+            result = (
+                tx.run(ALL_PROPERTY, key=key)
+                if account_ids is None
+                else tx.run(PROPERTY_OF, key=key, ids=sorted(set(account_ids)))
+            )
+            return {r["id"]: str(r["v"]) for r in result}
+
+        return self._read(run)
+
+    def transfer_events(self, account_ids: Sequence[str] | None = None) -> TransferEvents:
+        def run(tx: ManagedTransaction) -> list[Any]:
+            if account_ids is None:
+                return list(tx.run(ALL_TRANSFER_EVENTS))
+            return list(tx.run(TRANSFER_EVENTS_OF, ids=sorted(set(account_ids))))
+
+        rows = [(r["id"], r["s"], r["d"], r["amount"], r["ts"]) for r in self._read(run)]
+        rows.sort(key=lambda r: (r[4], r[0]))
+        return TransferEvents(
+            [r[1] for r in rows], [r[2] for r in rows], [r[3] for r in rows], [r[4] for r in rows]
+        )
+
     def write_scores(self, scores: Sequence[Score]) -> int:
         self._require_accounts([s.account_id for s in scores], "cannot score")
         rows = [list(score_row(s)) for s in scores]
@@ -791,10 +951,12 @@ class Neo4jStore(Neo4jOutcomes, GraphStore):
                     SET_RING_EVIDENCE, id=r.ring_id, evidence=orjson.dumps(r.evidence).decode()
                 ).consume()
             tx.run(ERASE_ACCOUNT_VERSIONS, id=account_id).consume()
+            n_outcomes, n_reviews = self._erase_outcomes(tx, account_id)
             relisted = listed_neighbours(tx, account_id)
             tx.run(ERASE_ACCOUNT, id=account_id).consume()
             # The one write that lowers tie weights: those neighbours' lists are built again.
             build_ties(tx, relisted, self.tie_list_len)
+            n_obligations = tx.run(ERASE_OBLIGATIONS, id=account_id).single(strict=True)["n"]
             tx.run(ADD_TOMBSTONE, digest=tombstone_of(account_id), at=time.time()).consume()
             return Erased(
                 account_id,
@@ -804,6 +966,9 @@ class Neo4jStore(Neo4jOutcomes, GraphStore):
                 bool(facts["score"]),
                 [r.ring_id for r in keep],
                 delete,
+                n_outcomes,
+                n_reviews,
+                int(n_obligations),
             )
 
         return self._write(run)

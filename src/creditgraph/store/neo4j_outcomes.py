@@ -67,6 +67,26 @@ RETURN r.item AS item ORDER BY r.created_at, r.review_id SKIP $offset LIMIT $lim
 """
 GET_REVIEW = "MATCH (r:Review {review_id: $id}) RETURN r.item AS item"
 SET_REVIEW = "MATCH (r:Review {review_id: $id}) SET r.status = $status, r.item = $item"
+# Data-subject rights (issue 15). A review's transfer need not be stored (a risk check is a
+# proposed payment), so items are found by their text and then matched by their ends.
+TRANSFER_LABELS_OF = """
+UNWIND $ids AS id
+MATCH (l:TransferLabel {transfer_id: id})
+RETURN l.transfer_id AS id, l.label AS label, l.source AS source, l.observed_at AS at
+ORDER BY id
+"""
+REVIEWS_MENTIONING = """
+MATCH (r:Review) WHERE r.item CONTAINS $id
+RETURN r.review_id AS id, r.item AS item ORDER BY r.created_at, r.review_id
+"""
+ERASE_TRANSFER_LABELS = """
+MATCH (:Account {account_id: $id})-[t:TRANSFERRED]-()
+WITH DISTINCT t.transfer_id AS tid
+MATCH (l:TransferLabel {transfer_id: tid})
+DELETE l
+RETURN count(*) AS n
+"""
+DELETE_REVIEWS = "UNWIND $ids AS id MATCH (r:Review {review_id: id}) DELETE r"
 
 
 class Neo4jOutcomes:
@@ -148,6 +168,32 @@ class Neo4jOutcomes:
 
         return self._read(run)
 
+    def transfer_labels_of(self, transfer_ids: Sequence[str]) -> TransferLabelColumns:
+        ids = list(transfer_ids)
+
+        def run(tx: ManagedTransaction) -> list[Any]:
+            return [tuple(r) for r in tx.run(TRANSFER_LABELS_OF, ids=ids)]
+
+        rows = self._read(run)
+        return TransferLabelColumns(
+            [r[0] for r in rows],
+            [cast(LabelValue, r[1]) for r in rows],
+            [r[2] for r in rows],
+            [r[3] for r in rows],
+        )
+
+    def reviews_of(self, account_id: str) -> list[ReviewItem]:
+        return [item for _, item in self._read(lambda tx: reviews_naming(tx, account_id))]
+
+    def _erase_outcomes(self, tx: ManagedTransaction, account_id: str) -> tuple[int, int]:
+        """Inside ``erase_account``'s transaction, before the account goes: the outcomes of
+        its transfers (their properties go with the relationships) and the review items
+        naming it; returns (transfer labels, review items) removed."""
+        labels = int(tx.run(ERASE_TRANSFER_LABELS, id=account_id).single(strict=True)["n"])
+        ids = [rid for rid, _ in reviews_naming(tx, account_id)]
+        tx.run(DELETE_REVIEWS, ids=ids).consume()
+        return labels, len(ids)
+
     def add_review(self, item: ReviewItem) -> bool:
         def run(tx: ManagedTransaction) -> bool:
             rec = tx.run(
@@ -200,3 +246,13 @@ class Neo4jOutcomes:
             return done
 
         return self._write(run)
+
+
+def reviews_naming(tx: ManagedTransaction, account_id: str) -> list[tuple[str, ReviewItem]]:
+    """(review id, item) of every review whose transfer has ``account_id`` as an end."""
+    out: list[tuple[str, ReviewItem]] = []
+    for r in tx.run(REVIEWS_MENTIONING, id=account_id):
+        item = review_from_json(r["item"])
+        if account_id in (item.src, item.dst):
+            out.append((str(r["id"]), item))
+    return out

@@ -27,6 +27,7 @@ import numpy as np
 
 from creditgraph.domain import FloatArray, IntArray
 from creditgraph.errors import InvalidInput
+from creditgraph.synth import credit as cr
 from creditgraph.synth import fraud as fr
 from creditgraph.synth import writer as wr
 from creditgraph.synth.sampling import (
@@ -158,6 +159,17 @@ def generate(
     tx_width = max(9, len(str(len(transfers))))
     _write_transfer_labels(files["transfer_labels"], seed, transfers, fraud_rows, tx_width)
     _write_ground_truth(files["ground_truth"], seed, ids, plan, fraud_rows, tx_width)
+    # Credit behaviour (obligations) from its own random stream: the files above stay the same.
+    world = cr.CreditWorld(
+        pop.community,
+        pop.n_communities,
+        pop.merchant,
+        pop.created,
+        pop.activity,
+        plan.fraud,
+        WINDOW_END,
+    )
+    files.update(cr.write_credit(world, ids, seed, out_dir).files)
     say(f"wrote {out_dir}")
 
     rings_by_kind: dict[str, int] = {k: sum(r.kind == k for r in plan.rings) for k in fr.RING_KINDS}

@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from creditgraph.api.routes import (
     accounts,
+    credit,
     ingest,
     investigate,
     models,
@@ -23,6 +24,7 @@ ROUTERS: list[APIRouter] = [
     ingest.router,
     models.router,
     investigate.router,
+    credit.router,
     subjects.router,
     reviews.router,
 ]

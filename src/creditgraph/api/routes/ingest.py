@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from creditgraph.api.deps import Principal, StateDep, require_role
 from creditgraph.api.schemas import error_responses
+from creditgraph.api.schemas.credit import ObligationBatchCreate
 from creditgraph.api.schemas.ingest import (
     AccountBatchCreate,
     IngestPublic,
@@ -233,3 +234,20 @@ async def add_transfer_labels(
     """Validated like transfer_labels.csv (every transfer must be stored); chargebacks,
     victims' reports, confirmed reviews. Training targets of the transfer model."""
     return await _run(state, principal, "transfer_labels", body.items, False)
+
+
+@router.post(
+    "/v1/obligations",
+    response_model=IngestPublic,
+    responses=error_responses(401, 403, 409, 413, 422, 503),
+    summary="Add obligations or advance their status (forward only)",
+)
+async def add_obligations(
+    body: ObligationBatchCreate,
+    principal: Feeder,
+    state: StateDep,
+) -> dict[str, Any]:
+    """Validated like obligations.csv; all or nothing. A stored obligation's status may move
+    from open to repaid, late or defaulted (each change kept with its time); a changed term
+    or a backward status is a 409 and nothing of the batch is written."""
+    return await _run(state, principal, "obligations", body.items, False)

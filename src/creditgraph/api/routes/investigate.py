@@ -33,6 +33,7 @@ from creditgraph.api.schemas.investigate import (
 from creditgraph.domain import RingKind, RingStatus
 from creditgraph.errors import CreditGraphError, InvalidInput, NotFound
 from creditgraph.services import investigate
+from creditgraph.services.viewpool import VIEWS, ViewPool
 from creditgraph.store.base import MAX_HOPS, MAX_OFFSET, MAX_PAGE, MAX_PATH_HOPS
 
 router = APIRouter(tags=["investigators"])
@@ -198,24 +199,47 @@ def get_neighbourhood(
 ) -> Response:
     rels = _relations(relations)
     hub_degree = state.settings.investigate_hub_degree
+    kwargs: dict[str, Any] = {
+        "hops": hops,
+        "limit": limit,
+        "relations": rels,
+        "hub_degree": hub_degree,
+        "through_hubs": through_hubs,
+        "deadline_s": state.settings.investigate_deadline_s,
+    }
+    if state.views is not None and hops >= 2:  # seconds of Python: a worker process's
+        return _offloaded(lookup, state.views, "neighbourhood", account_id, [account_id],
+                          (account_id,), kwargs)  # fmt: skip
     out = lookup.run(
         "investigate.neighbourhood",
         account_id,
-        lambda: investigate.neighbourhood_graph(
-            store,
-            account_id,
-            hops=hops,
-            limit=limit,
-            relations=rels,
-            hub_degree=hub_degree,
-            through_hubs=through_hubs,
-            deadline_s=state.settings.investigate_deadline_s,
-        ),
-        lambda v: f"nodes={len(v['nodes'])} edges={len(v['edges'])} truncated={v['truncated']}",
+        lambda: investigate.neighbourhood_graph(store, account_id, **kwargs),
+        VIEWS["neighbourhood"][1],
         accounts=[account_id],
         shown=_node_ids,
     )
     return json_response(out)
+
+
+def _offloaded(
+    lookup: Lookup,
+    views: ViewPool,
+    name: str,
+    target: str,
+    accounts: list[str],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> Response:
+    """View ``name`` computed by a worker process (``services.viewpool``), audited alike."""
+    view = lookup.run(
+        f"investigate.{name}",
+        target,
+        lambda: views.call(name, *args, **kwargs),
+        lambda v: v.summary,
+        accounts=accounts,
+        shown=lambda v: v.shown,
+    )
+    return Response(view.body, media_type="application/json")
 
 
 @router.get(
@@ -243,21 +267,22 @@ def get_paths(
 ) -> Response:
     rels = _relations(relations)
     settings = state.settings
+    kwargs: dict[str, Any] = {
+        "max_hops": max_hops,
+        "relations": rels,
+        "limit": limit,
+        "hub_degree": settings.investigate_hub_degree,
+        "through_hubs": through_hubs,
+        "deadline_s": settings.investigate_path_deadline_s,
+    }
+    if state.views is not None:
+        return _offloaded(lookup, state.views, "paths", f"{src}->{dst}", [src, dst],
+                          (src, dst), kwargs)  # fmt: skip
     out = lookup.run(
         "investigate.paths",
         f"{src}->{dst}",
-        lambda: investigate.paths_view(
-            store,
-            src,
-            dst,
-            max_hops=max_hops,
-            relations=rels,
-            limit=limit,
-            hub_degree=settings.investigate_hub_degree,
-            through_hubs=through_hubs,
-            deadline_s=settings.investigate_path_deadline_s,
-        ),
-        lambda v: f"paths={len(v['paths'])} length={v['length']} complete={v['complete']}",
+        lambda: investigate.paths_view(store, src, dst, **kwargs),
+        VIEWS["paths"][1],
         accounts=[src, dst],
         shown=_node_ids,
     )

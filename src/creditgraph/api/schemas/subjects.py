@@ -14,9 +14,9 @@ class SubjectAttributes(BaseModel):
 
 
 class SubjectPublic(BaseModel):
-    """Everything held about one person. ``lookups``: audit entries about them (who, when,
-    why); ``decisions``: risk decisions and credit outputs about them. Other people in
-    those entries appear as pseudonyms only."""
+    """Everything held about one person (issue 15, item 9). ``lookups``: audit entries
+    about them (who, when, why); ``decisions``: risk decisions and credit outputs about
+    them. Other people in those entries appear as pseudonyms only."""
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -54,6 +54,37 @@ class SubjectPublic(BaseModel):
                     "labels": [],
                     "scores": [],
                     "rings": [],
+                    "transfer_labels": [
+                        {
+                            "transfer_id": "t1",
+                            "label": "legit",
+                            "source": "chargeback_feed",
+                            "observed_at": 1700000500.0,
+                        }
+                    ],
+                    "obligations": [
+                        {
+                            "obligation_id": "loan-7",
+                            "account_id": "acc_000042",
+                            "kind": "loan",
+                            "amount": 500.0,
+                            "opened_at": 1690000000.0,
+                            "due_at": 1700000000.0,
+                            "status": "repaid",
+                            "closed_at": 1699000000.0,
+                            "history": [
+                                {"status": "open", "at": 1690000000.0, "recorded_at": 1690000000.0},
+                                {
+                                    "status": "repaid",
+                                    "at": 1699000000.0,
+                                    "recorded_at": 1699000050.0,
+                                },
+                            ],
+                        }
+                    ],
+                    "history": [],
+                    "reviews": [],
+                    "credit_outputs": [],
                     "lookups": [
                         {
                             "stream": "audit",
@@ -83,6 +114,15 @@ class SubjectPublic(BaseModel):
     labels: list[dict[str, Any]]
     scores: list[dict[str, Any]]
     rings: list[dict[str, Any]]
+    transfer_labels: list[dict[str, Any]] = Field(
+        description="Outcomes (fraud / legit) recorded for the person's transfers"
+    )
+    obligations: list[dict[str, Any]] = Field(description="With every status they have had")
+    history: list[dict[str, Any]] = Field(description="Changes to the attributes, oldest first")
+    reviews: list[dict[str, Any]] = Field(description="Review-queue items naming the person")
+    credit_outputs: list[dict[str, Any]] = Field(
+        description="Credit outputs answered about the person (from the decision log)"
+    )
     lookups: list[dict[str, Any]]
     decisions: list[dict[str, Any]]
     generated_at: float
@@ -103,6 +143,9 @@ class SubjectErased(BaseModel):
                     "score": True,
                     "rings_left": [],
                     "rings_deleted": ["ring_3f2a9c"],
+                    "transfer_labels": 2,
+                    "reviews": 1,
+                    "obligations": 1,
                     "model_files_scrubbed": 1,
                     "pseudonym_forgotten": True,
                     "tombstone": "9c1e...",
@@ -120,6 +163,9 @@ class SubjectErased(BaseModel):
     score: bool | None = None
     rings_left: list[str] | None = None
     rings_deleted: list[str] | None = None
+    transfer_labels: int | None = None
+    reviews: int | None = None
+    obligations: int | None = None
     model_files_scrubbed: int | None = None
     pseudonym_forgotten: bool
     tombstone: str
