@@ -28,6 +28,7 @@ found beyond them (two-hop and non-linear), so the reasons sum to the margin exa
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -272,6 +273,7 @@ def train_social_gnn(
 ) -> tuple[SocialGNNModel, list[FloatArray]]:
     """Train on ``cuts`` = (t, target rows, labels, validation mask) and return the model
     and its margin for every row of every cut (early stopping on the validation rows)."""
+    started = time.perf_counter()
     recs = [record_features(data, t, prior_default, prior_late) for t, *_ in cuts]
     behs = [behaviour_features(data, t) for t, *_ in cuts]
     rec_mu, rec_sd = _norm(recs)
@@ -315,7 +317,13 @@ def train_social_gnn(
         norm=norm,
         hidden=hidden,
         hop=hop,
-        metrics={"epochs": epochs, "best_epoch": best[1] + 1, "val_logloss": best[0]},
+        metrics={
+            "epochs": epochs,
+            "best_epoch": best[1] + 1,
+            "val_logloss": best[0],
+            "edges": sum(len(g.all_a) for g in graphs),
+            "train_s": round(time.perf_counter() - started, 1),
+        },
     )
     return model, [np.asarray(m, dtype=np.float64) for m in margins]
 
