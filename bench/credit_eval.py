@@ -308,11 +308,16 @@ def choose_social_model(w: World, rows: np.ndarray, y: np.ndarray) -> dict[str, 
     """On the DEVELOPMENT world only: the social learner whose served ``p_default``
     (inclusion_only) ranks the held-out open obligations best; its dimension alone beside."""
     out: dict[str, Any] = {}
+    _, _, thin = held_out(w)
+    t = thin.astype(bool)
     for kind, model in w.variants.items():
         scored, _ = score_data(model, w.data, rows, "inclusion_only", 0.1)
+        social = -np.nan_to_num(scored.log_odds["social"])
         out[kind] = {
             "p_default_auroc": metrics(y, scored.p_default)["auroc"],
-            "social_auroc": metrics(y, -np.nan_to_num(scored.log_odds["social"]))["auroc"],
+            "social_auroc": metrics(y, social)["auroc"],
+            "thin_p_default_auroc": metrics(y[t], scored.p_default[t])["auroc"],
+            "thin_social_auroc": metrics(y[t], social[t])["auroc"],
             "train_s": w.train_s[kind],
         }
     # The trees are simpler and cheaper: the network must win by more than noise.
@@ -450,6 +455,9 @@ def main() -> None:
     ap.add_argument(
         "--choose", action="store_true", help="also build the dev world and print weights"
     )
+    ap.add_argument(
+        "--dev-only", action="store_true", help="with --choose: stop after the dev world"
+    )
     args = ap.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "2")
     job = load_training_config(args.config)
@@ -473,6 +481,10 @@ def main() -> None:
         report["dev_suggested_weights"] = choose_weights(dev, rows, y)
         print(f"dev world {args.dev_seed}: suggested weights {report['dev_suggested_weights']}")
         dev.store.close()
+        if args.dev_only:
+            args.work.mkdir(parents=True, exist_ok=True)
+            (args.work / "credit_eval.json").write_text(json.dumps(report, indent=1, default=float))
+            return
     test = build(args.test_seed, args.accounts, args.work, job)
     report["test"] = evaluate(test, settings, args.bootstrap, args.baseline_seeds, served)
     test.store.close()

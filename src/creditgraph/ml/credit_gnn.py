@@ -28,6 +28,7 @@ found beyond them (two-hop and non-linear), so the reasons sum to the margin exa
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -92,9 +93,17 @@ class CutGraph:
     beh: Tensor
     all_a: Tensor
     all_b: Tensor
-    #: Per relation: (position of the target among the rows, neighbour index).
+    #: Per relation: (position of the target among the rows, target index, neighbour index).
     rel: tuple[tuple[Tensor, Tensor, Tensor], ...]
     rows: int
+    #: Constant per cut (computed once): node inputs [rec, beh, log degree], 1 / (deg - 1)
+    #: per node (0 where a node has no other contact) and per relation edge, and per
+    #: relation 1 / count and log(1 + count) of each target's neighbours.
+    x: Tensor
+    other: Tensor
+    other_e: tuple[Tensor, ...]
+    inv_cnt: tuple[Tensor, ...]
+    log_cnt: tuple[Tensor, ...]
 
 
 def cut_graph(
@@ -125,13 +134,27 @@ def cut_graph(
                 torch.from_numpy(u[keep].astype(np.int64)),
             )
         )
+    deg = np.bincount(key // n, minlength=n).astype(np.float64)
+    # u's contacts other than v (v is one of them: the union graph is symmetric).
+    other = np.where(deg > 1, 1.0 / np.maximum(deg - 1.0, 1.0), 0.0)
+    x = np.column_stack([rec, beh, np.log1p(deg)])
+    cnts = [np.bincount(pos.numpy(), minlength=len(rows)).astype(np.float64) for pos, _, _ in rel]
+
+    def f32(a: np.ndarray) -> Tensor:
+        return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))
+
     return CutGraph(
-        torch.from_numpy(rec.astype(np.float32)),
-        torch.from_numpy(beh.astype(np.float32)),
+        f32(rec),
+        f32(beh),
         torch.from_numpy(key // n),
         torch.from_numpy(key % n),
         tuple(rel),
         len(rows),
+        f32(x),
+        f32(other[:, None]),
+        tuple(f32(other[u.numpy()][:, None]) for _, _, u in rel),
+        tuple(f32(1.0 / np.maximum(c, 1.0))[:, None] for c in cnts),
+        tuple(f32(np.log1p(c))[:, None] for c in cnts),
     )
 
 
@@ -152,21 +175,20 @@ class SocialGNN(nn.Module):
         self.hidden = hidden
 
     def forward(self, g: CutGraph) -> Tensor:
+        # index_select, not x[idx]: its backward is one index_add (advanced indexing's
+        # accumulate-put is several times slower on CPU).
         n = g.rec.shape[0]
         p = torch.relu(self.hop(g.rec))
-        s = p.new_zeros(n, p.shape[1]).index_add(0, g.all_a, p[g.all_b])
-        deg = torch.bincount(g.all_a, minlength=n).to(p.dtype)
-        # 1 / (deg(u) - 1) for u's other contacts (v is one of them: the graph is symmetric).
-        other = torch.where(deg > 1, 1.0 / (deg - 1.0).clamp(min=1.0), torch.zeros_like(deg))
-        x = torch.cat([g.rec, g.beh, torch.log1p(deg).unsqueeze(1)], 1)
+        s = p.new_zeros(n, p.shape[1]).index_add(0, g.all_a, p.index_select(0, g.all_b))
         parts: list[Tensor] = []
         for r, (pos, v, u) in enumerate(g.rel):
-            a = self.node[r](x)
+            a = self.node[r](g.x)
             q, b = self.two[r](s), self.two[r](p)
-            m = torch.relu(a[u] + (q[u] - b[v]) * other[u].unsqueeze(1))
+            m = torch.relu(
+                (a + q * g.other).index_select(0, u) - b.index_select(0, v) * g.other_e[r]
+            )
             agg = m.new_zeros(g.rows, self.hidden).index_add(0, pos, m)
-            cnt = torch.bincount(pos, minlength=g.rows).to(m.dtype).unsqueeze(1)
-            parts += [agg / cnt.clamp(min=1.0), torch.log1p(cnt)]
+            parts += [agg * g.inv_cnt[r], g.log_cnt[r]]
         h = torch.relu(self.out1(torch.cat(parts, 1)))
         out: Tensor = self.out2(h).squeeze(1)
         return out
@@ -272,6 +294,7 @@ def train_social_gnn(
 ) -> tuple[SocialGNNModel, list[FloatArray]]:
     """Train on ``cuts`` = (t, target rows, labels, validation mask) and return the model
     and its margin for every row of every cut (early stopping on the validation rows)."""
+    started, cpu = time.perf_counter(), time.process_time()
     recs = [record_features(data, t, prior_default, prior_late) for t, *_ in cuts]
     behs = [behaviour_features(data, t) for t, *_ in cuts]
     rec_mu, rec_sd = _norm(recs)
@@ -315,7 +338,15 @@ def train_social_gnn(
         norm=norm,
         hidden=hidden,
         hop=hop,
-        metrics={"epochs": epochs, "best_epoch": best[1] + 1, "val_logloss": best[0]},
+        metrics={
+            "epochs": epochs,
+            "best_epoch": best[1] + 1,
+            "val_logloss": best[0],
+            "edges": sum(len(g.all_a) for g in graphs),
+            "train_s": round(time.perf_counter() - started, 1),
+            # CPU time on one thread: what it costs on an idle core.
+            "cpu_s": round(time.process_time() - cpu, 1),
+        },
     )
     return model, [np.asarray(m, dtype=np.float64) for m in margins]
 
