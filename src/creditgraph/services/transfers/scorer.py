@@ -46,7 +46,7 @@ class TransferScore:
             return self.contributions
         assert self.model is not None
         assert self.design is not None
-        out: np.ndarray[Any, Any] = self.model.contributions(self.design)[0]
+        out: np.ndarray[Any, Any] = self.model.contributions(self.design, threads=1)[0]
         return out
 
 
@@ -109,12 +109,12 @@ class TransferScorer:
             x[0, col("r_fraud_p")] = receiver_p
         design = self.model.matrix(x, rows.categorical)
         if explain:
-            contrib: np.ndarray[Any, Any] | None = self.model.contributions(design)[0]
+            contrib: np.ndarray[Any, Any] | None = self.model.contributions(design, threads=1)[0]
             assert contrib is not None
             margin = float(contrib.sum())
         else:
             contrib = None
-            margin = float(self.model.margin(design)[0])
+            margin = float(self.model.margin(design, threads=1)[0])
         prob = 1.0 / (
             1.0 + math.exp(-max(min(self.model.calib_a * margin + self.model.calib_b, 700), -700))
         )
