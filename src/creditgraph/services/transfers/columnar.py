@@ -380,13 +380,15 @@ class ColumnarHistory:
         c = self.index.get(account_id)
         if c is not None:
             return c
-        c = self.index[account_id] = len(self.account_ids)
-        self.account_ids.append(account_id)
+        c = len(self.account_ids)
         size = len(self._a["out_n"])
         if c >= size:
             grow = max(size, 1024)
             for name, fill in self._FIELDS.items():
                 self._a[name] = np.concatenate([self._a[name], np.full(grow, fill)])
+        # Published last: a request reading concurrently never sees a code without its rows.
+        self.account_ids.append(account_id)
+        self.index[account_id] = c
         return c
 
     def _push(self, kind: str, code: int, sec: float) -> None:
