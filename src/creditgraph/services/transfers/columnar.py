@@ -128,7 +128,8 @@ class ColumnarPairs:
         src = np.concatenate(fa) if fa else np.zeros(0, np.int64)
         nbr = np.concatenate(fb) if fb else np.zeros(0, np.int64)
         # Unique neighbours, sorted within each account: one sort of the pair keys.
-        keys = np.unique((src << _PAIR_SHIFT) | nbr)
+        keys = np.sort((src << _PAIR_SHIFT) | nbr)
+        keys = keys[np.r_[True, keys[1:] != keys[:-1]]] if len(keys) else keys
         src, nbr = keys >> _PAIR_SHIFT, keys & np.int64(0xFFFFFFFF)
         ptr: I64 = np.zeros(m + 1, np.int64)
         np.cumsum(np.bincount(src, minlength=m), out=ptr[1:])
