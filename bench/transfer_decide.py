@@ -45,47 +45,74 @@ def serving_state_build(store: GraphStore, engine: RiskEngine, old_path: bool) -
     """Seconds to build the transfer model's serving state after the store's log: the
     columnar path the engine uses (``transfer_arrays`` + arrays), and with ``old_path`` the
     reference path of objects (``transfer_log`` + ``PairContext`` + ``HistoryState``)
-    beside it, each step timed, on the same snapshot in the same process."""
+    beside it, each step timed (wall and this process's CPU: the CPU figure barely moves
+    with other jobs on the machine), on the same snapshot in the same process, after one
+    read of the store file so neither path pays a cold page cache."""
     assert engine.transfers is not None
     categorical = engine.transfers.model.categorical
     snapshot = store.snapshot()
     rings = store.list_rings()
     fraud_p = dict(zip(engine.account_ids, engine.fraud_probability.tolist(), strict=True))
-    out: dict[str, Any] = {}
-    t = time.perf_counter()
+    path = getattr(store, "path", None)
+    if isinstance(path, Path) and path.exists():
+        with path.open("rb") as f:
+            while f.read(1 << 24):
+                pass
+    steps: dict[str, tuple[float, float]] = {}
+    clock: list[float] = []
+
+    def tick(name: str | None) -> None:
+        now = (time.perf_counter(), time.process_time())
+        if name is not None:
+            steps[name] = (now[0] - clock[0], now[1] - clock[1])
+        clock[:] = now
+
+    tick(None)
     arrays = store.transfer_arrays(snapshot.account_ids)
-    t_read = time.perf_counter() - t
-    t = time.perf_counter()
+    tick("columnar.read_arrays")
     index = {a: i for i, a in enumerate(arrays.account_ids)}
     pairs = ColumnarPairs.build(snapshot, rings, fraud_p, index)
-    t_pairs = time.perf_counter() - t
-    t = time.perf_counter()
+    tick("columnar.pair_context")
     state = ColumnarHistory.build(arrays, pairs, categorical, snapshot.created_at)
-    t_hist = time.perf_counter() - t
-    out["transfers"] = state.transfers
-    out["columnar_s"] = {
-        "read_arrays": round(t_read, 2),
-        "pair_context": round(t_pairs, 2),
-        "aggregates": round(t_hist, 2),
-        "total": round(t_read + t_pairs + t_hist, 2),
-    }
+    tick("columnar.aggregates")
+    n = state.transfers
     del arrays, pairs, state
     if old_path:
-        t = time.perf_counter()
+        tick(None)
         log = store.transfer_log()
-        t_read = time.perf_counter() - t
-        t = time.perf_counter()
+        tick("reference.transfer_log")
         ctx = PairContext.build(snapshot, rings, fraud_p)
-        t_pairs = time.perf_counter() - t
-        t = time.perf_counter()
+        tick("reference.pair_context")
         HistoryState.from_log(log, ctx, categorical)
-        t_hist = time.perf_counter() - t
-        out["reference_objects_s"] = {
-            "transfer_log": round(t_read, 2),
-            "pair_context": round(t_pairs, 2),
-            "aggregates": round(t_hist, 2),
-            "total": round(t_read + t_pairs + t_hist, 2),
-        }
+        tick("reference.aggregates")
+    out: dict[str, Any] = {"transfers": n}
+    for prefix in ("columnar", "reference"):
+        mine = {k.split(".")[1]: v for k, v in steps.items() if k.startswith(prefix + ".")}
+        if mine:
+            out[prefix] = {
+                "wall_s": {k: round(v[0], 2) for k, v in mine.items()},
+                "cpu_s": {k: round(v[1], 2) for k, v in mine.items()},
+                "total_wall_s": round(sum(v[0] for v in mine.values()), 2),
+                "total_cpu_s": round(sum(v[1] for v in mine.values()), 2),
+            }
+    return out
+
+
+def booster_row_cost(engine: RiskEngine) -> dict[str, float]:
+    """CPU µs of one request's booster call: the raw margin (what an allow answer needs)
+    and TreeSHAP (review and block), with LightGBM's default threads and with one."""
+    assert engine.transfers is not None
+    model = engine.transfers.model
+    x = np.random.default_rng(0).random((1, len(model.feature_names)))
+    out: dict[str, float] = {}
+    for name, threads in (("default_threads", None), ("one_thread", 1)):
+        calls = (("margin", model.margin, 1000), ("treeshap", model.contributions, 200))
+        for kind, fn, reps in calls:
+            fn(x, threads)
+            t = time.process_time()
+            for _ in range(reps):
+                fn(x, threads)
+            out[f"{kind}_{name}_cpu_us"] = round((time.process_time() - t) / reps * 1e6, 1)
     return out
 
 
@@ -123,6 +150,7 @@ def main(data: Path, n: int, old_path: bool) -> dict[str, object]:
         "transfers_in_log": build["transfers"],
         "engine_load_s": round(load_s, 2),
         "serving_state_build": build,
+        "booster_one_row": booster_row_cost(engine),
         "requests_each": n,
         "learned": pct(learned_t),
         "baseline": pct(base_t),

@@ -128,7 +128,8 @@ class ColumnarPairs:
         src = np.concatenate(fa) if fa else np.zeros(0, np.int64)
         nbr = np.concatenate(fb) if fb else np.zeros(0, np.int64)
         # Unique neighbours, sorted within each account: one sort of the pair keys.
-        keys = np.unique((src << _PAIR_SHIFT) | nbr)
+        keys = np.sort((src << _PAIR_SHIFT) | nbr)
+        keys = keys[np.r_[True, keys[1:] != keys[:-1]]] if len(keys) else keys
         src, nbr = keys >> _PAIR_SHIFT, keys & np.int64(0xFFFFFFFF)
         ptr: I64 = np.zeros(m + 1, np.int64)
         np.cumsum(np.bincount(src, minlength=m), out=ptr[1:])
@@ -380,13 +381,15 @@ class ColumnarHistory:
         c = self.index.get(account_id)
         if c is not None:
             return c
-        c = self.index[account_id] = len(self.account_ids)
-        self.account_ids.append(account_id)
+        c = len(self.account_ids)
         size = len(self._a["out_n"])
         if c >= size:
             grow = max(size, 1024)
             for name, fill in self._FIELDS.items():
                 self._a[name] = np.concatenate([self._a[name], np.full(grow, fill)])
+        # Published last: a request reading concurrently never sees a code without its rows.
+        self.account_ids.append(account_id)
+        self.index[account_id] = c
         return c
 
     def _push(self, kind: str, code: int, sec: float) -> None:

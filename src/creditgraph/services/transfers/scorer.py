@@ -1,7 +1,8 @@
 """The transfer model at request time: ``TransferScorer`` holds the trained model and the
 serving state after the stored log (``columnar.ColumnarHistory``, built from the store's
 transfer columns), and scores one transfer: P(fraud) from the booster's raw margin, one
-booster call. TreeSHAP contributions (~1.5 ms a row) are computed by ``TransferScore.explain``
+call of LightGBM's single-row C path (``ml.fast_row``). TreeSHAP contributions (~1 ms a
+row) are computed by ``TransferScore.explain``
 only when asked: the decision asks for review and block answers, whose reasons name the top
 factors; an allow answer is the calibrated margin alone. The decision policy over that score
 is ``services.risk.learned``.
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ import numpy as np
 
 from creditgraph.domain import Ring, Snapshot
 from creditgraph.errors import NotFound
+from creditgraph.ml.fast_row import FastRow
 from creditgraph.ml.transfer_model import TransferModel
 from creditgraph.services.transfers.artifact import load_current
 from creditgraph.services.transfers.columnar import ColumnarHistory, ColumnarPairs
@@ -38,16 +40,15 @@ class TransferScore:
     names: list[str]
     sender_count: int
     design: np.ndarray[Any, Any] | None = None
-    model: TransferModel | None = None
+    explainer: Callable[[np.ndarray[Any, Any]], np.ndarray[Any, Any]] | None = None
 
     def explain(self) -> np.ndarray[Any, Any]:
         """The TreeSHAP contributions to the margin (one per input, then the bias)."""
         if self.contributions is not None:
             return self.contributions
-        assert self.model is not None
+        assert self.explainer is not None
         assert self.design is not None
-        out: np.ndarray[Any, Any] = self.model.contributions(self.design)[0]
-        return out
+        return self.explainer(self.design)
 
 
 class TransferScorer:
@@ -60,6 +61,10 @@ class TransferScorer:
         self.state = state
         self.version = version
         self._lock = threading.Lock()
+        # One request's row through the booster without ``Booster.predict``'s set-up.
+        ncol = len(model.feature_names)
+        self._margin = FastRow(model.booster, ncol)
+        self._contrib = FastRow(model.booster, ncol, contrib=True)
 
     @classmethod
     def build(
@@ -109,12 +114,12 @@ class TransferScorer:
             x[0, col("r_fraud_p")] = receiver_p
         design = self.model.matrix(x, rows.categorical)
         if explain:
-            contrib: np.ndarray[Any, Any] | None = self.model.contributions(design)[0]
+            contrib: np.ndarray[Any, Any] | None = self._contrib(design)
             assert contrib is not None
             margin = float(contrib.sum())
         else:
             contrib = None
-            margin = float(self.model.margin(design)[0])
+            margin = float(self._margin(design)[0])
         prob = 1.0 / (
             1.0 + math.exp(-max(min(self.model.calib_a * margin + self.model.calib_b, 700), -700))
         )
@@ -123,7 +128,7 @@ class TransferScorer:
         for c in self.model.categorical:
             values[f"cat_{c}"] = rows.categorical[c][0]
         return TransferScore(
-            prob, values, contrib, names, int(x[0, col("s_out_count")]), design, self.model
+            prob, values, contrib, names, int(x[0, col("s_out_count")]), design, self._contrib
         )
 
 
