@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 import xgboost as xgb
-from fairlearn.metrics import (
+from fairlearn.metrics import (  # type: ignore[import-untyped]
     MetricFrame,
     demographic_parity_difference,
     equal_opportunity_difference,
@@ -50,6 +50,7 @@ from scipy.optimize import minimize
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from creditgraph.config import CreditSettings
+from creditgraph.ingest.csvfile import Kind
 from creditgraph.ml.credit_features import (
     DIMENSIONS,
     OWN_DIMENSIONS,
@@ -73,7 +74,7 @@ from creditgraph.synth import generate
 from creditgraph.training_config import TrainingConfig, load_training_config
 
 REPO = Path(__file__).resolve().parents[1]
-KINDS = ("accounts", "transfers", "links", "labels", "obligations")
+KINDS: tuple[Kind, ...] = ("accounts", "transfers", "links", "labels", "obligations")
 OWN_COLUMNS = ("kyc_level", "num_devices", "avg_session_minutes", "failed_logins_30d")
 
 
@@ -105,8 +106,8 @@ def build(seed: int, n: int, work: Path, job: TrainingConfig) -> World:
     t0 = time.perf_counter()
     generate(n, seed, net)
     store = EmbeddedStore(root / "store.db")
-    for kind in KINDS:
-        import_file(store, kind, net / f"{kind}.csv")
+    for file_kind in KINDS:
+        import_file(store, file_kind, net / f"{file_kind}.csv")
     t1 = time.perf_counter()
     variants: dict[str, CreditModel] = {}
     train_s: dict[str, float] = {}
@@ -367,7 +368,7 @@ def evaluate(
     table: dict[str, Any] = {}
     for kind, model in w.variants.items():
         for policy in ("inclusion_only", "symmetric", "off"):
-            scored, _ = score_data(model, w.data, rows, policy, 0.1)  # type: ignore[arg-type]
+            scored, _ = score_data(model, w.data, rows, policy, 0.1)
             p = scored.p_default
             table[f"{kind}: p_default[{policy}]"] = {
                 "all": metrics(y, p),
