@@ -128,3 +128,52 @@ def test_the_deadline_answers_422_naming_the_cap_in_either_place(
         r = api.get(VIEWS[0], "investigator", headers=PURPOSE)
     assert r.status_code == 422, r.text
     assert r.json()["error"]["cap"] == "investigate_deadline_s"
+
+
+_ORPHAN = """
+import sys, time
+from pathlib import Path
+from creditgraph.config import Settings
+from creditgraph.errors import CreditGraphError
+from creditgraph.services.viewpool import ViewPool
+
+pool = ViewPool(Settings(store="embedded", data_dir=Path(sys.argv[1])), 1)
+try:
+    pool.call("neighbourhood", "no-such-account", hops=2)
+except CreditGraphError:
+    pass
+print(pool.worker_pids()[0], flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_worker_does_not_outlive_a_killed_api_process(tmp_path: Path) -> None:
+    # SIGKILL runs no shutdown: the worker must notice by itself that its parent is gone.
+    import subprocess
+    import sys
+    import time
+
+    api = subprocess.Popen(
+        [sys.executable, "-c", _ORPHAN, str(tmp_path / "data")],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert api.stdout is not None
+        worker = int(api.stdout.readline())
+        os.kill(worker, 0)  # alive while its parent is
+        api.kill()
+        api.wait()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                os.kill(worker, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.1)
+        else:
+            os.kill(worker, signal.SIGKILL)
+            pytest.fail(f"worker {worker} outlived its SIGKILLed API process by 30 s")
+    finally:
+        if api.poll() is None:
+            api.kill()

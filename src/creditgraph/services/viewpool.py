@@ -26,6 +26,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -67,13 +68,29 @@ class View:
 # -- the worker side --------------------------------------------------------------------------
 _settings: Settings | None = None
 _store: GraphStore | None = None
+_WATCH_S = 0.5  # how often a worker checks that the API process is still there
 
 
-def _init(settings: Settings, nice: int) -> None:
+def _init(settings: Settings, nice: int, parent: int) -> None:
     global _settings
     _settings = settings
+    _exit_with(parent)
     if nice:
         os.nice(nice)
+
+
+def _exit_with(parent: int) -> None:
+    """Exit when the API process is gone. A SIGKILLed (or OOM-killed) API process runs no
+    shutdown, and its worker would live on as an orphan holding a store connection. A
+    watchdog thread, not ``PR_SET_PDEATHSIG``: that signal follows the *thread* that spawned
+    the worker (a request's pool thread, which may idle out), not the process."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(_WATCH_S)
+        os._exit(0)  # nothing of the API's to flush here: the worker only reads
+
+    threading.Thread(target=watch, name="parent-watchdog", daemon=True).start()
 
 
 def _worker_store() -> GraphStore:
@@ -133,7 +150,7 @@ class ViewPool:
                     self.processes,
                     mp_context=multiprocessing.get_context("spawn"),
                     initializer=_init,
-                    initargs=(self.settings, self.nice),
+                    initargs=(self.settings, self.nice, os.getpid()),
                 )
             return self._pool
 
