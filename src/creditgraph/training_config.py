@@ -127,9 +127,11 @@ class CreditSection(_Section):
     #: Feature cuts, days before the data's end: labels come from obligations opened after.
     cuts_days: list[int] = Field(default_factory=lambda: [120, 210, 300, 390], min_length=1)
     horizon_days: int = Field(default=60, ge=7, le=365)
-    #: The social dimension's learner: "trees" (one-hop neighbour aggregates) or "gnn"
-    #: (the relation-aware graph network, ml/credit_gnn.py); chosen on a development world.
-    social_model: Literal["trees", "gnn"] = "trees"
+    #: The social dimension's learner: "gnn" (the relation-aware graph network,
+    #: ml/credit_gnn.py; chosen on the development world at 10k and 20k accounts, see
+    #: docs/credit.md) or "trees" (one-hop neighbour aggregates; large.toml, since the
+    #: network trains full-batch).
+    social_model: Literal["trees", "gnn"] = "gnn"
 
     @model_validator(mode="after")
     def _every_weight(self) -> CreditSection:
