@@ -403,13 +403,29 @@ def _auth_failure(settings: Settings, home: Path) -> StoreUnavailable:
     )
 
 
+#: How long the server's pid may be missing while it starts before it counts as exited.
+_EXITED_AFTER_S = 5.0
+
+
 def _wait_until_responsive(settings: Settings, home: Path, deadline: float) -> str:
     """Poll ``RETURN 1`` until it works; return the server version. Raises on the deadline."""
     last_error = "no attempt yet"
+    missing_since: float | None = None
     while True:
         pid = _server_pid(home)
         if pid is None:
-            raise StoreUnavailable(f"Neo4j exited while starting (home {home}).\n{_log_tail(home)}")
+            # Right after the launcher returns, the pid file's process can show another
+            # command line for a moment (Java starts the server through jspawnhelper, then
+            # execs): only a server missing for a while has exited.
+            now = time.monotonic()
+            missing_since = now if missing_since is None else missing_since
+            if now - missing_since >= _EXITED_AFTER_S or now >= deadline:
+                raise StoreUnavailable(
+                    f"Neo4j exited while starting (home {home}).\n{_log_tail(home)}"
+                )
+            time.sleep(0.25)
+            continue
+        missing_since = None
         try:
             return _probe(settings)
         except AuthRejected as e:
