@@ -406,6 +406,8 @@ class Snapshot:
     created_at: FloatArray
     labels: npt.NDArray[np.int8]
     edges: dict[str, EdgeSet]
+    #: The store's ``graph_revision`` read in the export's own transaction (None: unknown).
+    revision: str | None = None
 
     @property
     def num_accounts(self) -> int:

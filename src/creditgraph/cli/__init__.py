@@ -57,6 +57,7 @@ from creditgraph.services.pipeline import Step, run_pipeline
 from creditgraph.services.retrain import promote_version, retrain
 from creditgraph.services.rings import detect_rings, set_ring_status
 from creditgraph.services.scoring import score_all
+from creditgraph.services.snapshots import cache_path
 from creditgraph.synth import generate
 from creditgraph.training_config import TrainingConfig, load_training_config
 
@@ -300,7 +301,11 @@ def train(
     s = settings()
     job = run(lambda: load_training_config(config)) if config else TrainingConfig()
     with store_of(s) as store:
-        report = run(lambda: retrain(store, _registry(s), job, force=force))
+        report = run(
+            lambda: retrain(
+                store, _registry(s), job, force=force, snapshot_cache=cache_path(s.data_dir)
+            )
+        )
     err.print(report.outcome, highlight=False)
     typer.echo(
         json.dumps(
@@ -323,7 +328,9 @@ def score(
     """Score every account with the champion and write the scores back to the store."""
     s = settings()
     with store_of(s) as store:
-        report = run(lambda: score_all(store, _registry(s), out=out))
+        report = run(
+            lambda: score_all(store, _registry(s), out=out, snapshot_cache=cache_path(s.data_dir))
+        )
         if out is not None and credit_model_exists(s.models_dir):
             model = run(lambda: load_credit_model(s.models_dir))
             table = run(lambda: score_all_credit(store, model, s.credit))

@@ -74,10 +74,13 @@ def run_pipeline(
         tell("import", f"    {report.rows} rows, {report.changed} changed, {report.write_s:.1f}s")
         imports.append(report)
     tell("train", "training")
-    trained = retrain(store, registry, job, force=force)
+    # One export for both steps: nothing writes to the store between them.
+    snapshot = store.snapshot()
+    trained = retrain(store, registry, job, force=force, snapshot=snapshot)
     tell("train", f"    {trained.outcome}")
     tell("score", "scoring every account")
-    scored = score_all(store, registry)
+    scored = score_all(store, registry, snapshot=snapshot)
+    del snapshot
     tell("score", f"    {scored.written} scores written ({scored.model_version})")
     credit_report = None
     if job.credit.enabled and any(r.kind == "obligations" and r.rows for r in imports):

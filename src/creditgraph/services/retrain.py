@@ -40,6 +40,7 @@ from creditgraph.ml.trees import TreeConfig
 from creditgraph.registry import GateDecision, ModelRecord, ModelRegistry, gate
 from creditgraph.services.champion import load_champion
 from creditgraph.services.laps import Laps
+from creditgraph.services.snapshots import load_or_export
 from creditgraph.store.base import GraphStore
 from creditgraph.training_config import TrainingConfig
 
@@ -91,19 +92,22 @@ def retrain(
     *,
     force: bool = False,
     snapshot: Snapshot | None = None,
+    snapshot_cache: Path | None = None,
 ) -> RetrainReport:
     """Train the candidates, gate the selected one against the champion, register it,
     promote if allowed.
 
     ``force`` promotes even when the gate refuses, or when the champion's artifact cannot be
     loaded to compare with (without ``force`` that raises ``ModelNotReady``). A job that
-    scores right after training passes the ``snapshot`` it exports once to both. Raises
+    scores right after training passes the ``snapshot`` it exports once to both;
+    ``snapshot_cache`` reuses (or leaves) a saved snapshot for a separate ``score`` run
+    (``services.snapshots``). Raises
     ``InvalidInput`` when the store has too few labels of either class to split.
     """
     laps = Laps()
     lap, timings = laps.lap, laps.timings
     if snapshot is None:
-        snapshot = store.snapshot()
+        snapshot = load_or_export(store, snapshot_cache)
     lap("snapshot_s")
     features = build_features(snapshot, config.sensitive)
     split = stratified_split(

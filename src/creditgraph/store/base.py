@@ -352,6 +352,30 @@ class GraphStore(ABC):
     def write_scores(self, scores: Sequence[Score]) -> int:
         """Replace the scores of the given accounts; returns how many were written."""
 
+    def write_score_rows(self, rows: Sequence[ScoreRow]) -> int:
+        """``write_scores`` for rows as ``score_row`` makes them (reasons already JSON text):
+        what batch scoring writes, a million rows at a time, without a ``Score`` object
+        per account. Backends write the rows as they are; this default parses them back."""
+        return self.write_scores(
+            [
+                Score(
+                    account_id=a,
+                    fraud_probability=p,
+                    social_credit=c,
+                    model_version=v,
+                    reasons=orjson.loads(r),
+                    scored_at=t,
+                )
+                for a, p, c, v, r, t in rows
+            ]
+        )
+
+    def graph_revision(self) -> str | None:
+        """A token that changes whenever anything ``snapshot`` reads may have changed, or
+        None when the backend cannot tell (then every snapshot is exported afresh). Batch
+        jobs key a saved snapshot by it (``services.snapshots``)."""
+        return None
+
     @abstractmethod
     def write_rings(self, rings: Sequence[Ring]) -> int:
         """Insert or replace rings (with members and evidence) by ``ring_id``."""
@@ -807,7 +831,12 @@ class GraphStore(ABC):
 _NO_TIES = Ties({}, [])
 
 
-def score_row(s: Score) -> tuple[str, float, float, str, str, float]:
+#: A score as stored: account id, fraud probability, social credit, model version, reasons
+#: (JSON text), scored at.
+ScoreRow = tuple[str, float, float, str, str, float]
+
+
+def score_row(s: Score) -> ScoreRow:
     """A score as stored: reasons serialised as JSON text."""
     reasons = orjson.dumps(s.reasons).decode()
     return (

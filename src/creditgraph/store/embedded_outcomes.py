@@ -97,7 +97,9 @@ class EmbeddedOutcomes:
     _db: sqlite3.Connection
     _lock: threading.RLock
 
-    def _tx(self, immediate: bool = True) -> AbstractContextManager[sqlite3.Connection]:
+    def _tx(
+        self, immediate: bool = True, *, graph: bool = True
+    ) -> AbstractContextManager[sqlite3.Connection]:
         raise NotImplementedError  # provided by EmbeddedStore
 
     def _read(self) -> AbstractContextManager[sqlite3.Connection]:

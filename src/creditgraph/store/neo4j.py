@@ -77,6 +77,7 @@ from creditgraph.store.base import (
     Erased,
     GraphStore,
     Revision,
+    ScoreRow,
     StoredAccount,
     _dedupe,
     check_page,
@@ -895,11 +896,13 @@ class Neo4jStore(Neo4jOutcomes, GraphStore):
         )
 
     def write_scores(self, scores: Sequence[Score]) -> int:
-        self._require_accounts([s.account_id for s in scores], "cannot score")
-        rows = [list(score_row(s)) for s in scores]
+        return self.write_score_rows([score_row(s) for s in scores])
+
+    def write_score_rows(self, rows: Sequence[ScoreRow]) -> int:
+        self._require_accounts([r[0] for r in rows], "cannot score")
         written = 0
         for i in range(0, len(rows), 20_000):
-            written += self._stamped_write(WRITE_SCORES, rows[i : i + 20_000])
+            written += self._stamped_write(WRITE_SCORES, [list(r) for r in rows[i : i + 20_000]])
         return written
 
     def write_rings(self, rings: Sequence[Ring]) -> int:

@@ -101,7 +101,7 @@ class SnapshotBuilder:
         for s, d, t in rows:
             self._links[t].append((ix[s], ix[d]))
 
-    def build(self) -> Snapshot:
+    def build(self, revision: str | None = None) -> Snapshot:
         edges: dict[str, EdgeSet] = {}
         parts = self._pairs or [_pairs_from_columns([], [], [], [], [], [])]
         s, d, n, total, first, last = (np.concatenate(c) for c in zip(*parts, strict=True))
@@ -128,4 +128,5 @@ class SnapshotBuilder:
             created_at=self.created_at,
             labels=self.labels,
             edges=edges,
+            revision=revision,
         )
