@@ -20,6 +20,7 @@ weighted by the blend for ``stacked``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,10 +32,14 @@ from creditgraph.ml.candidates import ARCHITECTURE, ServedModel, member_weights,
 from creditgraph.ml.features import F32Array, FeatureSet
 from creditgraph.ml.inductive import ComputationGraph
 from creditgraph.ml.model import GraphInput
-from creditgraph.ml.neighbours import LABEL_COLUMNS, neighbour_aggregates
-from creditgraph.ml.trees import Base, TreeFamily
+from creditgraph.ml.neighbours import LABEL_COLUMNS, center_aggregates, neighbour_aggregates
+from creditgraph.ml.trees import Base, TreeFamily, design
 
 FloatArray = npt.NDArray[np.float64]
+#: Tree families whose row is own features and neighbour aggregates only: a request computes
+#: just the centre's aggregates (``neighbours.center_aggregates``). The label-aware families
+#: also read label shares over the whole subgraph.
+CENTER_ONLY: frozenset[str] = frozenset({"trees", "social_trees"})
 
 
 @dataclass(frozen=True)
@@ -51,12 +56,23 @@ class ServedCenterScore:
 class ServedCenter:
     """``ServedModel`` evaluated at the centre of a ``ComputationGraph``."""
 
-    def __init__(self, served: ServedModel, relations: list[str], *, exact: bool = False) -> None:
+    def __init__(
+        self,
+        served: ServedModel,
+        relations: list[str],
+        *,
+        exact: bool = False,
+        center_only: bool = True,
+    ) -> None:
         """``exact``: tree reasons by TreeSHAP (a second, costlier pass per tree model)
-        instead of path attribution read off the scoring pass (``ml.pathattr``)."""
+        instead of path attribution read off the scoring pass (``ml.pathattr``).
+        ``center_only``: the request path (the centre's row only, single-row leaves);
+        False runs every tree family on the whole subgraph through ``Booster.predict``, the
+        earlier path, kept for the families that need it and for comparisons."""
         self.served = served
         self.relations = list(relations)
         self.exact = exact
+        self.center_only = center_only
         own = len(served.standardizer.output_names)
         for family, model in served.trees.items():
             # Build the leaf tables now, not on the first request.
@@ -70,37 +86,59 @@ class ServedCenter:
         # Per tree family, built on first use (column layouts are fixed per model).
         self._groups: dict[str, FloatArray] = {}
         self._index: dict[str, dict[str, int]] = {}
+        # ``design``'s shape for one row: families in ``CENTER_ONLY`` read only ``base``.
+        self._one_row = FeatureSet(
+            account_ids=[""],
+            names=[],
+            x=np.empty((1, 0), dtype=np.float32),
+            log_columns=frozenset(),
+            edge_index={},
+            edge_weight={},
+        )
 
     def __call__(
-        self, graph: ComputationGraph, account_ids: list[str], counts: dict[str, float]
+        self,
+        graph: ComputationGraph,
+        account_ids: Callable[[], list[str]],
+        counts: dict[str, float],
     ) -> ServedCenterScore:
-        """``account_ids``: ids of the local nodes; ``counts``: the centre's full number of
-        neighbours per relation."""
+        """``account_ids``: gives the ids of the local nodes (asked only by members that
+        read labels); ``counts``: the centre's full number of neighbours per relation."""
         c = graph.center
-        edge_index: dict[str, torch.Tensor] = {}
-        edge_weight: dict[str, torch.Tensor] = {}
-        for k, rel in enumerate(self.relations):
-            keep = graph.relation == k
-            pair = np.stack([graph.sender[keep], graph.receiver[keep]]).astype(np.int64)
-            edge_index[rel] = torch.from_numpy(pair)
-            edge_weight[rel] = torch.from_numpy(graph.weight[keep].astype(np.float32))
         std = self.served.standardizer
         own_names = list(std.output_names)
-        local = FeatureSet(
-            account_ids=account_ids,
-            names=[],
-            x=np.empty((graph.num_nodes, 0), dtype=np.float32),
-            log_columns=frozenset(),
-            edge_index=edge_index,
-            edge_weight=edge_weight,
-        )
-        sampled = {rel: float((ei[1] == c).sum()) for rel, ei in edge_index.items()}
+        into = np.bincount(graph.relation[graph.receiver == c], minlength=len(self.relations))
+        sampled = {rel: float(into[k]) for k, rel in enumerate(self.relations)}
         cache: dict[str, Any] = {}
         gnn_out: dict[str, tuple[float, float, FloatArray, FloatArray]] = {}
+
+        def local_graph() -> FeatureSet:
+            """The subgraph as a ``FeatureSet`` (torch edges per relation), built on first
+            use: GNN members and label-aware trees run on all of it."""
+            if "local" not in cache:
+                edge_index: dict[str, torch.Tensor] = {}
+                edge_weight: dict[str, torch.Tensor] = {}
+                for k, rel in enumerate(self.relations):
+                    keep = graph.relation == k
+                    pair = np.stack([graph.sender[keep], graph.receiver[keep]]).astype(np.int64)
+                    edge_index[rel] = torch.from_numpy(pair)
+                    edge_weight[rel] = torch.from_numpy(graph.weight[keep].astype(np.float32))
+                cache["local"] = FeatureSet(
+                    account_ids=account_ids(),
+                    names=[],
+                    x=np.empty((graph.num_nodes, 0), dtype=np.float32),
+                    log_columns=frozenset(),
+                    edge_index=edge_index,
+                    edge_weight=edge_weight,
+                )
+            local: FeatureSet = cache["local"]
+            return local
 
         def gnn(key: str) -> tuple[float, float, FloatArray, FloatArray]:
             """(fraud, social) at the centre and their relation occlusions."""
             if key not in gnn_out:
+                local = local_graph()
+                edge_index, edge_weight = local.edge_index, local.edge_weight
                 model = self.served.gnns[key].model
                 with torch.no_grad():
                     out = model(GraphInput(graph.x, edge_index, edge_weight))
@@ -119,7 +157,25 @@ class ServedCenter:
 
         def tree_row(family: TreeFamily) -> tuple[F32Array, list[str]]:
             key = f"row:{family}"
+            if key not in cache and family in CENTER_ONLY and self.center_only:
+                # Own features and neighbour aggregates: only the centre's row is computed.
+                if "center" not in cache:
+                    rows = graph.x.numpy()
+                    center_blocks, center_names = center_aggregates(
+                        rows,
+                        c,
+                        graph.sender,
+                        graph.receiver,
+                        graph.relation,
+                        graph.weight,
+                        self.relations,
+                        own_names,
+                    )
+                    cache["center"] = Base(rows[c : c + 1], own_names, center_blocks, center_names)
+                x, names = design(self._one_row, std, family, base=cache["center"])
+                cache[key] = (self._restore_counts(family, x, names, counts, sampled), names)
             if key not in cache:
+                local = local_graph()
                 if "base" not in cache:
                     agg, agg_names = neighbour_aggregates(graph.x, own_names, local, edge_list=True)
                     own = graph.x.numpy().astype(np.float32)
@@ -171,11 +227,15 @@ class ServedCenter:
                     continue
                 # One pass over the leaves gives the score and its path attribution.
                 own = 0 if family == "social_trees" else len(own_names)
-                grouped, raw = model.grouped_paths(row, own, self.relations)
-                total += weight * (float(raw[0]) - center)
-                tables[target] += weight * grouped[0, own:]
+                if self.center_only:
+                    grouped, raw = model.row_paths(row, own, self.relations)
+                else:
+                    many, raws = model.grouped_paths(row, own, self.relations)
+                    grouped, raw = many[0], float(raws[0])
+                total += weight * (raw - center)
+                tables[target] += weight * grouped[own:]
                 if own:
-                    contributions += (weight * grouped[0, :own]).astype(np.float32)
+                    contributions += (weight * grouped[:own]).astype(np.float32)
             logits[target] = total
         return ServedCenterScore(
             logits["fraud"], logits["social"], contributions, tables["fraud"], tables["social"]

@@ -23,18 +23,29 @@ from lightgbm.libpath import _LIB  # the loaded library, as lightgbm.basic uses 
 F64 = np.ndarray[Any, np.dtype[np.float64]]
 
 _RAW_SCORE = 1  # C_API_PREDICT_RAW_SCORE
+_LEAF_INDEX = 2  # C_API_PREDICT_LEAF_INDEX
 _CONTRIB = 3  # C_API_PREDICT_CONTRIB
 _FLOAT64 = 1  # C_API_DTYPE_FLOAT64
 
 
 class FastRow:
-    """Raw margin (or TreeSHAP contributions) of one float64 row of ``ncol`` inputs."""
+    """Raw margin (or TreeSHAP contributions, or the leaf reached in each tree) of one float64
+    row of ``ncol`` inputs."""
 
-    def __init__(self, booster: lgb.Booster, ncol: int, *, contrib: bool = False) -> None:
+    def __init__(
+        self, booster: lgb.Booster, ncol: int, *, contrib: bool = False, leaves: bool = False
+    ) -> None:
+        """``leaves``: the leaf index per tree (as ``predict(pred_leaf=True)``, floats)."""
+        if contrib and leaves:
+            raise ValueError("FastRow gives contributions or leaves, not both")
         self._booster = booster  # keeps the handle alive
         self.ncol = ncol
         self.contrib = contrib
-        self._width = (ncol + 1) * booster.num_model_per_iteration() if contrib else 1
+        if contrib:
+            self._width = (ncol + 1) * booster.num_model_per_iteration()
+        else:
+            self._width = booster.num_trees() if leaves else 1
+        kind = _CONTRIB if contrib else _LEAF_INDEX if leaves else _RAW_SCORE
         self._out = np.zeros(self._width, np.float64)
         self._len = ctypes.c_int64(0)
         self._row = np.zeros(ncol, np.float64)
@@ -43,7 +54,7 @@ class FastRow:
         _safe_call(
             _LIB.LGBM_BoosterPredictForMatSingleRowFastInit(
                 booster._handle,
-                ctypes.c_int(_CONTRIB if contrib else _RAW_SCORE),
+                ctypes.c_int(kind),
                 ctypes.c_int(0),
                 ctypes.c_int(booster.best_iteration),
                 ctypes.c_int(_FLOAT64),

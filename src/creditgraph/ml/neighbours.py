@@ -63,6 +63,65 @@ def neighbour_aggregates(
     return blocks, names
 
 
+def center_aggregates(
+    x: F32Array,
+    center: int,
+    sender: IntArray,
+    receiver: IntArray,
+    relation: IntArray,
+    weight: F32Array,
+    relations: list[str],
+    input_names: list[str],
+) -> tuple[list[F32Array], list[str]]:
+    """Row ``center`` of ``neighbour_aggregates`` on the graph of these edges (local indices,
+    ``relation[e]`` a position in ``relations``), computed from what that row reads: the
+    centre's incoming edges and its neighbours' own incoming edges. Blocks ``[1, d]`` (and
+    ``[1, 1]`` counts) with the same names and order. A request scores one account; the
+    full version spent most of its time on the rows of everyone else in the subgraph."""
+    d = x.shape[1]
+    blocks: list[F32Array] = []
+    names: list[str] = []
+    for k, rel in enumerate(relations):
+        m = relation == k
+        s, r, w = sender[m], receiver[m], weight[m].astype(np.float32)
+        into = r == center
+        sc, wc = s[into], w[into]
+        stats = np.zeros((5, d), dtype=np.float32)
+        if len(sc):
+            # The operations and summation order of ``graphops`` (index_add adds edge by
+            # edge in float32), so a spread of exactly zero stays zero: trees split there.
+            coef = wc / max(np.cumsum(wc)[-1], np.float32(1e-12))
+            rows = x[sc]
+            stats[0] = (rows * coef[:, None]).sum(axis=0)
+            stats[1] = rows.max(axis=0)
+            square = torch.from_numpy(((rows * rows) * coef[:, None]).sum(axis=0))
+            mean = torch.from_numpy(stats[0])
+            # In torch like the batch: its vector kernels round ``a - b * b`` differently
+            # from numpy's in the last bit, and a tree may split right there.
+            stats[2] = (square - mean * mean).clamp_min(0.0).sqrt().numpy()
+            # The neighbours' own one-hop mean and max, over their incoming edges.
+            nbrs, slot_of = np.unique(sc, return_inverse=True)
+            pos = np.full(x.shape[0], -1, dtype=np.int64)
+            pos[nbrs] = np.arange(len(nbrs))
+            e = pos[r] >= 0
+            slot, s2, w2 = pos[r[e]], s[e], w[e]
+            deg = np.zeros(len(nbrs), dtype=np.float32)
+            np.add.at(deg, slot, w2)
+            mean1 = np.zeros((len(nbrs), d), dtype=np.float32)
+            np.add.at(mean1, slot, x[s2] * (w2 / np.maximum(deg[slot], 1e-12))[:, None])
+            max1 = np.full((len(nbrs), d), -np.inf, dtype=np.float32)
+            np.maximum.at(max1, slot, x[s2])
+            max1[np.bincount(slot, minlength=len(nbrs)) == 0] = 0.0
+            stats[3] = (mean1[slot_of] * coef[:, None]).sum(axis=0)
+            stats[4] = max1[slot_of].max(axis=0)
+        blocks += [stats[i : i + 1] for i in range(5)]
+        for stat in AGGREGATES:
+            names += [f"{rel}:{stat}:{c}" for c in input_names]
+        blocks.append(torch.log1p(torch.tensor([[float(len(sc))]])).numpy())
+        names.append(f"{rel}:count")
+    return blocks, names
+
+
 def _edge_list_mean(ei: Tensor, w: Tensor, n: int) -> Callable[[Tensor], Tensor]:
     return lambda h: weighted_mean(h, ei, w, n)
 

@@ -475,7 +475,13 @@ class InductiveModel:
                 reasons += self._tie_reasons(*out.ties, nodes)
         else:
             assert self.served_center is not None
-            ids = [self.account_ids[j] if j < self.num_accounts else account_id for j in nodes]
+
+            def ids() -> list[str]:
+                return [
+                    self.account_ids[j] if j < self.num_accounts else account_id
+                    for j in nodes.tolist()
+                ]
+
             full = counts or {}
             scored = self.served_center(graph, ids, full)
             fraud_logit, social_logit = scored.fraud_logit, scored.social_logit

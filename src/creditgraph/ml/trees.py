@@ -34,6 +34,7 @@ import numpy.typing as npt
 import torch
 
 from creditgraph.ml.calibrate import CalibrationMethod, Calibrator
+from creditgraph.ml.fast_row import FastRow
 from creditgraph.ml.features import F32Array, FeatureSet, Standardizer
 from creditgraph.ml.neighbours import assign_folds, label_features, neighbour_aggregates
 from creditgraph.ml.pathattr import LeafTable, leaf_table, path_contributions
@@ -81,6 +82,8 @@ class TreeModel:
     _tables: dict[tuple[int, tuple[str, ...]], LeafTable] = field(
         default_factory=dict, repr=False, compare=False
     )
+    #: The single-row leaf reader of ``row_paths``, built on first use.
+    _leaf_row: list[FastRow] = field(default_factory=list, repr=False, compare=False)
 
     @property
     def uses_labels(self) -> bool:
@@ -105,11 +108,7 @@ class TreeModel:
         one, then one group per relation (every column named ``REL:...``); columns of
         neither kind are left out. Returns ``([n, own + R], [n] raw scores)``: the raw
         scores are those of ``raw``, read off the same leaves."""
-        key = (own, tuple(relations))
-        if key not in self._tables:
-            group = column_groups(self.names, own, relations)
-            self._tables[key] = leaf_table(self.booster, group, own + len(relations))
-        table = self._tables[key]
+        table = self._table(own, relations)
         n = len(x)
         contrib = np.zeros((n, own + len(relations)))
         raw = np.zeros(n)
@@ -119,6 +118,24 @@ class TreeModel:
                 self.booster, table, x[begin:end], _threads(end - begin)
             )
         return contrib, raw
+
+    def row_paths(self, row: F32Array, own: int, relations: list[str]) -> tuple[FloatArray, float]:
+        """``grouped_paths`` of one row (``[1, columns]``) for a request: the leaves through
+        LightGBM's single-row C path (``ml.fast_row``), then a gather of one table row per
+        tree. Returns (``[own + R]`` contributions, raw score)."""
+        table = self._table(own, relations)
+        if not self._leaf_row:
+            self._leaf_row.append(FastRow(self.booster, len(self.names), leaves=True))
+        leaves = self._leaf_row[0](np.asarray(row, dtype=np.float64)).astype(np.int64)
+        index = leaves + table.offset[: len(leaves)]
+        return table.table[index].sum(axis=0), float(table.leaf_value[index].sum())
+
+    def _table(self, own: int, relations: list[str]) -> LeafTable:
+        key = (own, tuple(relations))
+        if key not in self._tables:
+            group = column_groups(self.names, own, relations)
+            self._tables[key] = leaf_table(self.booster, group, own + len(relations))
+        return self._tables[key]
 
 
 def column_groups(names: list[str], own: int, relations: list[str]) -> npt.NDArray[np.int64]:
