@@ -86,6 +86,7 @@ class ServedCenter:
         # Per tree family, built on first use (column layouts are fixed per model).
         self._groups: dict[str, FloatArray] = {}
         self._index: dict[str, dict[str, int]] = {}
+        self._layouts: dict[str, list[str]] = {}
         # ``design``'s shape for one row: families in ``CENTER_ONLY`` read only ``base``.
         self._one_row = FeatureSet(
             account_ids=[""],
@@ -172,7 +173,7 @@ class ServedCenter:
                         own_names,
                     )
                     cache["center"] = Base(rows[c : c + 1], own_names, center_blocks, center_names)
-                x, names = design(self._one_row, std, family, base=cache["center"])
+                x, names = self._center_design(family, cache["center"])
                 cache[key] = (self._restore_counts(family, x, names, counts, sampled), names)
             if key not in cache:
                 local = local_graph()
@@ -240,6 +241,26 @@ class ServedCenter:
         return ServedCenterScore(
             logits["fraud"], logits["social"], contributions, tables["fraud"], tables["social"]
         )
+
+    def _center_design(self, family: TreeFamily, base: Base) -> tuple[F32Array, list[str]]:
+        """``design``'s row for a ``CENTER_ONLY`` family from the centre's ``base``: the
+        blocks it keeps, side by side. The first call per family runs ``design`` itself and
+        checks the shortcut against it."""
+        blocks = [] if family == "social_trees" else [base.own]
+        at = 0
+        for block in base.aggregates:
+            stat = base.aggregate_names[at].split(":")[1]
+            at += block.shape[1]
+            if family == "social_trees" and stat in ("mean2", "max2"):
+                continue  # as ``design``: two-hop aggregates are not relationship-only
+            blocks.append(block)
+        x = np.concatenate(blocks, axis=1)
+        if family not in self._layouts:
+            want, names = design(self._one_row, self.served.standardizer, family, base=base)
+            if not np.array_equal(x, want, equal_nan=True):
+                raise AssertionError(f"{family}: centre row layout differs from design()")
+            self._layouts[family] = names
+        return x, self._layouts[family]
 
     def _grouping(self, family: str, names: list[str]) -> FloatArray:
         """``[columns, relations]`` one-hot: which relation each column belongs to."""

@@ -64,6 +64,10 @@ class FastRow:
             )
         )
         self._lock = threading.Lock()
+        # The buffers live as long as this object: their C pointers are made once.
+        self._row_ptr = self._row.ctypes.data_as(ctypes.c_void_p)
+        self._out_ptr = self._out.ctypes.data_as(ctypes.POINTER(ctypes.c_double))
+        self._len_ref = ctypes.byref(self._len)
 
     def __call__(self, row: F64) -> F64:
         """The result for ``row`` (shape ``(ncol,)`` or ``(1, ncol)``), a fresh array."""
@@ -71,10 +75,7 @@ class FastRow:
             self._row[:] = np.ravel(row)
             _safe_call(
                 _LIB.LGBM_BoosterPredictForMatSingleRowFast(
-                    self._handle,
-                    self._row.ctypes.data_as(ctypes.c_void_p),
-                    ctypes.byref(self._len),
-                    self._out.ctypes.data_as(ctypes.POINTER(ctypes.c_double)),
+                    self._handle, self._row_ptr, self._len_ref, self._out_ptr
                 )
             )
             return self._out[: self._len.value].copy()

@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import numpy as np
@@ -123,14 +124,21 @@ def center_aggregates(
     log_count = torch.log1p(torch.from_numpy(count.astype(np.float32))).numpy()
 
     blocks: list[F32Array] = []
-    names: list[str] = []
-    for k, rel in enumerate(relations):
+    for k in range(r_count):
         blocks += [b[k : k + 1] for b in (mean1, max1, std1, mean2, max2)]
+        blocks.append(log_count[k : k + 1, None])
+    return blocks, list(_aggregate_names(tuple(relations), tuple(input_names)))
+
+
+@functools.lru_cache(maxsize=16)
+def _aggregate_names(relations: tuple[str, ...], input_names: tuple[str, ...]) -> tuple[str, ...]:
+    """``neighbour_aggregates``' column names (one layout per served model)."""
+    names: list[str] = []
+    for rel in relations:
         for stat in AGGREGATES:
             names += [f"{rel}:{stat}:{c}" for c in input_names]
-        blocks.append(log_count[k : k + 1, None])
         names.append(f"{rel}:count")
-    return blocks, names
+    return tuple(names)
 
 
 def _edge_list_mean(ei: Tensor, w: Tensor, n: int) -> Callable[[Tensor], Tensor]:
