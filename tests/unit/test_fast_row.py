@@ -32,3 +32,23 @@ def test_fast_row_equals_booster_predict() -> None:
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(got_c, want_c, rtol=1e-12, atol=1e-12)
     assert np.ptp(got) > 1.0  # the rows are not all answered alike
+
+
+def test_fast_row_leaves_equal_pred_leaf() -> None:
+    rng = np.random.default_rng(1)
+    n, k = 1500, 5
+    x = rng.normal(size=(n, k))
+    y = (x[:, 0] - x[:, 2] + rng.normal(scale=0.5, size=n) > 0).astype(int)
+    x[rng.random((n, k)) < 0.1] = np.nan
+    booster = lgb.train(
+        {"objective": "binary", "verbose": -1, "num_leaves": 7, "num_threads": 1},
+        lgb.Dataset(x, y),
+        num_boost_round=30,
+    )
+    rows = rng.normal(size=(100, k))
+    rows[rng.random((100, k)) < 0.2] = np.nan
+    leaves = FastRow(booster, k, leaves=True)
+    want = booster.predict(rows, pred_leaf=True)
+    got = np.vstack([leaves(rows[i]) for i in range(len(rows))])
+    np.testing.assert_array_equal(got, want)
+    assert len(np.unique(got[:, 0])) > 1  # rows reach different leaves
