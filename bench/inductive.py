@@ -7,6 +7,11 @@ Loads the champion of ``--data/models`` over a fresh snapshot of the embedded st
 ``--accounts`` random snapshot accounts and ``score_new`` (store reads and feature
 recomputation included) for ``--new`` random accounts re-read from the store. Reasons are
 part of every call. Prints one JSON line; the risk API's budget is p99 <= 5 ms.
+
+``--compare-previous`` (a tree champion): also times the earlier request path for tree
+families (every family on the whole sampled subgraph, ``Booster.predict``:
+``ServedCenter(center_only=False)``), interleaved account by account with the current one in
+the same process, and reports the largest difference between their logits.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import torch
 
 from creditgraph.config import Settings
 from creditgraph.ml.artifact import load_artifact
+from creditgraph.ml.center import ServedCenter
 from creditgraph.registry import ModelRegistry
 from creditgraph.services.inductive import InductiveScorer
 from creditgraph.store.factory import open_store
@@ -34,6 +40,7 @@ def main() -> None:
     ap.add_argument("--accounts", type=int, default=2000)
     ap.add_argument("--new", type=int, default=300)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--compare-previous", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(1)
     os.environ["CREDITGRAPH_DATA_DIR"] = str(args.data)
@@ -52,6 +59,10 @@ def main() -> None:
         ids = [snapshot.account_ids[i] for i in picks]
         for a in ids[:20]:  # warm-up
             scorer.score(a)
+        compared: dict[str, object] = {}
+        center = scorer.model.served_center
+        if args.compare_previous and center is not None:
+            compared = _compare(scorer, center, ids[: args.accounts])
         known = _time(lambda a: scorer.score(a), ids[: args.accounts])
         fresh = _time(lambda a: scorer.score_new(a, store), ids[args.accounts :])
     finally:
@@ -66,10 +77,39 @@ def main() -> None:
                 "build_s": round(build_s, 1),
                 "score": known,
                 "score_new": fresh,
+                **compared,
                 "load": os.getloadavg()[0],
             }
         )
     )
+
+
+def _compare(scorer: InductiveScorer, center: ServedCenter, ids: list[str]) -> dict[str, object]:
+    """Both request paths on the same accounts, interleaved (so load hits both alike)."""
+    ms: dict[bool, list[float]] = {True: [], False: []}
+    worst = 0.0
+    for a in ids:
+        logits = []
+        for flag in (False, True):
+            center.center_only = flag
+            t = time.perf_counter()
+            s = scorer.score(a)
+            ms[flag].append((time.perf_counter() - t) * 1e3)
+            logits.append((s.fraud_logit, s.social_logit))
+        worst = max(worst, *(abs(x - y) for x, y in zip(*logits, strict=True)))
+    center.center_only = True
+
+    def summary(values: list[float]) -> dict[str, float]:
+        q = np.percentile(values, [50, 99])
+        return {"p50_ms": round(q[0], 2), "p99_ms": round(q[1], 2)}
+
+    return {
+        "compare": {
+            "previous": summary(ms[False]),
+            "center_only": summary(ms[True]),
+            "max_abs_logit_diff": worst,
+        }
+    }
 
 
 def _time(fn: Callable[[str], object], ids: list[str]) -> dict[str, float]:
