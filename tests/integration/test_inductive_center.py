@@ -27,7 +27,7 @@ from creditgraph.synth import generate
 from creditgraph.training_config import BaselineSection, CandidatesSection, TrainingConfig
 
 TREES = TrainingConfig(
-    baseline=BaselineSection(max_rounds=80, early_stopping_rounds=20),
+    baseline=BaselineSection(max_rounds=50, early_stopping_rounds=15),
     candidates=CandidatesSection(families=["trees"], social_trees=True),
 )
 
@@ -56,7 +56,7 @@ def same(a: InductiveScore, b: InductiveScore) -> None:
 
 def test_center_only_path_equals_the_previous_path_and_the_batch(tmp_path: Path) -> None:
     network = tmp_path / "net"
-    generate(1_500, 11, network)
+    generate(1_000, 11, network)
     store = EmbeddedStore(tmp_path / "db.sqlite")
     try:
         for kind in KINDS:
