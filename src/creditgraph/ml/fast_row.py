@@ -53,19 +53,20 @@ class FastRow:
             )
         )
         self._lock = threading.Lock()
+        # The call's arguments, built once (ctypes wrappers cost microseconds each call).
+        self._fn = _LIB.LGBM_BoosterPredictForMatSingleRowFast
+        self._args = (
+            self._handle,
+            self._row.ctypes.data_as(ctypes.c_void_p),
+            ctypes.byref(self._len),
+            self._out.ctypes.data_as(ctypes.POINTER(ctypes.c_double)),
+        )
 
     def __call__(self, row: F64) -> F64:
         """The result for ``row`` (shape ``(ncol,)`` or ``(1, ncol)``), a fresh array."""
         with self._lock:
             self._row[:] = np.ravel(row)
-            _safe_call(
-                _LIB.LGBM_BoosterPredictForMatSingleRowFast(
-                    self._handle,
-                    self._row.ctypes.data_as(ctypes.c_void_p),
-                    ctypes.byref(self._len),
-                    self._out.ctypes.data_as(ctypes.POINTER(ctypes.c_double)),
-                )
-            )
+            _safe_call(self._fn(*self._args))
             return self._out[: self._len.value].copy()
 
     def __del__(self) -> None:
