@@ -28,7 +28,6 @@ from creditgraph.services.transfers.columnar import ColumnarHistory, ColumnarPai
 from creditgraph.services.transfers.features import NUMERIC, HistoryState
 from creditgraph.store.base import GraphStore
 
-
 _S_FRAUD_P = NUMERIC.index("s_fraud_p")
 _R_FRAUD_P = NUMERIC.index("r_fraud_p")
 _S_OUT_COUNT = NUMERIC.index("s_out_count")
