@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import cProfile
 import gc
+import hashlib
 import io
 import json
 import os
@@ -172,6 +173,14 @@ async def measure(data: Path, policy: str, n: int, profile: Path | None, parts: 
             stats.sort_stats("tottime").print_stats(30)
             stats.sort_stats("cumulative").print_stats(45)
             print(text.getvalue(), file=sys.stderr)
+        # The answers themselves, byte for byte, to compare code trees: bodies with a fixed
+        # timestamp (the transfer model's time features then do not move with the clock).
+        digest = hashlib.sha256()
+        for b in bodies[:500]:
+            fixed = orjson.loads(b) | {"timestamp": "2026-12-01T12:00:00Z"}
+            status, answer = await asgi_call(app, orjson.dumps(fixed), auth)
+            digest.update(str(status).encode() + b" " + answer + b"\n")
+        out["answers_sha256_500"] = digest.hexdigest()[:16]
         if parts:
             out["parts_us"] = _parts(state, bodies)
             out["stubbed_us"] = await _stubbed(app, state, bodies, auth)
@@ -345,6 +354,7 @@ def main() -> None:
             "all_asgi_cpu_us": [x["asgi_cpu_us"] for x in v],
             "learned": v[0]["learned"],
             "decisions": v[0]["decisions"],
+            "answers_sha256_500": sorted({x["answers_sha256_500"] for x in v}),
             "threads_cpu_us": v[-1]["threads_cpu_us"],
             **({"parts_us": v[-1]["parts_us"]} if "parts_us" in v[-1] else {}),
             **({"stubbed_us": v[-1]["stubbed_us"]} if "stubbed_us" in v[-1] else {}),
