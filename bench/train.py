@@ -44,6 +44,7 @@ import numpy as np
 import torch
 from scipy.stats import spearmanr
 
+from creditgraph.config import Settings
 from creditgraph.domain import TRANSFER, AccountColumns, LinkColumns, TransferColumns
 from creditgraph.ingest.csvfile import KINDS
 from creditgraph.registry import ModelRegistry
@@ -104,13 +105,14 @@ def main(argv: list[str]) -> int:
     results["data"] = str(data)
     save()
 
-    db = work / "store.sqlite"
+    # The product's file name, so ``--work`` is a data dir ``creditgraph train`` can use.
+    db = Settings(data_dir=work).embedded_path
     shutil.rmtree(work / "models", ignore_errors=True)
     if args.reuse_store and db.exists():
         # Scores and clones of an earlier run stay; retraining reads accounts, edges, labels.
         say(f"reusing {db} (import not run)")
     else:
-        for stale in work.glob("store.sqlite*"):
+        for stale in work.glob(f"{db.name}*"):
             stale.unlink()
         # In a child process: the import's memory (Arrow tables of every file) must not count
         # in the retraining job's peak, as the two never share a process in production.
