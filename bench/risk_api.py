@@ -427,7 +427,9 @@ def run_policy(
         "--log-level",
         "warning",
     ]
-    env = {**env, "CREDITGRAPH_RISK_TRANSFER_MODEL": "true" if policy == "model" else "false"}
+    env = {k: v for k, v in env.items() if k != "CREDITGRAPH_RISK_TRANSFER_MODEL"}
+    if policy == "baseline":  # unset for the model: code before the switch refuses the name
+        env["CREDITGRAPH_RISK_TRANSFER_MODEL"] = "false"
     t0 = time.perf_counter()
     with server(cmd_api, env, api_url, "/readyz") as api_pid:
         log(f"{policy}: API ready in {time.perf_counter() - t0:.1f}s")
