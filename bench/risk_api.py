@@ -15,8 +15,13 @@ Loopback only, bounded in time (each wrk run lasts ``--duration`` seconds). Step
     paced runs at ``--rate`` requests/s (wrk's ``delay()`` per connection: ``--connections``
     connections each waiting connections/rate seconds after a response; the achieved rate is
     reported) for the floor, the API on known accounts and the API with the receiver a new
-    account; then saturation runs (no delay, ``--sat-connections``) for the floor and the API.
-Prints progress and a closing JSON line.
+    account; then saturation runs (no delay, ``--sat-connections``) for the floor and the API;
+(5) ``--policy``: who decides — ``model`` (the transfer model), ``baseline`` (the
+    hand-weighted policy: ``CREDITGRAPH_RISK_TRANSFER_MODEL=false``) or ``model,baseline``:
+    one API server per policy in turn, each with its own floor runs beside it in the same
+    minutes (the floor server stays up).
+Prints progress and a closing JSON line: one object per policy (its runs, what answered,
+``saturation_vs_floor``), then ``data`` and ``machine``.
 """
 
 from __future__ import annotations
@@ -316,6 +321,12 @@ def main() -> None:
         help="train (once) and serve a transfer model: learned decisions (issue 13)",
     )
     ap.add_argument(
+        "--policy",
+        default="model",
+        help="who decides: model (the transfer model), baseline (the hand-weighted policy, "
+        "CREDITGRAPH_RISK_TRANSFER_MODEL=false) or both in one run: model,baseline",
+    )
+    ap.add_argument(
         "--runs",
         default="floor_paced,risk_known_paced,risk_inductive_paced,risk_inductive_repeat_paced,"
         "risk_mixed_paced,floor_saturation,risk_saturation",
@@ -335,17 +346,13 @@ def main() -> None:
         return
     if shutil.which("wrk") is None:
         sys.exit("wrk is required (Debian: apt-get install wrk)")
+    policies = args.policy.split(",")
+    if not policies or any(p not in ("model", "baseline") for p in policies):
+        sys.exit(f"--policy: model, baseline or model,baseline (got {args.policy!r})")
     torch.set_num_threads(1)
     args.work.mkdir(parents=True, exist_ok=True)
     settings = prepare(args.work, args.accounts, args.seed, args.max_epochs, args.transfer_model)
     key = create_key(settings, "payment", "bench")
-    env = {
-        **os.environ,
-        "CREDITGRAPH_DATA_DIR": str(settings.data_dir),
-        "CREDITGRAPH_STORE": "embedded",
-    }
-    api_url = f"http://127.0.0.1:{args.port}"
-    floor_url = f"http://127.0.0.1:{args.port + 1}"
     rng = random.Random(args.seed)
     store = EmbeddedStore(settings.embedded_path)
     try:
@@ -364,8 +371,54 @@ def main() -> None:
         )
         for _ in range(5000)
     ]
-    floor_bodies = known[:1000]
     results: dict[str, Any] = {}
+    floor_url = f"http://127.0.0.1:{args.port + 1}"
+    cmd_floor = [sys.executable, __file__, "--serve-floor", "--port", str(args.port + 1)]
+    env = {
+        **os.environ,
+        "CREDITGRAPH_DATA_DIR": str(settings.data_dir),
+        "CREDITGRAPH_STORE": "embedded",
+    }
+    first_sight = 0
+    with server(cmd_floor, env, floor_url, "/docs") as floor_pid:
+        # One API server per policy, one after the other (memory: one snapshot at a time),
+        # each beside its own floor runs in the same minutes.
+        for policy in policies:
+            out, first_sight = run_policy(
+                args, policy, settings, key, known, pairs_from, rng, floor_url, floor_pid, env
+            )
+            results[policy] = out
+    results["policies"] = policies
+    results["data"] = {
+        "accounts": counts.accounts,
+        "transfers": counts.transfers,
+        "links": counts.links,
+        "new_accounts_per_policy": first_sight,
+    }
+    results["machine"] = {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "load_avg_end": os.getloadavg(),
+    }
+    print(json.dumps(results))
+
+
+def run_policy(
+    args: argparse.Namespace,
+    policy: str,
+    settings: Settings,
+    key: str,
+    known: list[str],
+    pairs_from: list[str],
+    rng: random.Random,
+    floor_url: str,
+    floor_pid: int,
+    env: dict[str, str],
+) -> tuple[dict[str, Any], int]:
+    """The runs of ``--runs`` with ``policy`` deciding; (results, first-sight accounts)."""
+    results: dict[str, Any] = {}
+    api_url = f"http://127.0.0.1:{args.port}"
+    floor_bodies = known[:1000]
     cmd_api = [
         str(REPO / ".venv" / "bin" / "creditgraph"),
         "serve",
@@ -374,13 +427,12 @@ def main() -> None:
         "--log-level",
         "warning",
     ]
-    cmd_floor = [sys.executable, __file__, "--serve-floor", "--port", str(args.port + 1)]
+    env = {k: v for k, v in env.items() if k != "CREDITGRAPH_RISK_TRANSFER_MODEL"}
+    if policy == "baseline":  # unset for the model: code before the switch refuses the name
+        env["CREDITGRAPH_RISK_TRANSFER_MODEL"] = "false"
     t0 = time.perf_counter()
-    with (
-        server(cmd_api, env, api_url, "/readyz") as api_pid,
-        server(cmd_floor, env, floor_url, "/docs") as floor_pid,
-    ):
-        log(f"servers ready in {time.perf_counter() - t0:.1f}s")
+    with server(cmd_api, env, api_url, "/readyz") as api_pid:
+        log(f"{policy}: API ready in {time.perf_counter() - t0:.1f}s")
         results["servers_ready_s"] = round(time.perf_counter() - t0, 1)
         # Which policy answers (learned when a transfer model is serving), and how often
         # each decision comes back for the known-account bodies.
@@ -392,18 +444,22 @@ def main() -> None:
             ).json()
             for b in known[:200]
         ]
+        learned = all("/" in str(r.get("model_version")) for r in probe)
         results["serving"] = {
             # A learned answer names both models: "<champion>/<transfer model>".
-            "learned": all("/" in str(r.get("model_version")) for r in probe),
+            "learned": learned,
             "model_version": sorted({str(r.get("model_version")) for r in probe}),
             "decisions_of_200_known": {
                 d: sum(r.get("decision") == d for r in probe) for d in ("allow", "review", "block")
             },
         }
-        log(f"serving: {results['serving']}")
+        log(f"{policy}: serving {results['serving']}")
+        if learned != (policy == "model"):
+            raise RuntimeError(f"--policy {policy} but the answers say learned={learned}")
         wanted = set(args.runs.split(","))
         # Every first-sight request names an account no request named before: the paced run
         # at --inductive-rate and the mixed run at --mix-inductive-rate, with 10 % to spare.
+        # Written after this server loaded its snapshot (the next policy's server has them).
         first_sight = int(1.1 * args.duration * (args.inductive_rate + args.mix_inductive_rate))
         t1 = time.perf_counter()
         new_ids = add_new_accounts(settings, pairs_from, first_sight, args.seed)
@@ -487,7 +543,7 @@ def main() -> None:
             results[name]["server_cpu_us_per_req"] = round(
                 (cpu_seconds(pid[url]) - cpu0) / results[name]["requests"] * 1e6, 1
             )
-            log(f"{name}: {results[name]}")
+            log(f"{policy} {name}: {results[name]}")
         if "risk_mixed_paced" in wanted:
             # Known pairs and first-sight receivers at the same time, each from its own wrk
             # (so each reports its own percentiles), adding up to --rate.
@@ -520,25 +576,14 @@ def main() -> None:
                 ),
             }
             results["risk_mixed_paced"] = {k: wrk_result(v) for k, v in procs.items()}
-            log(f"risk_mixed_paced: {results['risk_mixed_paced']}")
+            log(f"{policy} risk_mixed_paced: {results['risk_mixed_paced']}")
     if {"floor_saturation", "risk_saturation"} <= results.keys():
         floor, risk = results["floor_saturation"], results["risk_saturation"]
         results["cpu_per_request_floor_vs_risk"] = round(
             floor["server_cpu_us_per_req"] / risk["server_cpu_us_per_req"], 3
         )
         results["saturation_vs_floor"] = round(risk["rps"] / floor["rps"], 3)
-    results["data"] = {
-        "accounts": counts.accounts,
-        "transfers": counts.transfers,
-        "links": counts.links,
-        "new_accounts": first_sight,
-    }
-    results["machine"] = {
-        "cpus": os.cpu_count(),
-        "python": platform.python_version(),
-        "load_avg_end": os.getloadavg(),
-    }
-    print(json.dumps(results))
+    return results, first_sight
 
 
 if __name__ == "__main__":

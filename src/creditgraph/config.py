@@ -63,6 +63,9 @@ class RiskSettings(BaseModel):
     block_loss: float = Field(default=2_000.0, ge=0)
     #: Queue ``review`` answers for investigators (store-backed review queue).
     review_queue: bool = True
+    #: Serve the trained transfer model's decisions where one is trained; false: the
+    #: hand-weighted policy decides (a switch for the on-call, and to measure both).
+    transfer_model: bool = True
 
 
 SocialPolicy = Literal["inclusion_only", "symmetric", "informational", "off"]

@@ -193,3 +193,21 @@ def test_treeshap_only_for_review_and_block_with_the_same_reasons(
         assert [r["code"] for r in lazy.reasons] == [r["code"] for r in eager.reasons]
     assert seen.get("allow", 0) > 0, seen
     assert seen.get("review", 0) + seen.get("block", 0) > 0, seen
+
+
+def test_the_hand_weighted_policy_serves_when_the_transfer_model_is_switched_off(
+    trained: Path, tmp_path: Path
+) -> None:
+    """``CREDITGRAPH_RISK_TRANSFER_MODEL=false``: the trained model is on disk, yet the
+    hand-weighted policy answers (no transfer model loaded), and says so in its log line."""
+    shutil.copytree(trained, tmp_path / "data")
+    off = RiskSettings(transfer_model=False)
+    with api_client(Settings(data_dir=tmp_path / "data", risk=off)) as api:
+        assert engine_of(api).transfers is None
+        body = api.post(RISK, "payment", json={"src": A, "dst": B, "amount": 120}).json()
+        assert "/" not in body["model_version"]
+        assert "TRANSFER_MODEL" not in [x["code"] for x in body["reasons"]]
+        line = [
+            e for e in audit_entries(api.settings, "decisions") if e.get("kind") == "risk.transfer"
+        ]
+        assert line[-1]["applied"]["decision_policy"] == "baseline"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import Sequence
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
@@ -54,12 +55,24 @@ class Metrics:
         self.degraded_gauge = Gauge(
             "creditgraph_degraded", "1 while the store is unreachable", registry=self.registry
         )
+        self._decided: dict[tuple[str, bool], Any] = {}
         self.reloads = Counter(
             "creditgraph_model_reloads_total",
             "Model hot swaps",
             ["result"],
             registry=self.registry,
         )
+
+    def decided(self, decision: str, degraded: bool) -> None:
+        """Count one risk decision (the counter's child kept per label pair: ``labels()``
+        costs a lock and a tuple build per call)."""
+        key = (decision, degraded)
+        child = self._decided.get(key)
+        if child is None:
+            child = self._decided[key] = self.decisions.labels(
+                decision, "true" if degraded else "false"
+            )
+        child.inc()
 
     # -- ServingEvents ---------------------------------------------------------------------------
     def degraded(self, flag: bool) -> None:

@@ -160,7 +160,5 @@ async def check_transfer(request: Request) -> Response:
         raise
     if idempotency_key is not None:
         state.idempotency.put(principal.key_id, idempotency_key, fingerprint, answer)
-    state.metrics.decisions.labels(
-        decision.decision, "true" if decision.degraded else "false"
-    ).inc()
+    state.metrics.decided(decision.decision, decision.degraded)
     return Response(answer, media_type="application/json")

@@ -96,12 +96,16 @@ class RiskEngine:
         scorer = InductiveScorer.build(artifact, champion.version, snapshot)
         fraud = np.asarray(scores.fraud_probability, dtype=np.float64)
         rings = store.list_rings()
-        transfers = TransferScorer.build(
-            store,
-            registry.root / "transfer",
-            snapshot,
-            rings,
-            dict(zip(snapshot.account_ids, fraud.tolist(), strict=True)),
+        transfers = (
+            TransferScorer.build(
+                store,
+                registry.root / "transfer",
+                snapshot,
+                rings,
+                dict(zip(snapshot.account_ids, fraud.tolist(), strict=True)),
+            )
+            if policy.transfer_model
+            else None
         )
         return cls(
             scorer,

@@ -28,6 +28,10 @@ from creditgraph.services.transfers.columnar import ColumnarHistory, ColumnarPai
 from creditgraph.services.transfers.features import NUMERIC, HistoryState
 from creditgraph.store.base import GraphStore
 
+_S_FRAUD_P = NUMERIC.index("s_fraud_p")
+_R_FRAUD_P = NUMERIC.index("r_fraud_p")
+_S_OUT_COUNT = NUMERIC.index("s_out_count")
+
 
 @dataclass(frozen=True)
 class TransferScore:
@@ -106,12 +110,11 @@ class TransferScorer:
         ``TransferScore.explain`` computes them when a decision needs its reasons)."""
         rows = self.state.features(src, dst, amount, ts, channel, attributes)
         x = rows.numeric
-        col = NUMERIC.index
         # Request-time account scores (live, inductive) beat the context's table.
         if sender_p is not None:
-            x[0, col("s_fraud_p")] = sender_p
+            x[0, _S_FRAUD_P] = sender_p
         if receiver_p is not None:
-            x[0, col("r_fraud_p")] = receiver_p
+            x[0, _R_FRAUD_P] = receiver_p
         design = self.model.matrix(x, rows.categorical)
         if explain:
             contrib: np.ndarray[Any, Any] | None = self._contrib(design)
@@ -124,11 +127,12 @@ class TransferScorer:
             1.0 + math.exp(-max(min(self.model.calib_a * margin + self.model.calib_b, 700), -700))
         )
         names = self.model.feature_names
-        values: dict[str, Any] = {n: float(x[0, j]) for j, n in enumerate(NUMERIC)}
+        row: list[float] = x[0].tolist()  # Python floats, as float(x[0, j]) gives them
+        values: dict[str, Any] = dict(zip(NUMERIC, row, strict=True))
         for c in self.model.categorical:
             values[f"cat_{c}"] = rows.categorical[c][0]
         return TransferScore(
-            prob, values, contrib, names, int(x[0, col("s_out_count")]), design, self._contrib
+            prob, values, contrib, names, int(row[_S_OUT_COUNT]), design, self._contrib
         )
 
 
