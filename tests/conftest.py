@@ -64,6 +64,20 @@ def make_settings(backend: str, tmp_path: Path) -> Settings:
     return Settings(store=backend, data_dir=tmp_path / "data")  # type: ignore[arg-type]
 
 
+@pytest.fixture
+def one_torch_thread() -> Iterator[None]:
+    """One torch thread for the test (``pytestmark = pytest.mark.usefixtures(...)``): the
+    same seed gives the same scores only at the same thread count, and one keeps CI light."""
+    import torch  # here, not at the top: most tests never need torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)

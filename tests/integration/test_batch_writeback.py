@@ -20,7 +20,6 @@ from typing import Any
 import numpy as np
 import orjson
 import pytest
-import torch
 
 from creditgraph.domain import AccountColumns, LabelColumns, Ring, Score, Snapshot
 from creditgraph.errors import NotFound
@@ -53,14 +52,8 @@ def network(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
+# One torch thread: the same seed gives the same scores only at the same thread count.
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture

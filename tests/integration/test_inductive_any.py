@@ -5,12 +5,10 @@ stays close; a new account is scored with reasons that name relations."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from scipy.stats import spearmanr
 
 from creditgraph.domain import AccountColumns, TransferColumns
@@ -42,14 +40,8 @@ def network(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
+# One torch thread: the same seed gives the same scores only at the same thread count.
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.mark.parametrize(

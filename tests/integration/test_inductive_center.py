@@ -7,12 +7,10 @@ accounts and for a new account read from the store; uncapped, the batch scores."
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from creditgraph.domain import AccountColumns, TransferColumns
 from creditgraph.ingest.csvfile import KINDS
@@ -32,14 +30,8 @@ TREES = TrainingConfig(
 )
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
+# One torch thread: the same seed gives the same scores only at the same thread count.
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def same(a: InductiveScore, b: InductiveScore) -> None:

@@ -17,7 +17,6 @@ from pathlib import Path
 import numpy as np
 import pyarrow.csv as pacsv
 import pytest
-import torch
 from sklearn.metrics import roc_auc_score
 
 from creditgraph.errors import InvalidInput, ModelNotReady
@@ -66,15 +65,8 @@ def network(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    # Same seed gives the same scores only at the same thread count; one keeps CI light.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
+# One torch thread: the same seed gives the same scores only at the same thread count.
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def load(store: GraphStore, network: Path) -> None:

@@ -10,12 +10,10 @@ account and the job reports, on small generated graphs with the awkward shapes o
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from creditgraph.ingest.csvfile import KINDS
 from creditgraph.ml.explain import NO_RELATIONSHIPS, REASON_CODES
@@ -41,14 +39,8 @@ QUICK = TrainingConfig(
 )
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
+# One torch thread: the same seed gives the same scores only at the same thread count.
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def write(path: Path, header: list[str], rows: list[list[object]]) -> None:
