@@ -64,6 +64,8 @@ class AccountScore:
     model_version: str
     source: str
     degraded: bool
+    #: New ties of the account wait for the server's background rescorer.
+    pending: bool = False
 
 
 @dataclass(frozen=True)
@@ -72,8 +74,11 @@ class IngestResult:
     received: int
     changed: int
     created_accounts: int
+    #: Accounts rescored before the answer (the server's ``rescore_mode=sync``).
     rescored: int
     model_version: str | None
+    #: Accounts queued for the server's background rescorer (scored shortly after).
+    queued: int = 0
 
 
 def _reasons(items: Sequence[Mapping[str, Any]]) -> list[Reason]:
@@ -169,6 +174,7 @@ class CreditGraphClient:
             model_version=data["model_version"],
             source=data["source"],
             degraded=bool(data["degraded"]),
+            pending=bool(data.get("pending", False)),
         )
 
     def _ingest(
@@ -176,7 +182,8 @@ class CreditGraphClient:
     ) -> IngestResult:
         params = {"create_missing_accounts": "true"} if create_missing_accounts else {}
         data = self._call("POST", f"/v1/{kind}", json={"items": list(items)}, params=params)
-        return IngestResult(**data.json())
+        known = IngestResult.__dataclass_fields__
+        return IngestResult(**{k: v for k, v in data.json().items() if k in known})
 
     def add_transfers(
         self, items: Sequence[Mapping[str, Any]], *, create_missing_accounts: bool = False

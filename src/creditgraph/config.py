@@ -144,8 +144,17 @@ class Settings(BaseSettings):
     investigate_hub_degree: int = Field(default=1000, ge=1)
     #: A path search answers with what it found after expanding this long (``cut_short``).
     investigate_path_deadline_s: float = Field(default=1.0, gt=0, le=60)
-    #: HTTP ingest: accounts rescored synchronously per batch (the rest at the next reload).
+    #: HTTP ingest: accounts rescored per batch (the rest at the next reload).
     rescore_limit: int = Field(default=2_000, ge=0)
+    #: HTTP ingest: ``background`` answers once the batch is written and its ties are in the
+    #: serving engine; a worker thread rescores the touched accounts soon after (coalesced,
+    #: ``services/rescorer.py``; until then an account answers its previous table score with
+    #: ``pending``). ``sync`` rescores them inside the request (~30 ms CPU each at 20k).
+    rescore_mode: Literal["sync", "background"] = "background"
+    #: The background rescorer: accounts per batch, and the share of wall time it may be busy
+    #: (after a batch that took t seconds it pauses t * (1 - duty) / duty).
+    rescore_batch: int = Field(default=32, ge=1, le=10_000)
+    rescore_duty: float = Field(default=0.5, gt=0, le=1)
     #: Request body limits in bytes (413 before the body is read; every body needs a valid
     #: key first): the risk check, the four ingest routes (batches of up to 10,000 items),
     #: and every other /v1/ route.

@@ -301,7 +301,19 @@ def test_audit_log_records_who_what_result_and_never_keys(api: ApiClient) -> Non
 # -- ingest ----------------------------------------------------------------------------------------
 
 
-def test_new_transfer_changes_the_next_decision(api: ApiClient) -> None:
+def serving_of(api: ApiClient) -> Serving:
+    serving = api.client.app.state.api.serving  # type: ignore[attr-defined]
+    assert isinstance(serving, Serving)
+    return serving
+
+
+@pytest.mark.parametrize("mode", ["sync", "background"])
+def test_new_transfer_changes_the_next_decision(api_settings: Settings, mode: str) -> None:
+    with api_client(api_settings.model_copy(update={"rescore_mode": mode})) as api:
+        _new_transfer_changes_the_next_decision(api, mode)
+
+
+def _new_transfer_changes_the_next_decision(api: ApiClient, mode: str) -> None:
     a, b = unrelated_pair(api)
     before = api.post(RISK, "payment", json={"src": a, "dst": b, "amount": 10}).json()
     assert "ACCOUNTS_UNRELATED" in [x["code"] for x in before["reasons"]]
@@ -316,12 +328,26 @@ def test_new_transfer_changes_the_next_decision(api: ApiClient) -> None:
     r = api.post("/v1/transfers", "payment", json={"items": [item]})
     assert r.status_code == 200, r.text
     assert r.json()["changed"] == 1
-    assert r.json()["rescored"] == 2
+    # sync: both ends rescored before the answer; background: queued for the rescorer.
+    assert (r.json()["rescored"], r.json()["queued"]) == ((2, 0) if mode == "sync" else (0, 2))
+    # The pair's new tie counts at once in both modes.
     after = api.post(RISK, "payment", json={"src": a, "dst": b, "amount": 10}).json()
     related = next(x for x in after["reasons"] if x["code"] == "ACCOUNTS_RELATED")
     assert "earlier transfers" in related["evidence"]["relations"]
     receiver = next(x for x in after["reasons"] if x["code"] == "RECEIVER_RISK")
+    if mode == "background":
+        # Before the worker has it: the table score, said to be pending; after: live.
+        assert receiver["evidence"]["source"] in ("table", "live")
+        assert receiver["evidence"].get("pending", False) == (
+            receiver["evidence"]["source"] == "table"
+        )
+        assert serving_of(api).flush_rescoring(timeout=60)
+        after = api.post(RISK, "payment", json={"src": a, "dst": b, "amount": 10}).json()
+        receiver = next(x for x in after["reasons"] if x["code"] == "RECEIVER_RISK")
+    else:
+        assert not serving_of(api).rescorer.running  # sync mode starts no worker
     assert receiver["evidence"]["source"] == "live"
+    assert "pending" not in receiver["evidence"]
     # Idempotent by id: the same batch again changes nothing.
     again = api.post("/v1/transfers", "payment", json={"items": [item]})
     assert again.json()["changed"] == 0
@@ -353,7 +379,8 @@ def test_links_accounts_labels(api: ApiClient) -> None:
     )
     assert r.status_code == 200, r.text
     assert r.json()["changed"] == 2
-    assert r.json()["rescored"] == 3
+    # Three distinct accounts touched, queued for the background rescorer (the default).
+    assert (r.json()["rescored"], r.json()["queued"]) == (0, 3)
     friends = api.post(RISK, "payment", json={"src": KNOWN_A, "dst": "N1", "amount": 5}).json()
     related = next(x for x in friends["reasons"] if x["code"] == "ACCOUNTS_RELATED")
     assert "friends" in related["evidence"]["relations"]
@@ -548,8 +575,16 @@ def test_openapi_has_examples_for_every_endpoint(api: ApiClient) -> None:
     assert risk["parameters"][0]["name"] == "Idempotency-Key"
 
 
+@pytest.mark.parametrize("mode", ["sync", "background"])
 def test_ingest_during_a_reload_reaches_the_new_engine(
-    api: ApiClient, monkeypatch: pytest.MonkeyPatch
+    api_settings: Settings, monkeypatch: pytest.MonkeyPatch, mode: str
+) -> None:
+    with api_client(api_settings.model_copy(update={"rescore_mode": mode})) as api:
+        _ingest_during_a_reload_reaches_the_new_engine(api, monkeypatch, mode)
+
+
+def _ingest_during_a_reload_reaches_the_new_engine(
+    api: ApiClient, monkeypatch: pytest.MonkeyPatch, mode: str
 ) -> None:
     a, b = unrelated_pair(api)
     load = RiskEngine.load
@@ -572,6 +607,9 @@ def test_ingest_during_a_reload_reaches_the_new_engine(
     assert api.post("/v1/admin/reload", "admin").status_code == 200
     engine = engine_of(api)
     assert "earlier transfers" in engine.relation(a, b)
+    if mode == "background":
+        assert serving_of(api).flush_rescoring(timeout=60)
+    assert engine_of(api) is engine
     assert engine.account_risk(b, None).source == "live"
 
 

@@ -56,6 +56,28 @@ class Metrics:
             "creditgraph_degraded", "1 while the store is unreachable", registry=self.registry
         )
         self._decided: dict[tuple[str, bool], Any] = {}
+        # The background rescorer of HTTP ingest (``services/rescorer.py``).
+        self.rescore_queue = Gauge(
+            "creditgraph_rescore_pending",
+            "Accounts ingested over HTTP waiting for the background rescorer",
+            registry=self.registry,
+        )
+        self.rescore_lag = Histogram(
+            "creditgraph_rescore_lag_seconds",
+            "From an account's first ingest not yet in its score to its rescored score kept",
+            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0),
+            registry=self.registry,
+        )
+        self.rescored_accounts = Counter(
+            "creditgraph_rescored_accounts_total",
+            "Accounts the background rescorer scored and kept",
+            registry=self.registry,
+        )
+        self.rescore_cpu = Counter(
+            "creditgraph_rescore_cpu_seconds_total",
+            "CPU seconds of the background rescorer's thread",
+            registry=self.registry,
+        )
         self.reloads = Counter(
             "creditgraph_model_reloads_total",
             "Model hot swaps",
@@ -85,6 +107,16 @@ class Metrics:
 
     def scored_inductively(self, accounts: int) -> None:
         self.inductive.inc(accounts)
+
+    def rescore_pending(self, depth: int) -> None:
+        self.rescore_queue.set(depth)
+
+    def rescored(self, accounts: int, lags_s: Sequence[float], cpu_s: float) -> None:
+        self.inductive.inc(accounts)
+        self.rescored_accounts.inc(accounts)
+        self.rescore_cpu.inc(cpu_s)
+        for lag in lags_s:
+            self.rescore_lag.observe(lag)
 
 
 class IdempotencyCache:
@@ -173,8 +205,7 @@ class ApiState:
         """Drop erased people from memory: the engine's tables and caches and the cached
         pseudonyms. Returns the ids the engine knew."""
         self.ledger.pseudonyms.drop_cached(account_ids)
-        engine = self.serving.engine
-        return [] if engine is None else engine.forget(account_ids)
+        return self.serving.forget(account_ids)
 
     def apply_erasures(self) -> list[str]:
         """Act on erasures other processes announced (``creditgraph subject erase``): match
@@ -183,11 +214,7 @@ class ApiState:
         digests = self.erasures.new_digests()
         if not digests:
             return []
-        engine = self.serving.engine
-        held = [
-            *self.ledger.pseudonyms.cached_ids(),
-            *([] if engine is None else engine.held_ids()),
-        ]
+        held = [*self.ledger.pseudonyms.cached_ids(), *self.serving.held_ids()]
         erased = sorted({a for a in held if tombstone_of(a) in digests})
         self.forget_erased(erased)
         return erased

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from creditgraph.domain import Account, Snapshot
+from creditgraph.domain import Account, GraphEdge, Snapshot
 from creditgraph.errors import NotFound
 from creditgraph.ml.artifact import ModelArtifact
 from creditgraph.ml.inductive import DEFAULT_FANOUTS
@@ -71,6 +71,31 @@ class InductiveScorer:
             account = None
         edges = store.adjacent([account_id]) if account is not None else []
         return self.model.score_local(account_id, account, edges, as_of=as_of)
+
+    def score_many(
+        self, account_ids: Sequence[str], store: GraphStore, *, as_of: float | None = None
+    ) -> list[InductiveScore]:
+        """``score_new`` of each id (duplicates once, input order), with one ``adjacent``
+        call for all of them inside one read view: the background rescorer's batch. Each
+        account's edges are the batch's edges touching it, in the store's order, so every
+        score equals its ``score_new``."""
+        ids = list(dict.fromkeys(account_ids))
+        accounts: dict[str, Account | None] = {}
+        with store.read_view():
+            for a in ids:
+                try:
+                    accounts[a] = store.get_account(a)
+                except NotFound:
+                    accounts[a] = None
+            present = [a for a in ids if accounts[a] is not None]
+            edges = store.adjacent(present) if present else []
+        mine: dict[str, list[GraphEdge]] = {a: [] for a in present}
+        for e in edges:
+            for end in (e.src, e.dst) if e.src != e.dst else (e.src,):
+                got = mine.get(end)
+                if got is not None:
+                    got.append(e)
+        return [self.model.score_local(a, accounts[a], mine.get(a, []), as_of=as_of) for a in ids]
 
 
 def load_inductive_scorer(

@@ -4,7 +4,8 @@ One object owns the store (opened with short timeouts), its health (degraded mod
 serving ``RiskEngine``, the reload journal and live ingest. Entry points (the HTTP API) call
 one method per request: ``decide``, ``account_score``, ``ingest``, ``reload``, ``promote``,
 ``models``, ``readiness``. The degraded fallback lives here once: a store call that fails
-flips ``health`` and the answer comes from memory where one can.
+flips ``health`` and the answer comes from memory where one can. Ingest's rescoring runs in
+the background ``Rescorer`` (``services/rescorer.py``) unless ``rescore_mode`` is ``sync``.
 
 Nothing here knows HTTP; counters go to an optional ``ServingEvents`` (the API's metrics).
 """
@@ -29,6 +30,7 @@ from creditgraph.ingest.csvfile import Kind
 from creditgraph.registry import ModelRegistry
 from creditgraph.services.inductive import InductiveScorer
 from creditgraph.services.ingest import import_records
+from creditgraph.services.rescorer import Rescorer
 from creditgraph.services.retrain import promote_version
 from creditgraph.services.reviews import review_item
 from creditgraph.services.risk import (
@@ -54,6 +56,8 @@ class ServingEvents(Protocol):
     def degraded(self, flag: bool) -> None: ...
     def reloaded(self, ok: bool, version: str | None) -> None: ...
     def scored_inductively(self, accounts: int) -> None: ...
+    def rescore_pending(self, depth: int) -> None: ...
+    def rescored(self, accounts: int, lags_s: Sequence[float], cpu_s: float) -> None: ...
 
 
 class _NoEvents:
@@ -64,6 +68,12 @@ class _NoEvents:
         pass
 
     def scored_inductively(self, accounts: int) -> None:
+        pass
+
+    def rescore_pending(self, depth: int) -> None:
+        pass
+
+    def rescored(self, accounts: int, lags_s: Sequence[float], cpu_s: float) -> None:
         pass
 
 
@@ -104,6 +114,8 @@ class AccountScore:
     model_version: str
     source: Literal["table", "live", "inductive"]
     degraded: bool
+    #: New ties of the account wait for the background rescorer (the score predates them).
+    pending: bool = False
 
 
 @dataclass(frozen=True)
@@ -114,8 +126,11 @@ class IngestResult:
     received: int
     changed: int
     created_accounts: int
+    #: Accounts rescored inside the request (``rescore_mode=sync``).
     rescored: int
     model_version: str | None
+    #: Accounts handed to the background rescorer (``rescore_mode=background``).
+    queued: int = 0
 
 
 @dataclass(frozen=True)
@@ -148,6 +163,15 @@ class Serving:
         # never queues behind investigator work (the bulkhead of issue 15).
         self.investigate_limiter = CapacityLimiter(1)
         self._store_lock = threading.Lock()
+        self.rescorer = Rescorer(
+            lambda: self.engine,
+            self.live_store,
+            batch=settings.rescore_batch,
+            duty=settings.rescore_duty,
+            events=self.events,
+            on_store_down=self.health.down,
+            retry_s=settings.store_probe_interval_s,
+        )
 
     # -- the store -------------------------------------------------------------------------------
     @property
@@ -184,8 +208,24 @@ class Serving:
         return True
 
     def close(self) -> None:
+        self.rescorer.close()  # joins the worker before the store it reads closes
         if self._store is not None:
             self._store.close()
+
+    def flush_rescoring(self, timeout: float = 30.0) -> bool:
+        """Wait until the background rescorer has scored every account ingested so far
+        (True), or ``timeout`` seconds (False)."""
+        return self.rescorer.flush(timeout)
+
+    def forget(self, account_ids: Sequence[str]) -> list[str]:
+        """Drop erased people from memory: the engine's tables, overlays and caches, and the
+        rescorer's queue (so none is scored back in). Returns the ids the engine knew."""
+        return self.rescorer.forget(self.engine, account_ids)
+
+    def held_ids(self) -> list[str]:
+        """Every account id held in memory: the engine's and those queued for rescoring."""
+        engine = self.engine
+        return [*([] if engine is None else engine.held_ids()), *self.rescorer.pending_ids()]
 
     # -- the model -------------------------------------------------------------------------------
     def require_engine(self) -> RiskEngine:
@@ -219,11 +259,19 @@ class Serving:
                 raise
             with self._live_lock:
                 # Ingest that ran while the snapshot was taken may be missing from it.
-                for transfers, links, touched in self._journal or []:
+                journal, self._journal = self._journal or [], None
+                for transfers, links, _touched in journal:
                     engine.record_ties(transfers=transfers, links=links)
+                touched = list(dict.fromkeys(a for *_, t in journal for a in t))
+                if self.settings.rescore_mode == "sync":
                     engine.rescore(touched, self.store)
-                self._journal = None
-                previous, self.engine = self.engine, engine
+                with self.rescorer.swap():
+                    # Accounts still pending (or scored on the old engine meanwhile) are
+                    # scored on this one; a batch in flight is put back (``Rescorer``).
+                    engine.pending = self.rescorer
+                    previous, self.engine = self.engine, engine
+                if self.settings.rescore_mode == "background":
+                    self.rescorer.touch(engine, touched)
             _settle_heap(first=previous is None)
             self.load_error = None
             self.events.reloaded(True, engine.model_version)
@@ -360,6 +408,7 @@ class Serving:
             model_version=engine.model_version,
             source=risk.source,
             degraded=degraded,
+            pending=risk.pending,
         )
 
     # -- live ingest -----------------------------------------------------------------------------
@@ -372,8 +421,9 @@ class Serving:
         revision: Revision | None = None,
     ) -> IngestResult:
         """Write one batch (checked exactly like a CSV file, all or nothing, idempotent by id)
-        and let the serving model see it: its ties join the engine's overlays and up to
-        ``rescore_limit`` touched accounts are rescored at once."""
+        and let the serving model see it: its ties join the engine's overlays at once, and
+        up to ``rescore_limit`` touched accounts are rescored inside the call
+        (``rescore_mode=sync``) or queued for the background rescorer."""
         done = import_records(
             self.store, kind, records, create_missing_accounts=create_missing, revision=revision
         )
@@ -389,9 +439,11 @@ class Serving:
             touched = list(dict.fromkeys([*batch.src, *batch.dst]))
         elif isinstance(batch, AccountColumns):
             touched = list(dict.fromkeys(batch.account_id))
-        rescored = 0
+        rescored = queued = 0
         if done.report.changed:
-            rescored = self._apply_live(transfers, links, touched[: self.settings.rescore_limit])
+            rescored, queued = self._apply_live(
+                transfers, links, touched[: self.settings.rescore_limit]
+            )
             if isinstance(batch, TransferColumns) and self.engine is not None:
                 self.engine.record_transfers(
                     zip(batch.src, batch.dst, batch.amount, batch.timestamp, strict=True)
@@ -404,22 +456,27 @@ class Serving:
             created_accounts=done.report.created_accounts,
             rescored=rescored,
             model_version=None if engine is None else engine.model_version,
+            queued=queued,
         )
 
-    def _apply_live(self, transfers: Transfers, links: Links, touched: list[str]) -> int:
-        """Add a written batch's ties to the serving engine and rescore ``touched``;
-        journaled while a reload runs so the new engine gets them too. Returns how many
-        accounts were rescored."""
+    def _apply_live(
+        self, transfers: Transfers, links: Links, touched: list[str]
+    ) -> tuple[int, int]:
+        """Add a written batch's ties to the serving engine, then rescore ``touched`` (sync)
+        or queue them for the background rescorer; journaled while a reload runs so the new
+        engine gets them too. Returns (accounts rescored, accounts queued)."""
         with self._live_lock:
             if self._journal is not None:
                 self._journal.append((transfers, links, touched))
             engine = self.engine
             if engine is None:
-                return 0
+                return 0, 0
             engine.record_ties(transfers=transfers, links=links)
+            if self.settings.rescore_mode == "background":
+                return 0, self.rescorer.touch(engine, touched)
             rescored = len(engine.rescore(touched, self.store))
         self.events.scored_inductively(rescored)
-        return rescored
+        return rescored, 0
 
 
 def _settle_heap(*, first: bool) -> None:

@@ -88,6 +88,8 @@ async def account_score(
             "fraud_probability": out["fraud_probability"],
             "source": out["source"],
             "degraded": out["degraded"],
+            # Only when true: lines of scores without queued ties stay as they were.
+            **({"pending": True} if out["pending"] else {}),
         },
         thresholds={},
         reasons=out["reasons"],

@@ -30,6 +30,7 @@ class AccountScorePublic(BaseModel):
                     "model_version": "v0001",
                     "source": "table",
                     "degraded": False,
+                    "pending": False,
                 }
             ]
         }
@@ -45,6 +46,11 @@ class AccountScorePublic(BaseModel):
         "arrived over HTTP; inductive: scored now from the account's neighbourhood"
     )
     degraded: bool
+    pending: bool = Field(
+        default=False,
+        description="true: ties of the account ingested over HTTP are not in this score yet "
+        "(the background rescorer has it queued; source is then table)",
+    )
 
 
 class AccountVersionPublic(BaseModel):

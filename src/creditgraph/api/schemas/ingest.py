@@ -165,8 +165,9 @@ class IngestPublic(BaseModel):
                     "received": 1,
                     "changed": 1,
                     "created_accounts": 0,
-                    "rescored": 2,
+                    "rescored": 0,
                     "model_version": "v0001",
+                    "queued": 2,
                 }
             ]
         }
@@ -178,5 +179,15 @@ class IngestPublic(BaseModel):
         description="rows inserted or changed (0 when the batch was already stored)"
     )
     created_accounts: int
-    rescored: int = Field(description="accounts rescored from their neighbourhood")
+    rescored: int = Field(
+        description="accounts rescored from their neighbourhood before this answer "
+        "(the server's rescore_mode=sync)"
+    )
     model_version: str | None
+    queued: int = Field(
+        default=0,
+        description="accounts queued for the background rescorer (rescore_mode=background, "
+        "the default): their new ties count in risk checks at once (relations, shared "
+        "identity), their scores follow once rescored; until then a score look-up answers "
+        "the previous score with pending: true",
+    )

@@ -9,17 +9,21 @@ Accounts the snapshot lacks are scored by the ``InductiveScorer`` from the store
 edges (a few milliseconds) and that score is reused for ``risk.inductive_cache_s`` (a new
 receiver is typically asked about many times in a row; HTTP ingest touching the account
 drops it at once, ties written to the store by other means count once it expires). HTTP
-ingest calls ``record_ties`` and ``rescore``: the new ties join small in-memory overlays and
-the touched accounts are rescored the same way and kept as overrides, so a new transfer or
-friendship changes the next decision without a retrain. A reload builds a new engine from a
-new snapshot, which already holds what the overlays held.
+ingest calls ``record_ties``: the new ties join small in-memory overlays at once (pair
+evidence: friends, earlier transfers, shared identity). The touched accounts are rescored the
+same way and kept as overrides (``live``), so a new transfer or friendship changes the next
+decision without a retrain: inside the request (``rescore``, ``rescore_mode=sync``) or soon
+after by the serving's background ``Rescorer`` (``score_accounts`` then ``keep_scores``).
+While an account waits for it, ``pending`` holds its id: its earlier live score is dropped
+(it predates the new tie) and its table score answers, marked ``pending``. A reload builds a
+new engine from a new snapshot, which already holds what the overlays held.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Container, Iterable, Sequence
 from dataclasses import asdict
 from typing import Any
 
@@ -73,6 +77,9 @@ class RiskEngine:
         self.social_credit = social_credit
         self._overlay = Overlay()
         self._lock = threading.Lock()
+        #: Ids queued for background rescoring (the serving's ``Rescorer``): new ties of
+        #: theirs are written and in the overlays, not yet in their score.
+        self.pending: Container[str] = frozenset()
         #: Request-time inductive scores as JSON bytes rather than objects: a tuple of atoms
         #: is invisible to the cyclic collector, whereas tens of thousands of reason dicts
         #: made each full collection tens of ms.
@@ -137,6 +144,7 @@ class RiskEngine:
                 float(self.fraud_probability[i]),
                 float(self.social_credit[i]),
                 "table",
+                pending=account_id in self.pending,
             )
         if store is None:
             return AccountRisk(account_id, None, None, "unavailable")
@@ -274,14 +282,32 @@ class RiskEngine:
 
     def rescore(self, account_ids: Sequence[str], store: GraphStore) -> list[str]:
         """Rescore ``account_ids`` from the store's current state and keep the results."""
-        done = []
-        for a in account_ids:
-            s = self.scorer.score_new(a, store)
-            with self._lock:
+        scored = self.score_accounts(account_ids, store)
+        self.keep_scores(scored)
+        return [a for a, _ in scored]
+
+    def score_accounts(
+        self, account_ids: Sequence[str], store: GraphStore
+    ) -> list[tuple[str, InductiveScore]]:
+        """``account_ids`` (once each) scored from the store's current state; nothing kept."""
+        ids = list(dict.fromkeys(account_ids))
+        return list(zip(ids, self.scorer.score_many(ids, store), strict=True))
+
+    def keep_scores(self, scored: Iterable[tuple[str, InductiveScore]]) -> None:
+        """Keep these as the accounts' live scores (they include every tie written so far)."""
+        scored = list(scored)
+        with self._lock:
+            for a, s in scored:
                 self._overlay.scores[a] = s
-            self._recent.discard([a])
-            done.append(a)
-        return done
+        self._recent.discard([a for a, _ in scored])
+
+    def drop_live(self, account_ids: Iterable[str]) -> None:
+        """Drop the live scores of accounts whose ties changed after them (queued for
+        rescoring): an answer must not call a score "rescored after new data" that
+        predates the newest tie."""
+        with self._lock:
+            for a in account_ids:
+                self._overlay.scores.pop(a, None)
 
     def forget(self, account_ids: Sequence[str]) -> list[str]:
         """Drop what the engine holds under these ids (erased people): their table rows can

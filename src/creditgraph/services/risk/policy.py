@@ -63,6 +63,9 @@ class AccountRisk:
     #: from the store), unavailable (store down and not in memory)
     source: Literal["table", "live", "inductive", "unavailable"]
     inductive: InductiveScore | None = None
+    #: New ties of the account were ingested and wait for the background rescorer: the
+    #: score (``table``) predates them.
+    pending: bool = False
 
 
 @dataclass(frozen=True)
@@ -271,8 +274,12 @@ def _party_reason(code: ReasonCode, role: str, a: AccountRisk, version: str) -> 
         evidence["top_reasons"] = [
             {"code": r["code"], "message": r["message"]} for r in a.inductive.reasons[:3]
         ]
+    how = _HOW[a.source]
+    if a.pending:
+        evidence["pending"] = True
+        how += " (new ties since, queued for rescoring)"
     return reason(
         code,
-        f"the {role}'s fraud probability is {a.fraud_probability:.3f}{_HOW[a.source]}",
+        f"the {role}'s fraud probability is {a.fraud_probability:.3f}{how}",
         evidence,
     )
