@@ -16,9 +16,11 @@ account and its edges and hands them in.
   no cap binding this is exactly the batch computation (same floats up to summation order).
 - ``score_local(account_id, account, edges)``: from the account's CURRENT attributes and
   edges (as ``store.get_account`` and ``store.adjacent`` return them); its engineered
-  features are computed by ``build_features`` itself on a one-account snapshot of those
-  edges, and its neighbours contribute their in-memory snapshot rows and samples. Used for
-  accounts the snapshot lacks and for known accounts whose ties changed since.
+  features are ``build_features``' values for it, computed from those edges directly
+  (``_own_features``; bit-equal to ``build_features`` on a one-account snapshot, which
+  ``generic_own_row`` still runs), and its neighbours contribute their in-memory snapshot
+  rows and samples. Used for accounts the snapshot lacks and for known accounts whose ties
+  changed since.
 
 Approximations of ``score_local`` (and why):
 - Transfer timing features (``transfer_active_days``, ``_per_day``, ``_recency_days``,
