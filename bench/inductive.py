@@ -19,6 +19,8 @@ and for a champion with GNN members ``score`` with and without batched occlusion
 
 Every timing is reported as wall time and as the thread's CPU time (``cpu_p50_ms``...): on a
 shared machine under ``nice`` the wall tail is mostly time spent waiting for a core.
+``score_new_warm`` times the same accounts a second time: the difference to ``score_new`` is
+the cost of cold store pages (a just-written account's pages are warm).
 ``--version`` times a registered version other than the champion.
 """
 
@@ -74,6 +76,9 @@ def main() -> None:
             compared = _compare(scorer, center, ids[: args.accounts])
         known = _time(lambda a: scorer.score(a), ids[: args.accounts])
         fresh = _time(lambda a: scorer.score_new(a, store), ids[args.accounts :])
+        # The same accounts again: their store pages are now in memory, so the difference
+        # to ``score_new`` is what reading cold pages cost (a just-written account is warm).
+        warm = _time(lambda a: scorer.score_new(a, store), ids[args.accounts :])
         # After the plain timings, so neither meets the other's warmed store pages first.
         if args.compare_previous:
             model = scorer.model
@@ -108,6 +113,7 @@ def main() -> None:
                 "build_s": round(build_s, 1),
                 "score": known,
                 "score_new": fresh,
+                "score_new_warm": warm,
                 **compared,
                 "load": os.getloadavg()[0],
             }
