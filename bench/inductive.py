@@ -21,7 +21,9 @@ Every timing is reported as wall time and as the thread's CPU time (``cpu_p50_ms
 shared machine under ``nice`` the wall tail is mostly time spent waiting for a core.
 ``score_new_warm`` times the same accounts a second time: the difference to ``score_new`` is
 the cost of cold store pages (a just-written account's pages are warm).
-``--version`` times a registered version other than the champion.
+``--version`` times a registered version other than the champion. ``--hubs N`` times
+``score_new`` (pages warm) for the N accounts with the most edges: its own edges are read and
+looped over in full, so this is the cost that grows with degree.
 """
 
 from __future__ import annotations
@@ -52,6 +54,9 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--compare-previous", action="store_true")
     ap.add_argument("--version", help="a registered version (default: the champion)")
+    ap.add_argument(
+        "--hubs", type=int, default=0, help="also time score_new for the N highest-degree accounts"
+    )
     args = ap.parse_args()
     torch.set_num_threads(1)
     os.environ["CREDITGRAPH_DATA_DIR"] = str(args.data)
@@ -79,6 +84,23 @@ def main() -> None:
         # The same accounts again: their store pages are now in memory, so the difference
         # to ``score_new`` is what reading cold pages cost (a just-written account is warm).
         warm = _time(lambda a: scorer.score_new(a, store), ids[args.accounts :])
+        hubs: dict[str, object] = {}
+        if args.hubs:
+            degree = np.zeros(snapshot.num_accounts)
+            for es in snapshot.edges.values():
+                degree += np.bincount(es.src, minlength=snapshot.num_accounts)
+                degree += np.bincount(es.dst, minlength=snapshot.num_accounts)
+            top = np.argsort(-degree, kind="stable")[: args.hubs]
+            hub_ids = [snapshot.account_ids[i] for i in top]
+            for a in hub_ids:  # pages warm: what is left is the work itself
+                scorer.score_new(a, store)
+            hubs = {
+                "hubs": {
+                    "edges_p50": float(np.median(degree[top])),
+                    "edges_max": float(degree[top].max()),
+                    **_time(lambda a: scorer.score_new(a, store), hub_ids),
+                }
+            }
         # After the plain timings, so neither meets the other's warmed store pages first.
         if args.compare_previous:
             model = scorer.model
@@ -114,6 +136,7 @@ def main() -> None:
                 "score": known,
                 "score_new": fresh,
                 "score_new_warm": warm,
+                **hubs,
                 **compared,
                 "load": os.getloadavg()[0],
             }
