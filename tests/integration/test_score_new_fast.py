@@ -127,6 +127,19 @@ def test_fast_request_path_equals_the_earlier_path(tmp_path: Path) -> None:
         with pytest.raises(InvalidInput, match="clashes"):
             model._own_features_generic("NEW", clash, edge, as_of)
 
+        # Transfer tie weights: log1p(count) as the batch computes it, table or not.
+        assert model._log1p_counts == [float(np.log1p(c)) for c in range(len(model._log1p_counts))]
+        a0, a1 = snapshot.account_ids[:2]
+        heavy = [
+            GraphEdge("NEW", a0, "TRANSFER", True, 50_000, 1.0),
+            GraphEdge(a1, "NEW", "TRANSFER", True, 3, 1.0),
+        ]
+        _, degree, _, _ = model._ties(heavy, "NEW")
+        assert degree == {
+            "TRANSFER_out": float(np.log1p(50_000)),
+            "TRANSFER_in": float(np.log1p(3)),
+        }
+
         # New accounts in the store: few ties, and a hub past every cap.
         hub_partners = snapshot.account_ids[:120]
         few = snapshot.account_ids[200:203]

@@ -182,6 +182,14 @@ class InductiveModel:
         #: True: ``score_local`` builds the account's own row by ``build_features`` on a
         #: one-account snapshot (the earlier path, for comparisons and tests).
         self.generic_own_row = False
+        # Per-edge constants of ``_ties`` (a hub has tens of thousands of edges): transfer
+        # weights log1p(count) computed as ``build_features`` does, over an int64 array.
+        self._log1p_counts: list[float] = np.log1p(np.arange(1 << 12, dtype=np.int64)).tolist()
+        self._directed_names = {
+            (base, out): f"{base}_{'out' if out else 'in'}"
+            for base in snapshot.edges
+            for out in (True, False)
+        }
 
     def _reverse_relations(self) -> dict[str, str]:
         """Per model relation, the one in which a neighbour sees the account back
@@ -470,14 +478,16 @@ class InductiveModel:
         degree: dict[str, float] = defaultdict(float)
         counts: dict[str, float] = defaultdict(float)
         unseen: set[str] = set()
+        log1p, names = self._log1p_counts, self._directed_names
         for e in edges:
             if e.src == e.dst:
                 continue
             if e.directed:
                 out = e.src == account_id
-                rel = f"{e.relation}_{'out' if out else 'in'}"
+                rel = names.get((e.relation, out)) or f"{e.relation}_{'out' if out else 'in'}"
                 other = e.dst if out else e.src
-                w = float(np.log1p(e.count))
+                c = e.count
+                w = log1p[c] if 0 <= c < len(log1p) else float(np.log1p(np.array([c]))[0])
             else:
                 rel = e.relation
                 other = e.dst if e.src == account_id else e.src
