@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 import shutil
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -121,6 +122,31 @@ def test_review_answers_are_queued_and_a_verdict_becomes_a_label(learned_api: Ap
     assert decided
     assert decided[-1]["applied"]["decision_policy"] == "learned"
     assert decided[-1]["applied"]["review_id"] == item["review_id"]
+
+
+def test_a_review_whose_item_cannot_be_committed_is_a_503_not_an_answer(
+    learned_api: ApiClient,
+) -> None:
+    """The review item is durable before the answer says review: a queue commit that fails
+    (here the store's table is gone) fails the request with the reason, and no decision
+    line says it was answered."""
+    ok = learned_api.post(RISK, "payment", json={"src": A, "dst": B, "amount": 7})
+    assert ok.json()["decision"] == "review"
+    db = sqlite3.connect(learned_api.settings.embedded_path)
+    db.execute("DROP TABLE reviews")
+    db.commit()
+    db.close()
+    body = {"src": A, "dst": B, "amount": 8, "transfer_id": "t-not-queued"}
+    r = learned_api.post(RISK, "payment", json=body)
+    assert r.status_code == 503, r.text
+    message = r.json()["error"]["message"]
+    assert "review queue could not commit" in message
+    assert "no such table: reviews" in message
+    assert "not answered" in message
+    lines = audit_entries(learned_api.settings, "decisions")
+    answered = [e for e in lines if e.get("kind") == "risk.transfer"]
+    assert answered  # the first review was logged
+    assert not [e for e in answered if e.get("inputs", {}).get("transfer_id") == "t-not-queued"]
 
 
 def test_ingest_updates_the_transfer_models_aggregates(learned_api: ApiClient) -> None:
