@@ -99,6 +99,7 @@ class RiskEngine:
                 snapshot,
                 rings,
                 dict(zip(snapshot.account_ids, fraud.tolist(), strict=True)),
+                policy.transfer_reasons,
             )
             if policy.transfer_model
             else None
