@@ -195,11 +195,20 @@ async def measure(
         # The answers themselves, byte for byte, to compare code trees: bodies with a fixed
         # timestamp (the transfer model's time features then do not move with the clock).
         digest = hashlib.sha256()
+        # The decision fields alone (decision, risk, model version, degraded, the reason
+        # codes in order): equal across trees that change only how reasons are worded or
+        # attributed.
+        decided = hashlib.sha256()
         for b in bodies[:500]:
             fixed = orjson.loads(b) | {"timestamp": "2026-12-01T12:00:00Z"}
             status, answer = await asgi_call(app, orjson.dumps(fixed), auth)
             digest.update(str(status).encode() + b" " + answer + b"\n")
+            a = orjson.loads(answer)
+            fields = [a["decision"], a["risk"], a["model_version"], a["degraded"]]
+            fields.append([r["code"] for r in a["reasons"]])
+            decided.update(orjson.dumps([status, fields]) + b"\n")
         out["answers_sha256_500"] = digest.hexdigest()[:16]
+        out["decisions_sha256_500"] = decided.hexdigest()[:16]
         if parts:
             out["parts_us"] = _parts(state, bodies)
             out["stubbed_us"] = await _stubbed(app, state, bodies, auth)
@@ -383,6 +392,7 @@ def main() -> None:
             "learned": v[0]["learned"],
             "decisions": v[0]["decisions"],
             "answers_sha256_500": sorted({x["answers_sha256_500"] for x in v}),
+            "decisions_sha256_500": sorted({x["decisions_sha256_500"] for x in v}),
             "threads_cpu_us": v[-1]["threads_cpu_us"],
             **{k2: v[-1][k2] for k2 in ("cpu_us_by_answer", "review_batches") if k2 in v[-1]},
             "all_cpu_us_by_answer": [x.get("cpu_us_by_answer") for x in v],
