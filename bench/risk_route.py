@@ -12,6 +12,8 @@ Per (code tree, policy) it reports CPU µs per call (``time.process_time``), min
 its own subprocess (e.g. the branch point's ``src`` exported with ``git archive``).
 ``--profile FILE``: instead, one cProfile of the current tree's calls, top functions printed.
 ``--parts``: also time the route's steps one by one (parse, decide, decision line, JSON).
+``--concurrency N``: N calls in flight at once (review answers then share review-queue
+commits); with 1 (default) the CPU of each call is also reported by the answer it gave.
 The data is a ``bench/risk_api.py`` work folder's ``data`` (a copy is used: the decision
 log grows). Prints one JSON line.
 """
@@ -117,7 +119,9 @@ def thread_cpu() -> dict[str, float]:
     return out
 
 
-async def measure(data: Path, policy: str, n: int, profile: Path | None, parts: bool) -> Any:
+async def measure(
+    data: Path, policy: str, n: int, profile: Path | None, parts: bool, concurrency: int = 1
+) -> Any:
     """The child's work: one app over ``data`` serving ``policy``."""
     import torch
 
@@ -149,15 +153,30 @@ async def measure(data: Path, policy: str, n: int, profile: Path | None, parts: 
         t0 = time.process_time()
         if prof is not None:
             prof.enable()
-        for b in bodies:
-            status, answer = await asgi_call(app, b, auth)
-            if status != 200:
-                raise RuntimeError(f"status {status}: {answer[:300]!r}")
-            d = orjson.loads(answer)["decision"]
-            decisions[d] = decisions.get(d, 0) + 1
+        by_answer: dict[str, float] = {}
+        for k in range(0, n, concurrency):
+            c0 = time.process_time()
+            group = bodies[k : k + concurrency]
+            results = await asyncio.gather(*(asgi_call(app, b, auth) for b in group))
+            spent = (time.process_time() - c0) / len(group)
+            for status, answer in results:
+                if status != 200:
+                    raise RuntimeError(f"status {status}: {answer[:300]!r}")
+                d = orjson.loads(answer)["decision"]
+                decisions[d] = decisions.get(d, 0) + 1
+                by_answer[d] = by_answer.get(d, 0.0) + spent
         if prof is not None:
             prof.disable()
         out["asgi_cpu_us"] = round((time.process_time() - t0) / n * 1e6, 1)
+        if concurrency == 1:
+            # CPU of the process during each call (its writer threads' work included), by
+            # the answer it gave: review answers pay for factors and the review queue.
+            out["cpu_us_by_answer"] = {
+                d: round(by_answer[d] / decisions[d] * 1e6, 1) for d in sorted(decisions)
+            }
+        writer = getattr(state.serving, "_reviews", None)
+        if writer is not None:
+            out["review_batches"] = {"batches": writer.batches, "items": writer.items}
         threads1 = thread_cpu()
         # Which threads spent it (the event loop is MainThread; clock ticks: ~10 ms grain).
         out["threads_cpu_us"] = {
@@ -176,11 +195,20 @@ async def measure(data: Path, policy: str, n: int, profile: Path | None, parts: 
         # The answers themselves, byte for byte, to compare code trees: bodies with a fixed
         # timestamp (the transfer model's time features then do not move with the clock).
         digest = hashlib.sha256()
+        # The decision fields alone (decision, risk, model version, degraded, the reason
+        # codes in order): equal across trees that change only how reasons are worded or
+        # attributed.
+        decided = hashlib.sha256()
         for b in bodies[:500]:
             fixed = orjson.loads(b) | {"timestamp": "2026-12-01T12:00:00Z"}
             status, answer = await asgi_call(app, orjson.dumps(fixed), auth)
             digest.update(str(status).encode() + b" " + answer + b"\n")
+            a = orjson.loads(answer)
+            fields = [a["decision"], a["risk"], a["model_version"], a["degraded"]]
+            fields.append([r["code"] for r in a["reasons"]])
+            decided.update(orjson.dumps([status, fields]) + b"\n")
         out["answers_sha256_500"] = digest.hexdigest()[:16]
+        out["decisions_sha256_500"] = decided.hexdigest()[:16]
         if parts:
             out["parts_us"] = _parts(state, bodies)
             out["stubbed_us"] = await _stubbed(app, state, bodies, auth)
@@ -301,7 +329,9 @@ def child(args: argparse.Namespace) -> None:
     shutil.rmtree(work, ignore_errors=True)
     shutil.copytree(args.data, work, ignore=shutil.ignore_patterns("audit", "decisions"))
     try:
-        result = asyncio.run(measure(work, args.policy, args.requests, args.profile, args.parts))
+        result = asyncio.run(
+            measure(work, args.policy, args.requests, args.profile, args.parts, args.concurrency)
+        )
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print("ROUTEJSON " + json.dumps(result), flush=True)
@@ -315,6 +345,13 @@ def main() -> None:
     ap.add_argument("--code", default="", help="comma-separated src trees (default: this one)")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--parts", action="store_true")
+    ap.add_argument(
+        "--concurrency",
+        type=int,
+        default=1,
+        help="measured calls in flight at once (asyncio.gather groups); 1: one at a time, "
+        "with CPU per answer kind",
+    )
     ap.add_argument("--profile", type=Path, default=None)
     ap.add_argument("--scratch", default="/tmp")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
@@ -333,7 +370,7 @@ def main() -> None:
                     env["PYTHONPATH"] = str(tree)
                 cmd = [sys.executable, __file__, "--child", "--data", str(args.data)]
                 cmd += ["--requests", str(args.requests), "--policy", policy]
-                cmd += ["--scratch", args.scratch]
+                cmd += ["--scratch", args.scratch, "--concurrency", str(args.concurrency)]
                 if args.parts:
                     cmd.append("--parts")
                 if args.profile is not None:
@@ -355,7 +392,10 @@ def main() -> None:
             "learned": v[0]["learned"],
             "decisions": v[0]["decisions"],
             "answers_sha256_500": sorted({x["answers_sha256_500"] for x in v}),
+            "decisions_sha256_500": sorted({x["decisions_sha256_500"] for x in v}),
             "threads_cpu_us": v[-1]["threads_cpu_us"],
+            **{k2: v[-1][k2] for k2 in ("cpu_us_by_answer", "review_batches") if k2 in v[-1]},
+            "all_cpu_us_by_answer": [x.get("cpu_us_by_answer") for x in v],
             **({"parts_us": v[-1]["parts_us"]} if "parts_us" in v[-1] else {}),
             **({"stubbed_us": v[-1]["stubbed_us"]} if "stubbed_us" in v[-1] else {}),
         }

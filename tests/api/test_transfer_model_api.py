@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import random
 import shutil
+import sqlite3
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,7 @@ from creditgraph.registry import ModelRegistry
 from creditgraph.services.risk import RiskEngine
 from creditgraph.services.risk.learned import decide_learned
 from creditgraph.services.risk.transfer_job import train_transfers
+from creditgraph.services.transfers.factors import factor_reasons
 from creditgraph.services.transfers.features import NUMERIC
 from creditgraph.store.embedded import EmbeddedStore
 from tests.apitools import ApiClient, Network, api_client, audit_entries
@@ -76,6 +79,7 @@ def test_the_transfer_model_answers_with_probability_loss_and_factors(
     factors = [x for x in body["reasons"] if x["code"].startswith("FACTOR_")]
     assert 1 <= len(factors) <= 3
     assert all(x["message"] and "factor" in x["evidence"] for x in factors)
+    assert {x["evidence"]["attribution"] for x in factors} == {"path"}  # named, the default
     assert "RECEIVER_RISK" in codes  # who the two are, as context
     limit = learned_api.post(RISK, "payment", json={"src": A, "dst": B, "amount": 1e308}).json()
     assert limit["decision"] == "block"
@@ -121,6 +125,31 @@ def test_review_answers_are_queued_and_a_verdict_becomes_a_label(learned_api: Ap
     assert decided
     assert decided[-1]["applied"]["decision_policy"] == "learned"
     assert decided[-1]["applied"]["review_id"] == item["review_id"]
+
+
+def test_a_review_whose_item_cannot_be_committed_is_a_503_not_an_answer(
+    learned_api: ApiClient,
+) -> None:
+    """The review item is durable before the answer says review: a queue commit that fails
+    (here the store's table is gone) fails the request with the reason, and no decision
+    line says it was answered."""
+    ok = learned_api.post(RISK, "payment", json={"src": A, "dst": B, "amount": 7})
+    assert ok.json()["decision"] == "review"
+    db = sqlite3.connect(learned_api.settings.embedded_path)
+    db.execute("DROP TABLE reviews")
+    db.commit()
+    db.close()
+    body = {"src": A, "dst": B, "amount": 8, "transfer_id": "t-not-queued"}
+    r = learned_api.post(RISK, "payment", json=body)
+    assert r.status_code == 503, r.text
+    message = r.json()["error"]["message"]
+    assert "review queue could not commit" in message
+    assert "no such table: reviews" in message
+    assert "not answered" in message
+    lines = audit_entries(learned_api.settings, "decisions")
+    answered = [e for e in lines if e.get("kind") == "risk.transfer"]
+    assert answered  # the first review was logged
+    assert not [e for e in answered if e.get("inputs", {}).get("transfer_id") == "t-not-queued"]
 
 
 def test_ingest_updates_the_transfer_models_aggregates(learned_api: ApiClient) -> None:
@@ -193,6 +222,60 @@ def test_treeshap_only_for_review_and_block_with_the_same_reasons(
         assert [r["code"] for r in lazy.reasons] == [r["code"] for r in eager.reasons]
     assert seen.get("allow", 0) > 0, seen
     assert seen.get("review", 0) + seen.get("block", 0) > 0, seen
+
+
+def test_path_factors_sum_to_the_margin_agree_with_treeshap_and_change_no_decision(
+    trained: Path, tmp_path: Path
+) -> None:
+    """Path contributions (the default attribution) on random transfers: they sum to the
+    raw margin with TreeSHAP's base value as bias; the decision and P(fraud) are those of the
+    TreeSHAP-configured engine exactly; the top factor agrees with TreeSHAP's on most rows
+    (measured here: the rate is asserted, the exact figure printed)."""
+    shutil.copytree(trained, tmp_path / "data")
+    s = Settings(data_dir=tmp_path / "data")
+    store = EmbeddedStore(s.embedded_path)
+    try:
+        path_engine = RiskEngine.load(store, ModelRegistry(s.models_dir), s.risk)
+    finally:
+        store.close()
+    t = path_engine.transfers
+    assert t is not None
+    assert t.attribution == "path"
+    treeshap = s.risk.model_copy(update={"transfer_reasons": "treeshap"})
+    rng = random.Random(5)
+    ids = path_engine.account_ids
+    top_agree = rows = 0
+    for k in range(400):
+        args: tuple[str, str, float, float, str, dict[str, str]] = (
+            rng.choice(ids),
+            rng.choice(ids),
+            round(rng.lognormvariate(4, 2.5), 2),
+            1.9e9 + 97 * k,
+            "app",
+            {},
+        )
+        score = t.score(*args, None, None)
+        assert score.design is not None
+        path = score.explain()
+        shap = t._contrib(score.design)
+        margin = float(t._margin(score.design)[0])
+        assert path.sum() == pytest.approx(margin, abs=1e-9)
+        assert path[-1] == pytest.approx(shap[-1], abs=1e-9)  # the same base value
+        lazy = decide_learned(score, args[2], s.risk, t.version)
+        exact = decide_learned(
+            replace(score, explainer=t._contrib, attribution="treeshap"),
+            args[2],
+            treeshap,
+            t.version,
+        )
+        assert (lazy.decision, lazy.probability) == (exact.decision, exact.probability)
+        p_factors = factor_reasons(t.model.feature_names, path, score.features)
+        s_factors = factor_reasons(t.model.feature_names, shap, score.features)
+        rows += 1
+        top_agree += p_factors[0]["evidence"]["factor"] == s_factors[0]["evidence"]["factor"]
+    rate = top_agree / rows
+    print(f"top factor agreement path vs TreeSHAP: {rate:.3f} of {rows} rows")
+    assert rate >= 0.9, rate
 
 
 def test_the_hand_weighted_policy_serves_when_the_transfer_model_is_switched_off(

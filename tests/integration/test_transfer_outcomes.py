@@ -142,3 +142,16 @@ def test_review_queue_lists_resolves_once_and_refuses_a_second_verdict(
         store.resolve_review("nope", "approved", "bob", "", 40.0)
     with pytest.raises(NotFound):
         store.get_review("nope")
+
+
+def test_add_reviews_queues_a_batch_in_one_call_each_id_once(store: GraphStore) -> None:
+    """The group-committed review queue's store call: per item, as ``add_review``."""
+    assert store.add_review(_item("r0", 5.0))
+    batch = [_item("r3", 30.0), _item("r0", 5.0), _item("r1", 10.0), _item("r3", 31.0)]
+    # r0 queued before, r3 repeated within the batch: the first r3 wins.
+    assert store.add_reviews(batch) == [True, False, True, False]
+    assert store.add_reviews([]) == []
+    page = store.list_reviews("open")
+    assert [r.review_id for r in page.items] == ["r0", "r1", "r3"]
+    assert store.get_review("r3").created_at == 30.0
+    assert store.get_review("r1") == batch[2]

@@ -12,6 +12,7 @@ Nothing here knows HTTP; counters go to an optional ``ServingEvents`` (the API's
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import os
@@ -27,11 +28,13 @@ from creditgraph.config import Settings
 from creditgraph.domain import AccountColumns, LinkColumns, Reason, TransferColumns
 from creditgraph.errors import CreditGraphError, ModelNotReady, NotFound, StoreUnavailable
 from creditgraph.ingest.csvfile import Kind
+from creditgraph.outcomes import ReviewItem
 from creditgraph.registry import ModelRegistry
 from creditgraph.services.inductive import InductiveScorer
 from creditgraph.services.ingest import import_records
 from creditgraph.services.rescorer import Rescorer
 from creditgraph.services.retrain import promote_version
+from creditgraph.services.review_writer import ReviewWriter
 from creditgraph.services.reviews import review_item
 from creditgraph.services.risk import (
     AccountRisk,
@@ -172,6 +175,7 @@ class Serving:
             on_store_down=self.health.down,
             retry_s=settings.store_probe_interval_s,
         )
+        self._reviews: ReviewWriter | None = None  # started by the first review answer
 
     # -- the store -------------------------------------------------------------------------------
     @property
@@ -209,6 +213,8 @@ class Serving:
 
     def close(self) -> None:
         self.rescorer.close()  # joins the worker before the store it reads closes
+        if self._reviews is not None:
+            self._reviews.close()  # commits what was submitted, before the store closes
         if self._store is not None:
             self._store.close()
 
@@ -346,19 +352,37 @@ class Serving:
             return await to_thread.run_sync(self._with_store, decide, limiter=self.scoring_limiter)
         return self._with_store(decide)
 
-    def queue_review(self, check: TransferCheck, decision: RiskDecision) -> str | None:
-        """Put a ``review`` answer in the store-backed review queue; its id, or None when
-        the queue is off or the store is unreachable (the answer stands either way)."""
-        store = self.live_store()
-        if not self.policy.review_queue or store is None:
+    async def queue_review(self, check: TransferCheck, decision: RiskDecision) -> str | None:
+        """Put a ``review`` answer in the store-backed review queue and wait until its batch
+        is committed (``ReviewWriter``: concurrent answers share one transaction); its id,
+        or None when the queue is off or the decision is degraded (made from memory with
+        the store unreachable). A commit that fails raises ``ReviewQueueFailed`` (a 503):
+        the answer is not given without its item."""
+        if not self.policy.review_queue or decision.degraded:
             return None
         item = review_item(check, decision)
+        return await asyncio.wrap_future(self._review_writer().submit(item))
+
+    def _review_writer(self) -> ReviewWriter:
+        writer = self._reviews
+        if writer is None:
+            with self._store_lock:
+                if self._reviews is None:
+                    self._reviews = ReviewWriter(self._commit_reviews)
+                writer = self._reviews
+        return writer
+
+    def _commit_reviews(self, items: Sequence[ReviewItem]) -> list[str | None]:
+        """One batch of review items in one store transaction (the writer thread's work)."""
+        store = self.live_store()
+        if store is None:
+            raise StoreUnavailable("the graph store became unreachable")
         try:
-            store.add_review(item)
+            store.add_reviews(items)
         except StoreUnavailable as e:
             self.health.down(e)
-            return None
-        return item.review_id
+            raise
+        return [i.review_id for i in items]
 
     async def account_score(
         self, account_id: str, *, lane: Literal["payment", "investigator"] = "payment"

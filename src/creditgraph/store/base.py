@@ -575,6 +575,12 @@ class GraphStore(ABC):
         """Queue ``item`` by ``review_id``; False (nothing changed) when the id is queued."""
 
     @abstractmethod
+    def add_reviews(self, items: Sequence[ReviewItem]) -> list[bool]:
+        """Queue ``items`` in one transaction (all or none: one commit, one fsync for the
+        batch); per item, as ``add_review``: False when its id is queued already (also by an
+        earlier item of the same batch)."""
+
+    @abstractmethod
     def list_reviews(
         self, status: ReviewStatus | None = "open", *, limit: int = 50, offset: int = 0
     ) -> Page[ReviewItem]:

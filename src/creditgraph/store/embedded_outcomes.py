@@ -25,6 +25,11 @@ from creditgraph.outcomes import (
     TransferLog,
 )
 
+_ADD_REVIEW = (
+    "INSERT OR IGNORE INTO reviews(review_id, transfer_id, status, created_at, item)"
+    " VALUES (?, ?, ?, ?, ?)"
+)
+
 OUTCOME_DDL = (
     """CREATE TABLE IF NOT EXISTS transfer_properties(
         transfer_id TEXT PRIMARY KEY,
@@ -237,19 +242,17 @@ class EmbeddedOutcomes:
         )
 
     def add_review(self, item: ReviewItem) -> bool:
-        with self._tx() as db:
-            cur = db.execute(
-                "INSERT OR IGNORE INTO reviews(review_id, transfer_id, status, created_at, item)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (
-                    item.review_id,
-                    item.transfer_id,
-                    item.status,
-                    item.created_at,
-                    review_to_json(item).decode(),
-                ),
-            )
-            return bool(cur.rowcount)
+        return self.add_reviews([item])[0]
+
+    def add_reviews(self, items: Sequence[ReviewItem]) -> list[bool]:
+        rows = [
+            (i.review_id, i.transfer_id, i.status, i.created_at, review_to_json(i).decode())
+            for i in items
+        ]
+        # graph=False: the queue is not what ``snapshot`` reads. One statement per item for
+        # its own rowcount; one transaction, one commit.
+        with self._tx(graph=False) as db:
+            return [bool(db.execute(_ADD_REVIEW, row).rowcount) for row in rows]
 
     def list_reviews(
         self, status: ReviewStatus | None = "open", *, limit: int = 50, offset: int = 0

@@ -58,6 +58,14 @@ CREATE (r:Review {review_id: $id, transfer_id: $transfer_id, status: $status,
                   created_at: $created_at, item: $item})
 RETURN count(r) AS n
 """
+ADD_REVIEWS = """
+UNWIND $items AS it
+OPTIONAL MATCH (old:Review {review_id: it.id})
+WITH it, old WHERE old IS NULL
+CREATE (r:Review {review_id: it.id, transfer_id: it.transfer_id, status: it.status,
+                  created_at: it.created_at, item: it.item})
+RETURN it.id AS id
+"""
 COUNT_REVIEWS = """
 MATCH (r:Review) WHERE $status IS NULL OR r.status = $status RETURN count(r) AS n
 """
@@ -207,6 +215,33 @@ class Neo4jOutcomes:
             return bool(rec["n"])
 
         return self._write(run)
+
+    def add_reviews(self, items: Sequence[ReviewItem]) -> list[bool]:
+        # A repeated id within the batch is dropped here: the query's match would not see
+        # a node created by an earlier row of the same UNWIND.
+        first: dict[str, ReviewItem] = {}
+        for i in items:
+            first.setdefault(i.review_id, i)
+        rows = [
+            {
+                "id": i.review_id,
+                "transfer_id": i.transfer_id,
+                "status": i.status,
+                "created_at": i.created_at,
+                "item": review_to_json(i).decode(),
+            }
+            for i in first.values()
+        ]
+
+        def run(tx: ManagedTransaction) -> set[str]:
+            return {str(r["id"]) for r in tx.run(ADD_REVIEWS, items=rows)}
+
+        created = self._write(run) if rows else set()
+        out = []
+        for i in items:
+            out.append(i.review_id in created)
+            created.discard(i.review_id)  # a repeat later in the batch: not created again
+        return out
 
     def list_reviews(
         self, status: ReviewStatus | None = "open", *, limit: int = 50, offset: int = 0

@@ -9,7 +9,6 @@ import orjson
 from fastapi import APIRouter, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
-from starlette.concurrency import run_in_threadpool
 
 from creditgraph.api.deps import PRINCIPAL, allowed_roles, authenticate, authorize
 from creditgraph.api.schemas import error_responses
@@ -128,10 +127,11 @@ async def check_transfer(request: Request) -> Response:
             transfer_id=body.transfer_id,
         )
         decision = await serving.decide(check)
-        # A review answer enters the store-backed queue first, so its log line names it.
+        # A review answer enters the store-backed queue first (committed, in a batch with
+        # the review answers in flight beside it), so its log line names it.
         queued = None
         if decision.decision == "review":
-            queued = await run_in_threadpool(serving.queue_review, check, decision)
+            queued = await serving.queue_review(check, decision)
         # Logged before it is answered (or cached for a replay): a decision that cannot be
         # recorded is a 503, never an unrecorded answer. One line, in the decision log (it
         # names the key): a second, audit-log line per decision doubled the logging cost.

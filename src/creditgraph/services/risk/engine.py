@@ -31,7 +31,7 @@ import numpy as np
 import orjson
 
 from creditgraph.config import RiskSettings
-from creditgraph.domain import Ring, Snapshot
+from creditgraph.domain import Reason, Ring, Snapshot
 from creditgraph.errors import ModelNotReady
 from creditgraph.registry import ModelRegistry
 from creditgraph.services.champion import load_champion
@@ -45,10 +45,6 @@ from creditgraph.services.transfers.scorer import TransferScorer
 from creditgraph.store.base import GraphStore
 
 F64Array = np.ndarray[Any, np.dtype[np.float64]]
-#: Baseline reasons a learned answer keeps as context (who the two are).
-_CONTEXT_CODES = frozenset(
-    {"RECEIVER_RISK", "SENDER_RISK", "RECEIVER_IN_RING", "SAME_ACCOUNT", "SHARED_IDENTITY"}
-)
 
 
 class RiskEngine:
@@ -110,6 +106,7 @@ class RiskEngine:
                 snapshot,
                 rings,
                 dict(zip(snapshot.account_ids, fraud.tolist(), strict=True)),
+                policy.transfer_reasons,
             )
             if policy.transfer_model
             else None
@@ -161,30 +158,43 @@ class RiskEngine:
         """Decide on ``check``; ``store`` None means degraded (answer from memory only)."""
         sender = self.account_risk(check.src, store)
         receiver = self.account_risk(check.dst, store)
-        total, count = self.tables.sent(self.index.get(check.src))
+        i, j = self.index.get(check.src), self.index.get(check.dst)
+        bits = self.tables.ties_between(i, j)
+        same = check.src == check.dst
+        shared = self.shared_identity(check.src, check.dst, bits)
+        rings = self.rings_of(check.dst)
+        degraded = store is None or "unavailable" in (sender.source, receiver.source)
+        if self.transfers is not None and not degraded:
+            # The baseline's account lines only, as context: its decision is not needed.
+            context = risk_policy.context_reasons(
+                sender, receiver, rings, shared, same, self.model_version
+            )
+            return self._learned(check, sender, receiver, context)
+        total, count = self.tables.sent(i)
         extra = self._overlay.sent.get(check.src)
         if extra is not None:
             total, count = total + extra[0], count + extra[1]
-        bits = self.tables.ties_between(self.index.get(check.src), self.index.get(check.dst))
-        same = check.src == check.dst
         facts = Facts(
             check=check,
             sender=sender,
             receiver=receiver,
-            receiver_rings=self.rings_of(check.dst),
+            receiver_rings=rings,
             sender_count=count,
             sender_mean=total / count if count else 0.0,
-            shared_identity=self.shared_identity(check.src, check.dst, bits),
+            shared_identity=shared,
             relation=[] if same else self.relation(check.src, check.dst, bits),
-            degraded=store is None or "unavailable" in (sender.source, receiver.source),
+            degraded=degraded,
             model_version=self.model_version,
         )
-        baseline = risk_policy.decide(facts, self.policy)
-        if self.transfers is None or facts.degraded:
-            return baseline  # the named baseline, and the fallback
-        return self._learned(check, baseline)
+        return risk_policy.decide(facts, self.policy)  # the named baseline, and the fallback
 
-    def _learned(self, check: TransferCheck, baseline: RiskDecision) -> RiskDecision:
+    def _learned(
+        self,
+        check: TransferCheck,
+        sender: AccountRisk,
+        receiver: AccountRisk,
+        context: list[Reason],
+    ) -> RiskDecision:
         """The transfer model's decision; the baseline's account lines stay as context."""
         t = self.transfers
         assert t is not None
@@ -196,19 +206,18 @@ class RiskEngine:
             ts,
             check.channel,
             check.attributes,
-            baseline.sender.fraud_probability,
-            baseline.receiver.fraud_probability,
+            sender.fraud_probability,
+            receiver.fraud_probability,
         )
         learned = decide_learned(scored, check.amount, self.policy, t.version)
-        context = [r for r in baseline.reasons if r["code"] in _CONTEXT_CODES]
         return RiskDecision(
             decision=learned.decision,
             risk=round(learned.probability, 6),
             reasons=[*learned.reasons, *context],
             model_version=f"{self.model_version}/{t.version}",
             degraded=False,
-            sender=baseline.sender,
-            receiver=baseline.receiver,
+            sender=sender,
+            receiver=receiver,
             policy="learned",
             thresholds=learned.thresholds,
         )

@@ -5,8 +5,9 @@ turned into allow / review / block. Pure: no I/O, no state.
 - ``block`` when P(fraud) >= ``transfer_block_p`` or the expected loss P(fraud) x amount is
   above ``block_loss``; ``review`` likewise with ``transfer_review_p`` / ``review_loss``;
 - reasons: the model line (P, expected loss, thresholds, model version) and, for review and
-  block answers, the top factors of the TreeSHAP contributions
-  (``services.transfers.factors``); an allow answer carries the model line alone.
+  block answers, the top factors of the contributions to the margin (path contributions or
+  TreeSHAP, ``RiskSettings.transfer_reasons``; ``services.transfers.factors``); an allow
+  answer carries the model line alone.
 """
 
 from __future__ import annotations
@@ -60,8 +61,9 @@ def decide_learned(
         )
     )
     if decision != "allow":
-        # TreeSHAP only where the answer needs its factors: review and block name them; an
-        # allow answer is the calibrated margin and the model line (most answers, ~1.5 ms
-        # of TreeSHAP saved each).
-        reasons += factor_reasons(score.names, score.explain(), score.features)
+        # Contributions only where the answer needs its factors: review and block name
+        # them; an allow answer is the calibrated margin and the model line.
+        reasons += factor_reasons(
+            score.names, score.explain(), score.features, attribution=score.attribution
+        )
     return LearnedDecision(decision, prob, loss, reasons, th)

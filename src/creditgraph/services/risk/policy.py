@@ -131,19 +131,7 @@ def decide(facts: Facts, policy: RiskSettings) -> RiskDecision:
     if f.receiver_rings:
         best = max(f.receiver_rings, key=lambda r: r.score)
         keep *= 1.0 - p.ring_weight * min(max(best.score, 0.0), 1.0)
-        reasons.append(
-            reason(
-                ReasonCode.RECEIVER_IN_RING,
-                f"the receiver belongs to {len(f.receiver_rings)} detected ring(s); strongest "
-                f"{best.ring_id} ({best.kind}, score {best.score:.2f})",
-                {
-                    "rings": [
-                        {"ring_id": r.ring_id, "kind": r.kind, "score": r.score, "status": r.status}
-                        for r in f.receiver_rings
-                    ]
-                },
-            )
-        )
+        reasons.append(_ring_reason(f.receiver_rings))
 
     amount, count, mean = f.check.amount, f.sender_count, f.sender_mean
     if count == 0:
@@ -179,19 +167,11 @@ def decide(facts: Facts, policy: RiskSettings) -> RiskDecision:
 
     if f.shared_identity:
         keep *= 1.0 - p.identity_weight
-        reasons.append(
-            reason(
-                ReasonCode.SHARED_IDENTITY,
-                "the two accounts share identity attributes: " + ", ".join(f.shared_identity),
-                {"links": f.shared_identity},
-            )
-        )
+        reasons.append(_identity_reason(f.shared_identity))
 
     risk = 1.0 - keep
     if f.check.src == f.check.dst:
-        reasons.append(
-            reason(ReasonCode.SAME_ACCOUNT, "sender and receiver are the same account", {})
-        )
+        reasons.append(_same_account_reason())
     elif f.relation:
         risk *= 1.0 - p.related_discount
         reasons.append(
@@ -246,6 +226,59 @@ def decide(facts: Facts, policy: RiskSettings) -> RiskDecision:
         receiver=f.receiver,
         thresholds={"review": p.review_threshold, "block": p.block_threshold},
     )
+
+
+def context_reasons(
+    sender: AccountRisk,
+    receiver: AccountRisk,
+    receiver_rings: Sequence[RingInfo],
+    shared_identity: list[str],
+    same_account: bool,
+    model_version: str,
+) -> list[Reason]:
+    """Who the two are, as ``decide`` words it: its RECEIVER_RISK, SENDER_RISK,
+    RECEIVER_IN_RING, SHARED_IDENTITY and SAME_ACCOUNT lines, in its order, and nothing
+    else. The learned decision quotes these as context; building only them skips the
+    baseline's history and relation look-ups (``tests/unit/test_risk_context.py`` checks
+    they equal ``decide``'s lines)."""
+    out = [
+        _party_reason(ReasonCode.RECEIVER_RISK, "receiver", receiver, model_version),
+        _party_reason(ReasonCode.SENDER_RISK, "sender", sender, model_version),
+    ]
+    if receiver_rings:
+        out.append(_ring_reason(receiver_rings))
+    if shared_identity:
+        out.append(_identity_reason(shared_identity))
+    if same_account:
+        out.append(_same_account_reason())
+    return out
+
+
+def _ring_reason(rings: Sequence[RingInfo]) -> Reason:
+    best = max(rings, key=lambda r: r.score)
+    return reason(
+        ReasonCode.RECEIVER_IN_RING,
+        f"the receiver belongs to {len(rings)} detected ring(s); strongest "
+        f"{best.ring_id} ({best.kind}, score {best.score:.2f})",
+        {
+            "rings": [
+                {"ring_id": r.ring_id, "kind": r.kind, "score": r.score, "status": r.status}
+                for r in rings
+            ]
+        },
+    )
+
+
+def _identity_reason(links: list[str]) -> Reason:
+    return reason(
+        ReasonCode.SHARED_IDENTITY,
+        "the two accounts share identity attributes: " + ", ".join(links),
+        {"links": links},
+    )
+
+
+def _same_account_reason() -> Reason:
+    return reason(ReasonCode.SAME_ACCOUNT, "sender and receiver are the same account", {})
 
 
 _HOW = {

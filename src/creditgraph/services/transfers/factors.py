@@ -1,4 +1,5 @@
-"""TreeSHAP contributions grouped into named factors a person can read.
+"""Contributions to the transfer model's margin (path contributions or TreeSHAP) grouped
+into named factors a person can read.
 
 Each feature belongs to one factor (amount, sender history, velocity, receiver inflows,
 relationship, rings, account scores, time of day, attributes); a factor's weight is the sum
@@ -123,8 +124,12 @@ def factor_reasons(
     contributions: np.ndarray[Any, Any],
     values: Mapping[str, Any],
     top: int = TOP_FACTORS,
+    *,
+    attribution: str = "treeshap",
 ) -> list[Reason]:
-    """The ``top`` factors by absolute contribution (one row of TreeSHAP values, bias last)."""
+    """The ``top`` factors by absolute contribution (one row of contributions to the margin,
+    bias last); each line's evidence names the ``attribution`` they came from ("path":
+    Saabas path contributions, "treeshap")."""
     weights: dict[str, float] = {}
     for name, c in zip(names, contributions[: len(names)].tolist(), strict=True):
         k = factor_of(name)
@@ -134,7 +139,11 @@ def factor_reasons(
     for k, w in ranked:
         code = ReasonCode.FACTOR_RAISES_RISK if w > 0 else ReasonCode.FACTOR_LOWERS_RISK
         members = [n for n in names if factor_of(n) == k]
-        evidence = {"factor": k, **{n: _clean(values.get(n)) for n in members}}
+        evidence = {
+            "factor": k,
+            "attribution": attribution,
+            **{n: _clean(values.get(n)) for n in members},
+        }
         out.append(reason(code, describe(k, values), evidence, round(w, 4)))
     return out
 
