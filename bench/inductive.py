@@ -11,7 +11,19 @@ part of every call. Prints one JSON line; the risk API's budget is p99 <= 5 ms.
 ``--compare-previous`` (a tree champion): also times the earlier request path for tree
 families (every family on the whole sampled subgraph, ``Booster.predict``:
 ``ServedCenter(center_only=False)``), interleaved account by account with the current one in
-the same process, and reports the largest difference between their logits.
+the same process, and reports the largest difference between their logits. It also times
+``score_new`` on the earlier path (own row by ``build_features`` on a one-account snapshot,
+one GNN forward per occluded relation) interleaved with the current one (``compare_new``),
+and for a champion with GNN members ``score`` with and without batched occlusions
+(``compare_occlusion``).
+
+Every timing is reported as wall time and as the thread's CPU time (``cpu_p50_ms``...): on a
+shared machine under ``nice`` the wall tail is mostly time spent waiting for a core.
+``score_new_warm`` times the same accounts a second time: the difference to ``score_new`` is
+the cost of cold store pages (a just-written account's pages are warm).
+``--version`` times a registered version other than the champion. ``--hubs N`` times
+``score_new`` (pages warm) for the N accounts with the most edges: its own edges are read and
+looped over in full, so this is the cost that grows with degree.
 """
 
 from __future__ import annotations
@@ -30,7 +42,7 @@ from creditgraph.config import Settings
 from creditgraph.ml.artifact import load_artifact
 from creditgraph.ml.center import ServedCenter
 from creditgraph.registry import ModelRegistry
-from creditgraph.services.inductive import InductiveScorer
+from creditgraph.services.inductive import InductiveScore, InductiveScorer
 from creditgraph.store.factory import open_store
 
 
@@ -41,11 +53,15 @@ def main() -> None:
     ap.add_argument("--new", type=int, default=300)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--compare-previous", action="store_true")
+    ap.add_argument("--version", help="a registered version (default: the champion)")
+    ap.add_argument(
+        "--hubs", type=int, default=0, help="also time score_new for the N highest-degree accounts"
+    )
     args = ap.parse_args()
     torch.set_num_threads(1)
     os.environ["CREDITGRAPH_DATA_DIR"] = str(args.data)
     registry = ModelRegistry(args.data / "models")
-    version = registry.champion_version()
+    version = args.version or registry.champion_version()
     assert version is not None, "no champion in --data"
     store = open_store(Settings())
     try:
@@ -65,6 +81,48 @@ def main() -> None:
             compared = _compare(scorer, center, ids[: args.accounts])
         known = _time(lambda a: scorer.score(a), ids[: args.accounts])
         fresh = _time(lambda a: scorer.score_new(a, store), ids[args.accounts :])
+        # The same accounts again: their store pages are now in memory, so the difference
+        # to ``score_new`` is what reading cold pages cost (a just-written account is warm).
+        warm = _time(lambda a: scorer.score_new(a, store), ids[args.accounts :])
+        hubs: dict[str, object] = {}
+        if args.hubs:
+            degree = np.zeros(snapshot.num_accounts)
+            for es in snapshot.edges.values():
+                degree += np.bincount(es.src, minlength=snapshot.num_accounts)
+                degree += np.bincount(es.dst, minlength=snapshot.num_accounts)
+            top = np.argsort(-degree, kind="stable")[: args.hubs]
+            hub_ids = [snapshot.account_ids[i] for i in top]
+            for a in hub_ids:  # pages warm: what is left is the work itself
+                scorer.score_new(a, store)
+            hubs = {
+                "hubs": {
+                    "edges_p50": float(np.median(degree[top])),
+                    "edges_max": float(degree[top].max()),
+                    **_time(lambda a: scorer.score_new(a, store), hub_ids),
+                }
+            }
+        # After the plain timings, so neither meets the other's warmed store pages first.
+        if args.compare_previous:
+            model = scorer.model
+            new_ids = ids[args.accounts :]
+
+            def earlier_new(on: bool) -> None:
+                model.generic_own_row = on
+                if center is not None:
+                    center.batch_occlusion = not on
+
+            compared["compare_new"] = _interleaved(
+                lambda a: scorer.score_new(a, store), new_ids, earlier_new
+            )
+            if center is not None and center.served.gnns:
+
+                def occlusion(on: bool) -> None:
+                    assert center is not None
+                    center.batch_occlusion = not on
+
+                compared["compare_occlusion"] = _interleaved(
+                    scorer.score, ids[: args.accounts], occlusion
+                )
     finally:
         store.close()
     print(
@@ -77,6 +135,8 @@ def main() -> None:
                 "build_s": round(build_s, 1),
                 "score": known,
                 "score_new": fresh,
+                "score_new_warm": warm,
+                **hubs,
                 **compared,
                 "load": os.getloadavg()[0],
             }
@@ -112,18 +172,53 @@ def _compare(scorer: InductiveScorer, center: ServedCenter, ids: list[str]) -> d
     }
 
 
+def _interleaved(
+    fn: Callable[[str], InductiveScore], ids: list[str], previous: Callable[[bool], None]
+) -> dict[str, object]:
+    """``fn`` on the earlier path (``previous(True)``) and the current one, account by
+    account; wall and CPU percentiles of each and the largest logit difference."""
+    wall: dict[bool, list[float]] = {True: [], False: []}
+    cpu: dict[bool, list[float]] = {True: [], False: []}
+    worst = 0.0
+    try:
+        for a in ids:
+            logits = []
+            for old in (True, False):
+                previous(old)
+                c, t = time.thread_time(), time.perf_counter()
+                s = fn(a)
+                wall[old].append((time.perf_counter() - t) * 1e3)
+                cpu[old].append((time.thread_time() - c) * 1e3)
+                logits.append((s.fraud_logit, s.social_logit))
+            worst = max(worst, *(abs(x - y) for x, y in zip(*logits, strict=True)))
+    finally:
+        previous(False)
+    return {
+        "previous": _summary(wall[True], cpu[True]),
+        "current": _summary(wall[False], cpu[False]),
+        "max_abs_logit_diff": worst,
+    }
+
+
 def _time(fn: Callable[[str], object], ids: list[str]) -> dict[str, float]:
-    ms = []
+    ms, cpu = [], []
     for a in ids:
-        t = time.perf_counter()
+        c, t = time.thread_time(), time.perf_counter()
         fn(a)
         ms.append((time.perf_counter() - t) * 1e3)
-    q = np.percentile(ms, [50, 99])
+        cpu.append((time.thread_time() - c) * 1e3)
+    return {"n": len(ms), **_summary(ms, cpu)}
+
+
+def _summary(wall: list[float], cpu: list[float]) -> dict[str, float]:
+    q, c = np.percentile(wall, [50, 99]), np.percentile(cpu, [50, 99])
     return {
-        "n": len(ms),
         "p50_ms": round(q[0], 2),
         "p99_ms": round(q[1], 2),
-        "max_ms": round(max(ms), 2),
+        "max_ms": round(max(wall), 2),
+        "cpu_p50_ms": round(c[0], 2),
+        "cpu_p99_ms": round(c[1], 2),
+        "cpu_max_ms": round(max(cpu), 2),
     }
 
 

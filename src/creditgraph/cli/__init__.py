@@ -12,11 +12,10 @@ import os
 import sys
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import orjson
 import typer
-import uvicorn
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -26,8 +25,6 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from creditgraph.api.app import create_app
-from creditgraph.api.keys import create_key
 from creditgraph.cli.audit import audit_app, subject_app
 from creditgraph.cli.common import err, run, settings, store_of
 from creditgraph.cli.credit import credit_app
@@ -35,31 +32,16 @@ from creditgraph.cli.keys import keys_app
 from creditgraph.cli.neo4j import neo4j_app
 from creditgraph.cli.transfers import evaluate_app, transfers_app
 from creditgraph.config import Settings
-from creditgraph.domain import Ring
 from creditgraph.ingest.csvfile import IMPORT_KINDS, Kind
-from creditgraph.ledger import Ledger
-from creditgraph.ledger.decisions import DecisionLog
-from creditgraph.logs import configure_json_logging
-from creditgraph.ml.threads import use_threads
 from creditgraph.registry import ModelRegistry
-from creditgraph.resources import training_job
-from creditgraph.rings import DetectConfig
-from creditgraph.services.credit import (
-    add_credit_columns,
-    credit_model_exists,
-    demo_profiles,
-    load_credit_model,
-    log_credit_table,
-    score_all_credit,
-)
-from creditgraph.services.ingest import import_file
-from creditgraph.services.pipeline import Step, run_pipeline
-from creditgraph.services.retrain import promote_version, retrain
-from creditgraph.services.rings import detect_rings, set_ring_status
-from creditgraph.services.scoring import score_all
-from creditgraph.services.snapshots import cache_path
-from creditgraph.synth import generate
-from creditgraph.training_config import TrainingConfig, load_training_config
+
+if TYPE_CHECKING:
+    from creditgraph.domain import Ring
+    from creditgraph.services.pipeline import Step
+
+# The services (torch, LightGBM, scikit-learn, FastAPI) are imported inside the commands that
+# use them: importing them all costs ~15 s of CPU here, which `--help`, `keys`, `stats` or
+# `import` would otherwise pay on every call.
 
 app = typer.Typer(
     help="Graph-based social-credit and fraud analysis.",
@@ -98,6 +80,8 @@ def synth(
     out: Annotated[Path, typer.Option(help="Output directory.")] = Path("out/synth"),
 ) -> None:
     """Write a synthetic social-payment network with planted fraud rings."""
+    from creditgraph.synth import generate
+
     summary = run(lambda: generate(accounts, seed, out, progress=lambda m: err.print(m)))
     typer.echo(
         json.dumps({k: v for k, v in asdict(summary).items() if k != "files"} | {"out": str(out)})
@@ -124,6 +108,8 @@ def import_(
     ] = False,
 ) -> None:
     """Validate a contract CSV file completely, then import it (idempotent)."""
+    from creditgraph.services.ingest import import_file
+
     if kind not in IMPORT_KINDS:
         err.print(f"error: unknown kind {kind!r}; use one of {', '.join(IMPORT_KINDS)}")
         raise typer.Exit(2)
@@ -222,6 +208,12 @@ def demo(
 ) -> None:
     """The main job on the embedded store: synthesise, import, train, score, detect rings,
     then serve the API with a demo key and example calls."""
+    from creditgraph.resources import training_job
+    from creditgraph.services.credit import demo_profiles, load_credit_model
+    from creditgraph.services.pipeline import run_pipeline
+    from creditgraph.synth import generate
+    from creditgraph.training_config import load_training_config
+
     s = settings()
     out = s.data_dir / "demo-input"
     err.print(f"[bold]1/6[/] synthesising {accounts} accounts into {out}")
@@ -276,6 +268,8 @@ def demo(
 def _write_demo_key(s: Settings) -> Path:
     """A fresh admin key in a file only the owner can read: stderr is the server's log, and
     a key written there would sit in every log collector that reads it."""
+    from creditgraph.api.keys import create_key
+
     path = s.data_dir / DEMO_KEY_FILE
     path.unlink(missing_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -298,6 +292,10 @@ def train(
     ] = False,
 ) -> None:
     """Retrain: snapshot, train every candidate family, select on validation, gate, register."""
+    from creditgraph.services.retrain import retrain
+    from creditgraph.services.snapshots import cache_path
+    from creditgraph.training_config import TrainingConfig, load_training_config
+
     s = settings()
     job = run(lambda: load_training_config(config)) if config else TrainingConfig()
     with store_of(s) as store:
@@ -326,6 +324,18 @@ def score(
     out: Annotated[Path | None, typer.Option(help="Also write the scores to this CSV.")] = None,
 ) -> None:
     """Score every account with the champion and write the scores back to the store."""
+    from creditgraph.ledger import Ledger
+    from creditgraph.ledger.decisions import DecisionLog
+    from creditgraph.services.credit import (
+        add_credit_columns,
+        credit_model_exists,
+        load_credit_model,
+        log_credit_table,
+        score_all_credit,
+    )
+    from creditgraph.services.scoring import score_all
+    from creditgraph.services.snapshots import cache_path
+
     s = settings()
     with store_of(s) as store:
         report = run(
@@ -380,6 +390,8 @@ def models_promote(
     reason: Annotated[str, typer.Option(help="Why, for the promotion history.")] = "manual",
 ) -> None:
     """Make a version the champion by hand (no gate); the reason is recorded."""
+    from creditgraph.services.retrain import promote_version
+
     record = run(lambda: promote_version(_registry(settings()), version, reason=reason))
     typer.echo(json.dumps({"champion": record.version}))
 
@@ -395,6 +407,12 @@ def serve(
 
 
 def _serve(s: Settings, host: str, port: int, log_level: str = "info") -> None:
+    import uvicorn
+
+    from creditgraph.api.app import create_app
+    from creditgraph.logs import configure_json_logging
+    from creditgraph.ml.threads import use_threads
+
     # One request scores one small neighbourhood: more threads only add contention.
     use_threads(1)
     configure_json_logging(getattr(logging, log_level.upper(), logging.INFO))
@@ -439,6 +457,9 @@ def rings_detect(
     ] = None,
 ) -> None:
     """Detect rings in the stored graph and write them back (ids stable across runs)."""
+    from creditgraph.rings import DetectConfig
+    from creditgraph.services.rings import detect_rings
+
     config = DetectConfig() if min_score is None else DetectConfig(min_score=min_score)
     with store_of(settings()) as store:
         report = run(lambda: detect_rings(store, config, use_scores=use_scores))
@@ -471,6 +492,8 @@ def rings_status(
     note: Annotated[str | None, typer.Option(help="Investigator's note (replaces it).")] = None,
 ) -> None:
     """Set a ring's status; confirmed / dismissed verdicts become training labels."""
+    from creditgraph.services.rings import set_ring_status
+
     with store_of(settings()) as store:
         change = run(lambda: set_ring_status(store, ring_id, status, note))
     typer.echo(

@@ -21,7 +21,6 @@ from creditgraph.errors import InvalidInput
 from creditgraph.ledger import Ledger
 from creditgraph.ledger.chain import verify
 from creditgraph.ledger.core import STREAMS
-from creditgraph.services import subjects
 
 audit_app = typer.Typer(
     help="The hash-chained audit and decision logs: verify, export.", no_args_is_help=True
@@ -120,6 +119,8 @@ def subject_export(
     purpose: PurposeOpt = "data-subject access request",
 ) -> None:
     """Everything held about a person, as one JSON document on stdout."""
+    from creditgraph.services import subjects
+
     s = settings()
     account = account.strip()
     with store_of(s) as store:
@@ -146,6 +147,8 @@ def subject_erase(
     """Remove a person from the store (ties, labels, ring memberships, scores), unlink the
     log entries about them, and keep a tombstone so a re-import is refused unless forced.
     A running server drops them from memory within its probe interval."""
+    from creditgraph.services import subjects
+
     account = account.strip()
     if not yes and not typer.confirm(f"Erase {account!r} for good?"):
         raise typer.Exit(1)

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import typer
 from rich.console import Console
 
 from creditgraph.config import Settings, load_settings
 from creditgraph.errors import CreditGraphError
-from creditgraph.store.base import GraphStore
-from creditgraph.store.factory import open_store
+
+if TYPE_CHECKING:
+    from creditgraph.store.base import GraphStore
 
 err = Console(stderr=True)
 T = TypeVar("T")
@@ -35,6 +36,8 @@ def settings() -> Settings:
 @contextmanager
 def store_of(s: Settings) -> Iterator[GraphStore]:
     """The store ``s`` selects (schema applied), closed on exit."""
+    from creditgraph.store.factory import open_store  # numpy and a driver: only when used
+
     store = run(lambda: open_store(s))
     try:
         yield store

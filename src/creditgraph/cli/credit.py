@@ -11,7 +11,6 @@ import typer
 
 from creditgraph.cli.common import err, run, settings, store_of
 from creditgraph.resources import training_job
-from creditgraph.services.credit import credit_profile, load_credit_model, train_credit_model
 from creditgraph.training_config import load_training_config
 
 credit_app = typer.Typer(help="Credit profiles: five dimensions and a 350-950 composite.")
@@ -24,6 +23,8 @@ def credit_train(
     ] = None,
 ) -> None:
     """Train a credit model version on the store's obligations and serve it."""
+    from creditgraph.services.credit import train_credit_model
+
     s = settings()
     job = run(lambda: load_training_config(config or training_job("default.toml")))
     with store_of(s) as store:
@@ -35,6 +36,8 @@ def credit_train(
 @credit_app.command("show")
 def credit_show(account: Annotated[str, typer.Argument(help="An account id.")]) -> None:
     """An account's credit profile (as GET /v1/accounts/{id}/credit returns it)."""
+    from creditgraph.services.credit import credit_profile, load_credit_model
+
     s = settings()
     model = run(lambda: load_credit_model(s.models_dir))
     with store_of(s) as store:

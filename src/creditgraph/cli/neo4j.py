@@ -13,8 +13,6 @@ from typing import Annotated
 import typer
 
 from creditgraph.cli.common import run, settings
-from creditgraph.devtools import neo4j_server
-from creditgraph.devtools.bulkload import initial_load
 
 neo4j_app = typer.Typer(
     help="A local Neo4j server for development and tests.", no_args_is_help=True
@@ -24,6 +22,8 @@ neo4j_app = typer.Typer(
 @neo4j_app.command("fetch")
 def neo4j_fetch() -> None:
     """Resolve the Neo4j server jars with Maven into the cache (a no-op when present)."""
+    from creditgraph.devtools import neo4j_server  # the Bolt driver: only when used
+
     s = settings()
     typer.echo(str(run(lambda: neo4j_server.fetch(s))))
 
@@ -31,6 +31,8 @@ def neo4j_fetch() -> None:
 @neo4j_app.command("start")
 def neo4j_start() -> None:
     """Start the local server and wait until RETURN 1 succeeds."""
+    from creditgraph.devtools import neo4j_server  # the Bolt driver: only when used
+
     s = settings()
     run(lambda: neo4j_server.start(s))
     typer.echo(json.dumps(asdict(run(lambda: neo4j_server.status(s)))))
@@ -39,6 +41,8 @@ def neo4j_start() -> None:
 @neo4j_app.command("stop")
 def neo4j_stop() -> None:
     """Stop the local server cleanly."""
+    from creditgraph.devtools import neo4j_server  # the Bolt driver: only when used
+
     s = settings()
     run(lambda: neo4j_server.stop(s))
 
@@ -46,6 +50,8 @@ def neo4j_stop() -> None:
 @neo4j_app.command("status")
 def neo4j_status() -> None:
     """Whether the local server answers (exit 0), runs but does not answer (1), or not (3)."""
+    from creditgraph.devtools import neo4j_server  # the Bolt driver: only when used
+
     s = settings()
     status = run(lambda: neo4j_server.status(s))
     typer.echo(json.dumps(asdict(status)))
@@ -60,6 +66,8 @@ def neo4j_status() -> None:
 )
 def neo4j_admin(ctx: typer.Context) -> None:
     """Run neo4j-admin with the remaining arguments against the local server's home."""
+    from creditgraph.devtools import neo4j_server  # the Bolt driver: only when used
+
     s = settings()
     proc = run(lambda: neo4j_server.admin(s, list(ctx.args), check=False))
     typer.echo(proc.stdout, nl=False)
@@ -77,6 +85,8 @@ def neo4j_bulk_load(
 ) -> None:
     """Load a whole network into an empty database with neo4j-admin (offline: the server
     restarts, clients are cut off meanwhile)."""
+    from creditgraph.devtools.bulkload import initial_load
+
     s = settings()
     report = run(lambda: initial_load(s, directory, force=force))
     timings = ("validate_s", "convert_s", "import_s", "restart_s", "schema_s", "ties_s", "total_s")

@@ -8,7 +8,6 @@ from typing import Annotated, Any
 import typer
 
 from creditgraph.cli.common import run, settings, store_of
-from creditgraph.services.risk.transfer_job import evaluate_current, train_transfers
 
 transfers_app = typer.Typer(
     help="The transfer model (decisions learned from outcomes).", no_args_is_help=True
@@ -25,6 +24,8 @@ def summary(ev: dict[str, Any]) -> dict[str, Any]:
 def train() -> None:
     """Train the transfer model from the stored outcomes, evaluate it on the time hold-out
     beside the hand-weighted policy, and make it current."""
+    from creditgraph.services.risk.transfer_job import train_transfers
+
     s = settings()
     with store_of(s) as store:
         report = run(lambda: train_transfers(store, s.models_dir / "transfer", s.risk))
@@ -50,6 +51,8 @@ def evaluate_transfers(
     """AUROC / AUPRC and per-band precision, fraud stopped, legit stopped (friction) and
     fraud amount stopped on the time hold-out, learned model beside the hand-weighted policy
     on the same transfers."""
+    from creditgraph.services.risk.transfer_job import evaluate_current
+
     s = settings()
     with store_of(s) as store:
         ev = run(lambda: evaluate_current(store, s.models_dir / "transfer", s.risk))

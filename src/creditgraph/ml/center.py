@@ -63,16 +63,21 @@ class ServedCenter:
         *,
         exact: bool = False,
         center_only: bool = True,
+        batch_occlusion: bool = True,
     ) -> None:
         """``exact``: tree reasons by TreeSHAP (a second, costlier pass per tree model)
         instead of path attribution read off the scoring pass (``ml.pathattr``).
         ``center_only``: the request path (the centre's row only, single-row leaves);
         False runs every tree family on the whole subgraph through ``Booster.predict``, the
-        earlier path, kept for the families that need it and for comparisons."""
+        earlier path, kept for the families that need it and for comparisons.
+        ``batch_occlusion``: a GNN member's forward and its relation occlusions run as ONE
+        forward over disjoint copies of the subgraph (``_occlusion_copies``); False runs one
+        forward per occluded relation (the earlier path, for comparisons)."""
         self.served = served
         self.relations = list(relations)
         self.exact = exact
         self.center_only = center_only
+        self.batch_occlusion = batch_occlusion
         own = len(served.standardizer.output_names)
         for family, model in served.trees.items():
             # Build the leaf tables now, not on the first request.
@@ -141,18 +146,28 @@ class ServedCenter:
                 local = local_graph()
                 edge_index, edge_weight = local.edge_index, local.edge_weight
                 model = self.served.gnns[key].model
+                occluded = [k for k, rel in enumerate(self.relations) if sampled[rel]]
                 with torch.no_grad():
-                    out = model(GraphInput(graph.x, edge_index, edge_weight))
-                    f, s = float(out.fraud_logit[c]), float(out.social_logit[c])
+                    if self.batch_occlusion:
+                        x, edge_index, edge_weight = _occlusion_copies(
+                            graph.x, edge_index, edge_weight, self.relations, occluded
+                        )
+                        out = model(GraphInput(x, edge_index, edge_weight))
+                        rows = torch.arange(len(occluded) + 1) * graph.num_nodes + c
+                        fraud = out.fraud_logit[rows].double().numpy()
+                        social = out.social_logit[rows].double().numpy()
+                    else:
+                        fraud, social = np.zeros(len(occluded) + 1), np.zeros(len(occluded) + 1)
+                        for j, k in enumerate([-1, *occluded]):
+                            rel = self.relations[k] if k >= 0 else None
+                            rest = {r: e for r, e in edge_index.items() if r != rel}
+                            weights = {r: w for r, w in edge_weight.items() if r != rel}
+                            o = model(GraphInput(graph.x, rest, weights))
+                            fraud[j], social[j] = float(o.fraud_logit[c]), float(o.social_logit[c])
+                    f, s = float(fraud[0]), float(social[0])
                     occ_f, occ_s = np.zeros(len(self.relations)), np.zeros(len(self.relations))
-                    for k, rel in enumerate(self.relations):
-                        if not sampled[rel]:
-                            continue
-                        rest = {r: e for r, e in edge_index.items() if r != rel}
-                        weights = {r: w for r, w in edge_weight.items() if r != rel}
-                        without = model(GraphInput(graph.x, rest, weights))
-                        occ_f[k] = f - float(without.fraud_logit[c])
-                        occ_s[k] = s - float(without.social_logit[c])
+                    occ_f[occluded] = f - fraud[1:]
+                    occ_s[occluded] = s - social[1:]
                 gnn_out[key] = (f, s, occ_f, occ_s)
             return gnn_out[key]
 
@@ -296,3 +311,30 @@ class ServedCenter:
                     if j is not None:
                         row[0, j] = np.log1p(np.expm1(row[0, j]) * full / got)
         return row
+
+
+def _occlusion_copies(
+    x: torch.Tensor,
+    edge_index: dict[str, torch.Tensor],
+    edge_weight: dict[str, torch.Tensor],
+    relations: list[str],
+    occluded: list[int],
+) -> tuple[torch.Tensor, dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """The subgraph, then one copy per relation in ``occluded`` without that relation's
+    edges, as one graph of disjoint copies (copy ``j``'s nodes at ``j * n``).
+
+    Why: a GNN forward on a few hundred nodes is per-op overhead, paid once here instead of
+    once per relation. Every layer is row-wise or aggregates over a node's own incoming
+    edges, and each copy's edges stay in their order, so copy ``j`` computes what the
+    separate forward without that relation computes (a relation with no edges aggregates to
+    0, as an absent one; tested to 1e-6 against the separate forwards)."""
+    n = int(x.shape[0])
+    copies = len(occluded) + 1
+    ei: dict[str, torch.Tensor] = {}
+    ew: dict[str, torch.Tensor] = {}
+    for rel, e in edge_index.items():
+        dropped = {j + 1 for j, k in enumerate(occluded) if relations[k] == rel}
+        keep = [j for j in range(copies) if j not in dropped]
+        ei[rel] = torch.cat([e + j * n for j in keep], dim=1)
+        ew[rel] = torch.cat([edge_weight[rel]] * len(keep))
+    return x.repeat(copies, 1), ei, ew

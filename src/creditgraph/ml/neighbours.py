@@ -88,16 +88,16 @@ def center_aggregates(
     into = receiver == center
     rel_c, s_c, w_c = relation[into], sender[into], w[into]
     deg_c = np.zeros(r_count, dtype=np.float32)
-    np.add.at(deg_c, rel_c, w_c)
+    _add_at(deg_c, rel_c, w_c)
     coef = w_c / np.maximum(deg_c[rel_c], np.float32(1e-12))
     rows = x[s_c]
     mean1 = np.zeros((r_count, d), dtype=np.float32)
-    np.add.at(mean1, rel_c, rows * coef[:, None])
+    _add_at(mean1, rel_c, rows * coef[:, None])
     square = np.zeros((r_count, d), dtype=np.float32)
-    np.add.at(square, rel_c, (rows * rows) * coef[:, None])
+    _add_at(square, rel_c, (rows * rows) * coef[:, None])
     count = np.bincount(rel_c, minlength=r_count)
     max1 = np.full((r_count, d), -np.inf, dtype=np.float32)
-    np.maximum.at(max1, rel_c, rows)
+    _max_at(max1, rel_c, rows)
     max1[count == 0] = 0.0
     mean_t = torch.from_numpy(mean1)
     std1 = (torch.from_numpy(square) - mean_t * mean_t).clamp_min(0.0).sqrt().numpy()
@@ -110,16 +110,16 @@ def center_aggregates(
     hit = np.flatnonzero(slots[at] == key) if len(slots) else np.empty(0, dtype=np.int64)
     slot, s2, w2 = at[hit], sender[hit], w[hit]
     deg = np.zeros(len(slots), dtype=np.float32)
-    np.add.at(deg, slot, w2)
+    _add_at(deg, slot, w2)
     n_mean1 = np.zeros((len(slots), d), dtype=np.float32)
-    np.add.at(n_mean1, slot, x[s2] * (w2 / np.maximum(deg[slot], np.float32(1e-12)))[:, None])
+    _add_at(n_mean1, slot, x[s2] * (w2 / np.maximum(deg[slot], np.float32(1e-12)))[:, None])
     n_max1 = np.full((len(slots), d), -np.inf, dtype=np.float32)
-    np.maximum.at(n_max1, slot, x[s2])
+    _max_at(n_max1, slot, x[s2])
     n_max1[np.bincount(slot, minlength=len(slots)) == 0] = 0.0
     mean2 = np.zeros((r_count, d), dtype=np.float32)
-    np.add.at(mean2, rel_c, n_mean1[slot_of] * coef[:, None])
+    _add_at(mean2, rel_c, n_mean1[slot_of] * coef[:, None])
     max2 = np.full((r_count, d), -np.inf, dtype=np.float32)
-    np.maximum.at(max2, rel_c, n_max1[slot_of])
+    _max_at(max2, rel_c, n_max1[slot_of])
     max2[count == 0] = 0.0
     log_count = torch.log1p(torch.from_numpy(count.astype(np.float32))).numpy()
 
@@ -128,6 +128,25 @@ def center_aggregates(
         blocks += [b[k : k + 1] for b in (mean1, max1, std1, mean2, max2)]
         blocks.append(log_count[k : k + 1, None])
     return blocks, list(_aggregate_names(tuple(relations), tuple(input_names)))
+
+
+def _add_at(out: F32Array, index: IntArray, values: F32Array) -> None:
+    """``np.add.at(out, index, values)`` by ``torch.index_add_``: the same float32 adds in
+    the same order (one index after the other), ~15x faster on a request's 2-hop rows."""
+    index_t = torch.from_numpy(index.astype(np.int64, copy=False))
+    torch.from_numpy(out).index_add_(0, index_t, torch.from_numpy(np.ascontiguousarray(values)))
+
+
+def _max_at(out: F32Array, index: IntArray, values: F32Array) -> None:
+    """``np.maximum.at(out, index, values)`` by ``torch.scatter_reduce_`` (``amax``, the
+    existing value included), as fast as ``_add_at``; inputs are finite."""
+    v = torch.from_numpy(np.ascontiguousarray(values))
+    i = (
+        torch.from_numpy(index.astype(np.int64, copy=False))
+        .view(-1, *([1] * (v.dim() - 1)))
+        .expand_as(v)
+    )
+    torch.from_numpy(out).scatter_reduce_(0, i, v, "amax")
 
 
 @functools.lru_cache(maxsize=16)

@@ -16,9 +16,11 @@ account and its edges and hands them in.
   no cap binding this is exactly the batch computation (same floats up to summation order).
 - ``score_local(account_id, account, edges)``: from the account's CURRENT attributes and
   edges (as ``store.get_account`` and ``store.adjacent`` return them); its engineered
-  features are computed by ``build_features`` itself on a one-account snapshot of those
-  edges, and its neighbours contribute their in-memory snapshot rows and samples. Used for
-  accounts the snapshot lacks and for known accounts whose ties changed since.
+  features are ``build_features``' values for it, computed from those edges directly
+  (``_own_features``; bit-equal to ``build_features`` on a one-account snapshot, which
+  ``generic_own_row`` still runs), and its neighbours contribute their in-memory snapshot
+  rows and samples. Used for accounts the snapshot lacks and for known accounts whose ties
+  changed since.
 
 Approximations of ``score_local`` (and why):
 - Transfer timing features (``transfer_active_days``, ``_per_day``, ``_recency_days``,
@@ -67,7 +69,7 @@ from creditgraph.domain import (
 from creditgraph.errors import InvalidInput, NotFound
 from creditgraph.ml.artifact import ModelArtifact
 from creditgraph.ml.center import ServedCenter
-from creditgraph.ml.features import F32Array, build_features
+from creditgraph.ml.features import DAY, F32Array, build_features
 from creditgraph.ml.inductive import (
     CSR,
     DEFAULT_FANOUTS,
@@ -177,6 +179,17 @@ class InductiveModel:
         self._directed = {rel for rel, es in snapshot.edges.items() if es.directed}
         self._store_relations = sorted(snapshot.edges)
         self._reverse = self._reverse_relations()
+        #: True: ``score_local`` builds the account's own row by ``build_features`` on a
+        #: one-account snapshot (the earlier path, for comparisons and tests).
+        self.generic_own_row = False
+        # Per-edge constants of ``_ties`` (a hub has tens of thousands of edges): transfer
+        # weights log1p(count) computed as ``build_features`` does, over an int64 array.
+        self._log1p_counts: list[float] = np.log1p(np.arange(1 << 12, dtype=np.int64)).tolist()
+        self._directed_names = {
+            (base, out): f"{base}_{'out' if out else 'in'}"
+            for base in snapshot.edges
+            for out in (True, False)
+        }
 
     def _reverse_relations(self) -> dict[str, str]:
         """Per model relation, the one in which a neighbour sees the account back
@@ -317,8 +330,100 @@ class InductiveModel:
     def _own_row(
         self, account_id: str, account: Account | None, edges: list[GraphEdge], as_of: float
     ) -> tuple[F32Array, list[str]]:
-        """The account's standardised row, built by ``build_features`` on a snapshot of the
-        account and its direct ties; returns the row and the names of approximated features."""
+        """The account's standardised row, with ``build_features``' values for it (computed
+        from its edges directly: ``_own_features``; ``_own_features_generic`` is the
+        one-account snapshot path it equals); returns the row and the names of approximated
+        features."""
+        if self.generic_own_row:
+            raw = self._own_features_generic(account_id, account, edges, as_of)
+        else:
+            raw = self._own_features(account_id, account, edges, as_of)
+        approximated: list[str] = []
+        for rel in sorted(self._directed):
+            prefix = rel.lower()
+            transfers = raw.get(f"{prefix}_out_count", 0.0) + raw.get(f"{prefix}_in_count", 0.0)
+            filled = approximate_time_features(self.standardizer, prefix, transfers)
+            raw.update(filled)
+            if transfers > 0:
+                approximated += [k for k in filled if k in self.standardizer.names]
+        names_out = list(raw)
+        x = np.array([[raw[k] for k in names_out]], dtype=np.float32)
+        return self.standardizer.transform(x, names_out)[0], approximated
+
+    def _own_features(
+        self, account_id: str, account: Account | None, edges: list[GraphEdge], as_of: float
+    ) -> dict[str, float]:
+        """``build_features``' raw columns of the account alone, in its column order, from
+        its edges: the same sums in the same order (bit-equal to ``_own_features_generic``,
+        tested), without building a snapshot, tensors and per-relation arrays for one row."""
+        columns: dict[str, float] = {}
+        if account is not None:
+            names = sorted(account.features)
+            values = np.full(len(names), np.nan)
+            values[:] = [account.features[k] for k in names]
+            sensitive = set(self.artifact.sensitive)
+            for name, value in zip(names, values.tolist(), strict=True):
+                if name not in sensitive:
+                    columns[name] = value
+            created = np.nan if account.created_at is None else float(account.created_at)
+        else:
+            created = np.nan
+
+        def add(name: str, value: float) -> None:
+            if name in columns:
+                raise InvalidInput(
+                    f"account {account_id!r}: account column {name!r} clashes with an "
+                    "engineered feature"
+                )
+            columns[name] = value
+
+        add("account_age_days", (as_of - created) / DAY)
+        by_relation: dict[str, list[GraphEdge]] = defaultdict(list)
+        for e in edges:
+            by_relation[e.relation].append(e)
+        for rel in sorted(set(self._store_relations) | set(by_relation)):
+            rows = [e for e in by_relation.get(rel, []) if e.src != e.dst]
+            if not (rel in self._directed or any(e.directed for e in by_relation.get(rel, []))):
+                ends = [e.src == account_id for e in rows] + [e.dst == account_id for e in rows]
+                add(f"degree_{rel}", float(sum(ends)))
+                continue
+            out_count = in_count = out_amount = in_amount = 0.0
+            out_partners = in_partners = mutual = 0.0
+            pairs = {(e.src, e.dst) for e in rows}
+            for e in rows:  # edge order, one float64 sum each: as ``np.bincount``
+                if e.src == account_id:
+                    out_count += float(e.count)
+                    out_amount += float(e.total_amount)
+                    out_partners += 1.0
+                    mutual += 1.0 if (e.dst, e.src) in pairs else 0.0
+                if e.dst == account_id:
+                    in_count += float(e.count)
+                    in_amount += float(e.total_amount)
+                    in_partners += 1.0
+            partners = out_partners + in_partners - mutual
+            volume = out_amount + in_amount
+            prefix = rel.lower()
+            for name, value in (
+                ("out_count", out_count),
+                ("in_count", in_count),
+                ("out_amount", out_amount),
+                ("in_amount", in_amount),
+                ("out_partners", out_partners),
+                ("in_partners", in_partners),
+                ("partners", partners),
+                ("reciprocity", mutual / partners if partners > 0 else 0.0),
+                ("flow_balance", (out_amount - in_amount) / volume if volume > 0 else 0.0),
+            ):
+                add(f"{prefix}_{name}", value)
+        # ``build_features`` stores float32: the same rounding.
+        rounded = np.array(list(columns.values()), dtype=np.float32).astype(np.float64)
+        return dict(zip(columns, rounded.tolist(), strict=True))
+
+    def _own_features_generic(
+        self, account_id: str, account: Account | None, edges: list[GraphEdge], as_of: float
+    ) -> dict[str, float]:
+        """The account's raw columns by ``build_features`` itself, on a snapshot of the
+        account and its direct ties (the earlier path; ``_own_features`` equals it)."""
         others = sorted(({e.src for e in edges} | {e.dst for e in edges}) - {account_id})
         ids = [account_id, *others]
         pos = index_of(ids)
@@ -360,18 +465,7 @@ class InductiveModel:
             features = build_features(mini, self.artifact.sensitive, as_of=as_of)
         except InvalidInput as e:
             raise InvalidInput(f"account {account_id!r}: {e}") from e
-        raw = dict(zip(features.names, features.x[0].astype(np.float64).tolist(), strict=True))
-        approximated: list[str] = []
-        for rel in sorted(self._directed):
-            prefix = rel.lower()
-            transfers = raw.get(f"{prefix}_out_count", 0.0) + raw.get(f"{prefix}_in_count", 0.0)
-            filled = approximate_time_features(self.standardizer, prefix, transfers)
-            raw.update(filled)
-            if transfers > 0:
-                approximated += [k for k in filled if k in self.standardizer.names]
-        names_out = list(raw)
-        x = np.array([[raw[k] for k in names_out]], dtype=np.float32)
-        return self.standardizer.transform(x, names_out)[0], approximated
+        return dict(zip(features.names, features.x[0].astype(np.float64).tolist(), strict=True))
 
     def _ties(
         self, edges: list[GraphEdge], account_id: str
@@ -384,14 +478,16 @@ class InductiveModel:
         degree: dict[str, float] = defaultdict(float)
         counts: dict[str, float] = defaultdict(float)
         unseen: set[str] = set()
+        log1p, names = self._log1p_counts, self._directed_names
         for e in edges:
             if e.src == e.dst:
                 continue
             if e.directed:
                 out = e.src == account_id
-                rel = f"{e.relation}_{'out' if out else 'in'}"
+                rel = names.get((e.relation, out)) or f"{e.relation}_{'out' if out else 'in'}"
                 other = e.dst if out else e.src
-                w = float(np.log1p(e.count))
+                c = e.count
+                w = log1p[c] if 0 <= c < len(log1p) else float(np.log1p(np.array([c]))[0])
             else:
                 rel = e.relation
                 other = e.dst if e.src == account_id else e.src
