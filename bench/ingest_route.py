@@ -11,8 +11,9 @@ the request) and ``background`` (queued; the worker thread rescores them), ``--r
 times, so the two are compared under the same load. Per block: the request's CPU µs per call
 (the process's CPU minus the rescorer thread's), and for background the worker's CPU per
 rescored account (its ``thread_time``), accounts rescored per account touched (coalescing),
-and the drain time after the block. The data is copied first (ingest writes). Prints one
-JSON line.
+and the drain time after the block. ``--score-many N``: also, in the same process and
+alternating, CPU per account of ``score_new`` one by one vs ``score_many`` over batches of N
+(the batched store reads). The data is copied first (ingest writes). Prints one JSON line.
 """
 
 from __future__ import annotations
@@ -87,7 +88,27 @@ def thread_cpu_s(native_id: int | None) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def measure(data: Path, n: int, rounds: int, seed: int) -> dict[str, Any]:
+def score_many_vs_one(serving: Any, batch: int, rounds: int, seed: int) -> dict[str, Any]:
+    """CPU ms per account: ``score_new`` per account vs ``score_many`` per batch, alternating."""
+    engine, store = serving.engine, serving.store
+    ids = list(engine.account_ids)
+    rng = random.Random(seed + 1)
+    engine.scorer.score_many(rng.sample(ids, 8), store)  # warm
+    out: dict[str, list[float]] = {"one_by_one": [], "score_many": []}
+    for _ in range(rounds):
+        for kind in out:
+            xs = rng.sample(ids, batch)
+            t0 = time.process_time()
+            if kind == "one_by_one":
+                for a in xs:
+                    engine.scorer.score_new(a, store)
+            else:
+                engine.scorer.score_many(xs, store)
+            out[kind].append(round((time.process_time() - t0) / batch * 1e3, 2))
+    return {"batch": batch, "cpu_ms_per_account": out}
+
+
+async def measure(data: Path, n: int, rounds: int, seed: int, score_many: int) -> dict[str, Any]:
     import torch
 
     torch.set_num_threads(1)
@@ -168,6 +189,9 @@ async def measure(data: Path, n: int, rounds: int, seed: int) -> dict[str, Any]:
             for mode in ("sync", "background"):
                 blocks.append(await block(mode, n))
                 print(json.dumps(blocks[-1]), flush=True)
+        compared: dict[str, Any] = {}
+        if score_many:
+            compared = score_many_vs_one(serving, score_many, rounds + 1, seed)
         registry = app.state.api.metrics.registry
         lag_n = registry.get_sample_value("creditgraph_rescore_lag_seconds_count") or 0
         lag_sum = registry.get_sample_value("creditgraph_rescore_lag_seconds_sum") or 0.0
@@ -192,6 +216,7 @@ async def measure(data: Path, n: int, rounds: int, seed: int) -> dict[str, Any]:
         "accounts": len(ids),
         "modes": by_mode,
         "mean_rescore_lag_s": round(lag_sum / lag_n, 3) if lag_n else None,
+        **({"score_many_vs_one": compared} if score_many else {}),
         "load_avg": os.getloadavg(),
     }
 
@@ -203,12 +228,13 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--scratch", default="/tmp")
+    ap.add_argument("--score-many", type=int, default=0, metavar="N")
     args = ap.parse_args()
     work = Path(args.scratch) / f"ingest-route-{os.getpid()}"
     shutil.rmtree(work, ignore_errors=True)
     shutil.copytree(args.data, work, ignore=shutil.ignore_patterns("audit", "decisions"))
     try:
-        result = asyncio.run(measure(work, args.requests, args.rounds, args.seed))
+        result = asyncio.run(measure(work, args.requests, args.rounds, args.seed, args.score_many))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(json.dumps(result))

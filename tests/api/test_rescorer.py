@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from creditgraph.config import Settings
+from creditgraph.errors import StoreUnavailable
 from creditgraph.services.inductive import InductiveScore
 from creditgraph.services.risk import RiskEngine
 from creditgraph.services.serving import Serving
@@ -220,3 +221,23 @@ def test_score_many_equals_score_new_per_account(bg: ApiClient) -> None:
     one = [engine.scorer.score_new(a, store) for a in dict.fromkeys(wanted)]
     assert [s.account_id for s in many] == list(dict.fromkeys(wanted))
     assert many == one
+
+
+def test_while_the_store_is_unreachable_the_queue_waits_and_recovers(
+    bg: ApiClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    serving, engine = serving_of(bg), engine_of(bg)
+    a = engine.account_ids[80]
+    # Degraded until the test says otherwise (the app's probe would find the store up).
+    monkeypatch.setattr(Serving, "probe", lambda self: False)
+    serving.health.down(StoreUnavailable("test: store down"))
+    try:
+        assert serving.rescorer.touch(engine, [a]) == 1
+        # Degraded: nothing is scored, nothing is lost.
+        assert not serving.flush_rescoring(timeout=1.0)
+        assert a in serving.rescorer
+        assert engine.account_risk(a, None).pending
+    finally:
+        serving.health.up()
+    assert serving.flush_rescoring(timeout=60)  # retried after store_probe_interval_s
+    assert engine.account_risk(a, None).source == "live"

@@ -495,9 +495,13 @@ class Serving:
             engine = self.engine
             if engine is None:
                 return 0, 0
-            engine.record_ties(transfers=transfers, links=links)
             if self.settings.rescore_mode == "background":
-                return 0, self.rescorer.touch(engine, touched)
+                # Pending (earlier live scores dropped) before the ties show: no answer pairs
+                # a new tie with a "live" score that predates it.
+                queued = self.rescorer.touch(engine, touched)
+                engine.record_ties(transfers=transfers, links=links)
+                return 0, queued
+            engine.record_ties(transfers=transfers, links=links)
             rescored = len(engine.rescore(touched, self.store))
         self.events.scored_inductively(rescored)
         return rescored, 0
