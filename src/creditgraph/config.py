@@ -157,9 +157,11 @@ class Settings(BaseSettings):
     #: ``pending``). ``sync`` rescores them inside the request (~30 ms CPU each at 20k).
     rescore_mode: Literal["sync", "background"] = "background"
     #: The background rescorer: accounts per batch, and the share of wall time it may be busy
-    #: (after a batch that took t seconds it pauses t * (1 - duty) / duty).
+    #: (after a batch that took t seconds it pauses t * (1 - duty) / duty). It shares one
+    #: Python process (one GIL) with the payment path, which comes first: at 0.5 the soak's
+    #: server sat at one core and answered ~440-480 of 500 req/s (docs/benchmarks.md).
     rescore_batch: int = Field(default=32, ge=1, le=10_000)
-    rescore_duty: float = Field(default=0.5, gt=0, le=1)
+    rescore_duty: float = Field(default=0.2, gt=0, le=1)
     #: Request body limits in bytes (413 before the body is read; every body needs a valid
     #: key first): the risk check, the four ingest routes (batches of up to 10,000 items),
     #: and every other /v1/ route.
