@@ -30,51 +30,7 @@ from typing import Any
 
 import orjson
 
-
-async def asgi_post(app: Any, path: str, body: bytes, auth: bytes) -> tuple[int, bytes]:
-    """One POST through ``app``'s ASGI stack; (status, response body)."""
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [
-            (b"host", b"bench"),
-            (b"content-type", b"application/json"),
-            (b"authorization", auth),
-            (b"content-length", str(len(body)).encode()),
-        ],
-        "client": ("127.0.0.1", 1),
-        "server": ("127.0.0.1", 80),
-        "state": {},
-        "app": app,
-    }
-    sent = False
-
-    async def receive() -> dict[str, Any]:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return {"type": "http.disconnect"}
-
-    status = 0
-    out: list[bytes] = []
-
-    async def send(message: dict[str, Any]) -> None:
-        nonlocal status
-        if message["type"] == "http.response.start":
-            status = int(message["status"])
-        elif message["type"] == "http.response.body":
-            out.append(message.get("body", b""))
-
-    await app(scope, receive, send)
-    return status, b"".join(out)
+from risk_route import asgi_call
 
 
 def thread_cpu_s(native_id: int | None) -> float:
@@ -149,7 +105,7 @@ async def measure(data: Path, n: int, rounds: int, seed: int, score_many: int) -
             queued = rescored = 0
             t0, wall0 = time.process_time(), time.perf_counter()
             for _ in range(calls):
-                status, answer = await asgi_post(app, "/v1/transfers", body(), auth)
+                status, answer = await asgi_call(app, body(), auth, "/v1/transfers")
                 if status != 200:
                     raise RuntimeError(f"status {status}: {answer[:300]!r}")
                 out = orjson.loads(answer)

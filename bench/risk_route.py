@@ -41,16 +41,18 @@ from typing import Any
 import orjson
 
 
-async def asgi_call(app: Any, body: bytes, auth: bytes) -> tuple[int, bytes]:
-    """One request through ``app``'s ASGI stack; (status, response body)."""
+async def asgi_call(
+    app: Any, body: bytes, auth: bytes, path: str = "/v1/risk/transfer"
+) -> tuple[int, bytes]:
+    """One POST to ``path`` through ``app``'s ASGI stack; (status, response body)."""
     scope = {
         "type": "http",
         "asgi": {"version": "3.0"},
         "http_version": "1.1",
         "method": "POST",
         "scheme": "http",
-        "path": "/v1/risk/transfer",
-        "raw_path": b"/v1/risk/transfer",
+        "path": path,
+        "raw_path": path.encode(),
         "query_string": b"",
         "root_path": "",
         "headers": [
