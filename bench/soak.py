@@ -19,10 +19,12 @@ Loopback only, bounded (``--warmup`` + ``--minutes`` windows of ``--window`` sec
     ``rate * think / (think + mean latency)`` — with 50 connections (100 ms think) a mean
     latency of 8 ms alone caps 500 req/s at ~463. Many mostly idle connections (default 200:
     400 ms think) keep that cap within ~2 % while the server keeps up, as many payment-service
-    threads would;
+    threads would. A think time is capped at 4 s, under uvicorn's 5-s keep-alive (uncapped, one
+    draw in ~270,000 exceeds 5 s, and wrk then writes on a connection the server closed: a socket
+    error of the load generator's making);
 (4) one wrk run per window, back to back; after each, the server's resident memory
-    (``VmRSS`` of the API process and its investigator view workers together) and the
-    per-route status counts from ``/metrics``.
+    (``VmRSS`` of the API process and its worker processes together: investigator views,
+    rescoring) and the per-route status counts from ``/metrics``.
 Prints one JSON line per window and a closing JSON line: errors (socket errors, non-2xx,
 server 5xx), RSS growth from the end of the first window to the end of the last, and p99
 per window with the ratio of the worst to the median window.
@@ -98,7 +100,9 @@ request = function()
         '"amount":%d,"timestamp":"2026-11-30T12:00:00Z"}]}', run, n, a, b, math.random(1, 500)))
   end
 end
-delay = function() return -math.log(1 - math.random()) * {DELAY_MS} end
+-- Think times are capped at 4 s: uvicorn closes a connection idle for 5 s (keep-alive), and
+-- wrk's next request on it would count as a socket error no server fault caused.
+delay = function() return math.min(-math.log(1 - math.random()) * {DELAY_MS}, 4000) end
 done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(
@@ -188,8 +192,9 @@ def serve(env: dict[str, str], port: int) -> Iterator[int]:
 
 
 def family(pid: int) -> list[int]:
-    """``pid`` and its descendants: the server's investigator view workers
-    (``CREDITGRAPH_INVESTIGATE_PROCESSES``) hold memory and CPU of the service too."""
+    """``pid`` and its descendants: the server's investigator view and rescoring workers
+    (``CREDITGRAPH_INVESTIGATE_PROCESSES``, ``_RESCORE_PROCESSES``) hold memory and CPU of
+    the service too."""
     out, todo = [], [pid]
     while todo:
         p = todo.pop()
@@ -216,13 +221,17 @@ def rss_kib(pid: int) -> int:
     return total
 
 
+def _cpu_one(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def cpu_seconds(pid: int) -> float:
     """CPU time of the server and its live worker processes together."""
     total = 0.0
     for p in family(pid):
         with contextlib.suppress(OSError):
-            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            total += _cpu_one(p)
     return total
 
 
@@ -345,9 +354,11 @@ def main() -> None:
         before = status_counts(url)
         n_windows = max(1, round(args.minutes * 60 / args.window))
         for w in range(n_windows):
-            cpu0 = cpu_seconds(pid)
+            cpu0, api0 = cpu_seconds(pid), _cpu_one(pid)
             r = wrk(script(f"w{w}"), url, seconds=args.window, connections=args.connections)
             r["server_cpu_share"] = round((cpu_seconds(pid) - cpu0) / args.window, 3)
+            # The API process alone: one GIL, the share that bounds the rate it can serve.
+            r["api_process_cpu_share"] = round((_cpu_one(pid) - api0) / args.window, 3)
             r["rss_mib"] = round(rss_kib(pid) / 1024, 1)
             r["rss_mib_api_process"] = round(_rss_one(pid) / 1024, 1)
             r["processes"] = len(family(pid))

@@ -157,11 +157,17 @@ class Settings(BaseSettings):
     #: ``pending``). ``sync`` rescores them inside the request (~30 ms CPU each at 20k).
     rescore_mode: Literal["sync", "background"] = "background"
     #: The background rescorer: accounts per batch, and the share of wall time it may be busy
-    #: (after a batch that took t seconds it pauses t * (1 - duty) / duty). It shares one
-    #: Python process (one GIL) with the payment path, which comes first: at 0.5 the soak's
-    #: server sat at one core and answered ~440-480 of 500 req/s (docs/benchmarks.md).
+    #: (after a batch that took t seconds it pauses t * (1 - duty) / duty). Unset: 0.5 when
+    #: batches run in a worker process, 0.2 in the API process, where they share one GIL with
+    #: the payment path, which comes first (at 0.5 there the soak's server sat at one core and
+    #: answered ~440-480 of 500 req/s, docs/benchmarks.md).
     rescore_batch: int = Field(default=32, ge=1, le=10_000)
-    rescore_duty: float = Field(default=0.2, gt=0, le=1)
+    rescore_duty: float | None = Field(default=None, gt=0, le=1)
+    #: 1: the batches are scored in a spawned worker process at this nice
+    #: (``services/rescorepool.py``), so their CPU and GIL stay out of the API process;
+    #: 0: in a thread of the API process.
+    rescore_processes: int = Field(default=1, ge=0, le=1)
+    rescore_process_nice: int = Field(default=10, ge=0, le=19)
     #: Request body limits in bytes (413 before the body is read; every body needs a valid
     #: key first): the risk check, the four ingest routes (batches of up to 10,000 items),
     #: and every other /v1/ route.

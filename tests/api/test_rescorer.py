@@ -3,12 +3,17 @@ rescored after the answer, coalesced, on the engine serving by then, never an er
 and the worker is joined when the app stops. ``rescore_mode=sync`` is in test_api.py.
 
 The worker is held at a gate (``RiskEngine.score_accounts`` waits on an event) so each test
-sees the queue in a known state; every wait has a timeout."""
+sees the queue in a known state; every wait has a timeout. A gate needs the batches scored in
+the API process (``rescore_processes=0``); the worker process that scores them by default
+(``services/rescorepool.py``) is tested at the end."""
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -58,7 +63,9 @@ def gate(monkeypatch: pytest.MonkeyPatch) -> Iterator[Gate]:
 
 @pytest.fixture
 def bg(api_settings: Settings) -> Iterator[ApiClient]:
-    settings = api_settings.model_copy(update={"rescore_mode": "background", "rescore_batch": 64})
+    settings = api_settings.model_copy(
+        update={"rescore_mode": "background", "rescore_batch": 64, "rescore_processes": 0}
+    )
     with api_client(settings) as api:
         yield api
 
@@ -187,7 +194,8 @@ def test_an_erased_person_pending_rescoring_is_not_scored_back_in(
 def test_the_app_stopping_joins_the_worker_after_its_batch(
     api_settings: Settings, gate: Gate
 ) -> None:
-    with api_client(api_settings) as api:  # background is the default
+    settings = api_settings.model_copy(update={"rescore_processes": 0})  # gated in-process
+    with api_client(settings) as api:  # background is the default
         serving = serving_of(api)
         assert not serving.rescorer.running  # started by the first ingest only
         ids = engine_of(api).account_ids
@@ -241,3 +249,79 @@ def test_while_the_store_is_unreachable_the_queue_waits_and_recovers(
         serving.health.up()
     assert serving.flush_rescoring(timeout=60)  # retried after store_probe_interval_s
     assert engine.account_risk(a, None).source == "live"
+
+
+# -- the worker process (the default) ---------------------------------------------------------
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    status = Path(f"/proc/{pid}/status")
+    return status.exists() and "zombie" not in status.read_text()
+
+
+def test_a_worker_process_scores_the_batches_as_the_api_process_would(
+    api_settings: Settings,
+) -> None:
+    with api_client(api_settings) as api:  # rescore_processes=1 is the default
+        serving, engine = serving_of(api), engine_of(api)
+        pool = serving.rescore_pool
+        assert pool is not None
+        assert serving.rescorer.duty == 0.5  # the default duty for a worker process
+        ids = engine.account_ids
+        a, b, c = ids[90], ids[91], ids[92]
+        transfer(api, "p-1", a, b)
+        r = api.post(
+            "/v1/links?create_missing_accounts=true",
+            "payment",
+            json={"items": [{"src": "NEW-P", "dst": c, "type": "FRIEND"}]},
+        )
+        assert r.status_code == 200, r.text
+        assert serving.flush_rescoring(timeout=120)
+        assert pool.batches >= 1
+        (worker,) = pool.worker_pids()
+        assert worker != os.getpid()
+        store = serving.store
+        for x in (a, b, c, "NEW-P"):
+            live = engine.account_risk(x, None)
+            assert live.source == "live", x
+            # Scored in the worker, from its own connection: equal to scoring here.
+            fresh = engine.scorer.score_new(x, store)
+            assert live.fraud_probability == fresh.fraud_probability, x
+        assert metric(api, "creditgraph_rescore_cpu_seconds_total") > 0  # the worker's CPU
+    assert not _alive(worker)  # stopped with the app, after its batches
+
+
+def test_a_killed_worker_is_replaced_and_a_reload_sends_the_new_model(
+    api_settings: Settings,
+) -> None:
+    with api_client(api_settings) as api:
+        serving = serving_of(api)
+        pool = serving.rescore_pool
+        assert pool is not None
+        ids = engine_of(api).account_ids
+        transfer(api, "k-1", ids[100], ids[101])
+        assert serving.flush_rescoring(timeout=120)
+        (first,) = pool.worker_pids()
+        assert pool.models_sent == 1
+        os.kill(first, signal.SIGKILL)
+        # The next batch finds the worker dead: it goes back to the queue, is not lost, the
+        # store is not marked down, and a fresh worker (sent the model again) scores it.
+        transfer(api, "k-2", ids[102], ids[103])
+        assert serving.flush_rescoring(timeout=120)
+        assert not serving.health.degraded
+        (second,) = pool.worker_pids()
+        assert second != first
+        assert pool.models_sent == 2
+        assert engine_of(api).account_risk(ids[103], None).source == "live"
+        # A reload serves a new engine: its scorer goes to the worker before its batches.
+        assert api.post("/v1/admin/reload", "admin").status_code == 200
+        new = engine_of(api)
+        transfer(api, "k-3", ids[104], ids[105])
+        assert serving.flush_rescoring(timeout=120)
+        assert pool.models_sent == 3
+        live = new.account_risk(ids[105], None)
+        assert live.source == "live"
+        fresh = new.scorer.score_new(ids[105], serving.store)
+        assert live.fraud_probability == fresh.fraud_probability

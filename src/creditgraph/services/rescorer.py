@@ -40,6 +40,30 @@ from creditgraph.store.base import GraphStore
 
 log = logging.getLogger("creditgraph.api")
 
+Scored = list[tuple[str, InductiveScore]]
+
+
+class RetryLater(Exception):
+    """A batch could not be scored for a reason that passes (its worker process died): it
+    goes back to the queue, and the store is not marked down."""
+
+
+class BatchScorer(Protocol):
+    """Scores one batch from the store's current state: the scores and the CPU seconds."""
+
+    def __call__(
+        self, engine: RiskEngine, account_ids: list[str], store: GraphStore
+    ) -> tuple[Scored, float]: ...
+
+
+def score_in_thread(
+    engine: RiskEngine, account_ids: list[str], store: GraphStore
+) -> tuple[Scored, float]:
+    """The batch scored in the calling thread (``rescore_processes=0``)."""
+    cpu0 = time.thread_time()
+    scored = engine.score_accounts(account_ids, store)
+    return scored, time.thread_time() - cpu0
+
 
 class RescoreEvents(Protocol):
     """What the rescorer reports to a metrics system."""
@@ -61,11 +85,14 @@ class Rescorer:
         events: RescoreEvents,
         on_store_down: Callable[[StoreUnavailable], None] = lambda _e: None,
         retry_s: float = 1.0,
+        score: BatchScorer = score_in_thread,
     ) -> None:
         """``engine``: the serving engine now; ``store``: the store, None while it is known
         to be unreachable (degraded: the batch waits ``retry_s`` and is tried again, as after
-        a ``StoreUnavailable``, which goes to ``on_store_down``)."""
+        a ``StoreUnavailable``, which goes to ``on_store_down``); ``score``: where a batch is
+        computed (this thread, or a worker process: ``RescorePool``)."""
         self._engine = engine
+        self._score = score
         self._store = store
         self.batch = batch
         self.duty = duty
@@ -192,22 +219,24 @@ class Rescorer:
                 take = list(self._pending)[: self.batch]
                 self._inflight = {a: self._pending.pop(a) for a in take}
                 engine = self._engine()
-            wall0, cpu0 = time.perf_counter(), time.thread_time()
-            retry = 0.0
-            scored: list[tuple[str, InductiveScore]] = []
+            wall0 = time.perf_counter()
+            retry = cpu = 0.0
+            scored: Scored = []
             store = self._store()
             try:
                 if engine is None or store is None:
                     retry = self.retry_s  # no model yet, or degraded: try again later
                 else:
-                    scored = engine.score_accounts(take, store)
+                    scored, cpu = self._score(engine, take, store)
             except StoreUnavailable as e:
                 self._on_store_down(e)
+                retry = self.retry_s
+            except RetryLater as e:
+                log.warning("background rescoring: %s; retrying", e)
                 retry = self.retry_s
             except Exception:
                 # One bad batch must not stop the worker; its accounts keep the table score.
                 log.exception("background rescoring failed", extra={"accounts": len(take)})
-            cpu = time.thread_time() - cpu0
             with self._cond:
                 lags = self._keep(engine, scored, retry > 0)
                 self._inflight, self._dropped = {}, set()
@@ -225,7 +254,7 @@ class Rescorer:
     def _keep(
         self,
         engine: RiskEngine | None,
-        scored: list[tuple[str, InductiveScore]],
+        scored: Scored,
         again: bool,
     ) -> list[float]:
         """Keep what may be kept (caller holds the lock); returns the kept accounts' lags

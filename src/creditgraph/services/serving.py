@@ -32,7 +32,8 @@ from creditgraph.outcomes import ReviewItem
 from creditgraph.registry import ModelRegistry
 from creditgraph.services.inductive import InductiveScorer
 from creditgraph.services.ingest import import_records
-from creditgraph.services.rescorer import Rescorer
+from creditgraph.services.rescorepool import RescorePool
+from creditgraph.services.rescorer import Rescorer, score_in_thread
 from creditgraph.services.retrain import promote_version
 from creditgraph.services.review_writer import ReviewWriter
 from creditgraph.services.reviews import review_item
@@ -166,14 +167,21 @@ class Serving:
         # never queues behind investigator work (the bulkhead of issue 15).
         self.investigate_limiter = CapacityLimiter(1)
         self._store_lock = threading.Lock()
+        in_worker = settings.rescore_processes > 0
+        #: Where the rescorer's batches are scored: a worker process, or its own thread.
+        self.rescore_pool = (
+            RescorePool(settings, settings.rescore_process_nice) if in_worker else None
+        )
+        duty = settings.rescore_duty
         self.rescorer = Rescorer(
             lambda: self.engine,
             self.live_store,
             batch=settings.rescore_batch,
-            duty=settings.rescore_duty,
+            duty=duty if duty is not None else (0.5 if in_worker else 0.2),
             events=self.events,
             on_store_down=self.health.down,
             retry_s=settings.store_probe_interval_s,
+            score=self.rescore_pool or score_in_thread,
         )
         self._reviews: ReviewWriter | None = None  # started by the first review answer
 
@@ -213,6 +221,8 @@ class Serving:
 
     def close(self) -> None:
         self.rescorer.close()  # joins the worker before the store it reads closes
+        if self.rescore_pool is not None:
+            self.rescore_pool.close()  # after the thread: no batch is sent to it any more
         if self._reviews is not None:
             self._reviews.close()  # commits what was submitted, before the store closes
         if self._store is not None:

@@ -71,7 +71,7 @@ _store: GraphStore | None = None
 _WATCH_S = 0.5  # how often a worker checks that the API process is still there
 
 
-def _init(settings: Settings, nice: int, parent: int) -> None:
+def init_worker(settings: Settings, nice: int, parent: int) -> None:
     global _settings
     _settings = settings
     _exit_with(parent)
@@ -93,7 +93,7 @@ def _exit_with(parent: int) -> None:
     threading.Thread(target=watch, name="parent-watchdog", daemon=True).start()
 
 
-def _worker_store() -> GraphStore:
+def worker_store() -> GraphStore:
     global _store
     if _store is None:
         from creditgraph.store.factory import open_store  # the worker's own connection
@@ -108,13 +108,13 @@ def _worker_store() -> GraphStore:
 def _run(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> View | tuple[str, str, Any]:
     fn, summary = VIEWS[name]
     try:
-        out = fn(_worker_store(), *args, **kwargs)
+        out = fn(worker_store(), *args, **kwargs)
     except CreditGraphError as e:
         return (type(e).__name__, str(e), getattr(e, "cap", None))
     return View(orjson.dumps(out), [n["id"] for n in out["nodes"]], summary(out), os.getpid())
 
 
-def _raise_again(kind: str, message: str, cap: Any) -> CreditGraphError:
+def raise_again(kind: str, message: str, cap: Any) -> CreditGraphError:
     cls = getattr(errors, kind, None)
     if cls is TooExpensive:
         return TooExpensive(message, str(cap))
@@ -149,7 +149,7 @@ class ViewPool:
                 self._pool = ProcessPoolExecutor(
                     self.processes,
                     mp_context=multiprocessing.get_context("spawn"),
-                    initializer=_init,
+                    initializer=init_worker,
                     initargs=(self.settings, self.nice, os.getpid()),
                 )
             return self._pool
@@ -167,7 +167,7 @@ class ViewPool:
             pool.shutdown(wait=False)
             raise StoreUnavailable(f"the investigator worker process died ({e}); retry") from e
         if isinstance(out, tuple):
-            raise _raise_again(*out)
+            raise raise_again(*out)
         self.served += 1
         return out
 
