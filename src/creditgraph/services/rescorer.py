@@ -5,6 +5,8 @@ the touched accounts to ``touch``; it answers without scoring them (~30 ms CPU e
 accounts: the GNN over a sampled neighbourhood). One worker thread takes the pending accounts
 oldest first, ``batch`` at a time, scores them from the store (``RiskEngine.score_accounts``:
 one read view, one ``adjacent`` call) and keeps the scores as the engine's live overrides.
+The scoring itself runs where ``score`` says: by default in a worker process
+(``services/rescorepool.py``: the thread then only waits, holding no GIL), else in this thread.
 
 - Coalescing: pending is a set; an account touched ten times before the worker reaches it is
   scored once, from the store's state then (which holds all ten).
