@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import shlex
 import stat
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
+from creditgraph.api.app import create_app
 from creditgraph.api.keys import KeyRing
 from creditgraph.cli import app
+from creditgraph.config import Settings
 
 runner = CliRunner()
 
@@ -81,6 +85,35 @@ def test_demo_runs_the_main_job(data_dir: Path) -> None:
     principal = KeyRing(data_dir / "api_keys.sqlite").verify(key)
     assert principal is not None
     assert principal.role == "admin"
+    # Every command the demo prints works as printed (a new user pastes them).
+    curls = [x.strip() for x in result.stderr.splitlines() if x.strip().startswith("curl ")]
+    assert len(curls) >= 4
+    with TestClient(create_app(Settings(data_dir=data_dir))) as client:
+        for line in curls:
+            method, url, headers, body = _curl(line.replace("$KEY", key))
+            r = client.request(method, url, headers=headers, content=body)
+            assert r.status_code == 200, (line, r.text)
+
+
+def _curl(line: str) -> tuple[str, str, dict[str, str], bytes | None]:
+    """The method, URL, headers and body of a printed ``curl`` command line."""
+    words = shlex.split(line)[1:]
+    method, url, headers, body = "GET", "", {}, None
+    while words:
+        w = words.pop(0)
+        if w == "-s":
+            continue
+        if w == "-X":
+            method = words.pop(0)
+        elif w == "-H":
+            name, _, value = words.pop(0).partition(":")
+            headers[name.strip()] = value.strip()
+        elif w == "-d":
+            body = words.pop(0).encode()
+            method = "POST" if method == "GET" else method
+        else:
+            url = w
+    return method, url, headers, body
 
 
 def test_keys_create_prints_the_key_alone(data_dir: Path) -> None:

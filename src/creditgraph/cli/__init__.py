@@ -253,8 +253,11 @@ def demo(
         f'  curl -s -X POST {base}/v1/risk/transfer -H "Authorization: Bearer $KEY" '
         "-H 'Content-Type: application/json' -H 'Idempotency-Key: demo-1' "
         '-d \'{"src": "A0000001", "dst": "A0000002", "amount": 120}\'\n'
-        f'  curl -s {base}/v1/accounts/A0000001/score -H "Authorization: Bearer $KEY"\n'
-        f'  curl -s {base}/v1/accounts/A0000001/credit -H "Authorization: Bearer $KEY"\n'
+        # Every look-up by anyone but the payment service says why (audited).
+        f'  curl -s {base}/v1/accounts/A0000001/score -H "Authorization: Bearer $KEY" '
+        "-H 'X-Purpose: trying the demo'\n"
+        f'  curl -s {base}/v1/accounts/A0000001/credit -H "Authorization: Bearer $KEY" '
+        "-H 'X-Purpose: trying the demo'\n"
         f"  open {base}/docs for every endpoint\n"
         f"  investigator page: {base}/ui/ (sign in with the key and a purpose)",
         highlight=False,
