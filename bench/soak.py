@@ -24,7 +24,8 @@ Loopback only, bounded (``--warmup`` + ``--minutes`` windows of ``--window`` sec
     error of the load generator's making);
 (4) one wrk run per window, back to back; after each, the server's resident memory
     (``VmRSS`` of the API process and its worker processes together: investigator views,
-    rescoring) and the per-route status counts from ``/metrics``.
+    rescoring), the per-route status counts and the background rescorer's queue depth and
+    mean lag from ``/metrics``.
 Prints one JSON line per window and a closing JSON line: errors (socket errors, non-2xx,
 server 5xx), RSS growth from the end of the first window to the end of the last, and p99
 per window with the ratio of the worst to the median window.
@@ -235,6 +236,21 @@ def cpu_seconds(pid: int) -> float:
     return total
 
 
+def rescore_state(url: str) -> dict[str, float]:
+    """The background rescorer's queue depth and its lag (first touch to kept) totals."""
+    want = {
+        "creditgraph_rescore_pending": "pending",
+        "creditgraph_rescore_lag_seconds_sum": "lag_sum_s",
+        "creditgraph_rescore_lag_seconds_count": "rescored",
+    }
+    out: dict[str, float] = {}
+    for line in httpx.get(url + "/metrics", timeout=10).text.splitlines():
+        name, _, value = line.partition(" ")
+        if name in want:
+            out[want[name]] = float(value)
+    return out
+
+
 def status_counts(url: str) -> dict[str, int]:
     """Requests so far by ``route status`` from the latency histogram's ``_count`` series."""
     out: dict[str, int] = {}
@@ -355,7 +371,16 @@ def main() -> None:
         n_windows = max(1, round(args.minutes * 60 / args.window))
         for w in range(n_windows):
             cpu0, api0 = cpu_seconds(pid), _cpu_one(pid)
+            rs0 = rescore_state(url)
             r = wrk(script(f"w{w}"), url, seconds=args.window, connections=args.connections)
+            rs1 = rescore_state(url)
+            # Whether rescoring keeps up with ingest: the queue at the window's end and the
+            # mean lag of the accounts rescored during it.
+            done = rs1.get("rescored", 0.0) - rs0.get("rescored", 0.0)
+            r["rescore_pending"] = int(rs1.get("pending", 0.0))
+            r["rescored"] = int(done)
+            lag = rs1.get("lag_sum_s", 0.0) - rs0.get("lag_sum_s", 0.0)
+            r["rescore_lag_mean_s"] = round(lag / done, 2) if done else None
             r["server_cpu_share"] = round((cpu_seconds(pid) - cpu0) / args.window, 3)
             # The API process alone: one GIL, the share that bounds the rate it can serve.
             r["api_process_cpu_share"] = round((_cpu_one(pid) - api0) / args.window, 3)
