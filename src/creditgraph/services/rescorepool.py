@@ -28,6 +28,7 @@ import os
 import pickle
 import threading
 import time
+import weakref
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
@@ -78,8 +79,9 @@ class RescorePool:
         self._lock = threading.Lock()
         self._pool: ProcessPoolExecutor | None = None
         self._closed = False
-        #: The scorer the worker was last sent, and its token (a new one per engine).
-        self._sent: InductiveScorer | None = None
+        #: The scorer the worker was last sent (weakly: a replaced engine's model is not kept
+        #: alive here until the next batch), and its token (a new one per engine).
+        self._sent: weakref.ref[InductiveScorer] | None = None
         self._token = 0
         self.batches = 0  # batches scored by a worker (for tests)
         self.models_sent = 0
@@ -106,8 +108,8 @@ class RescorePool:
         del store  # the worker reads through its own connection
         ids = list(dict.fromkeys(account_ids))
         pool = self._executor()
-        if engine.scorer is not self._sent:
-            self._sent, self._token = engine.scorer, self._token + 1
+        if self._sent is None or self._sent() is not engine.scorer:
+            self._sent, self._token = weakref.ref(engine.scorer), self._token + 1
         try:
             out = pool.submit(_score, self._token, None, ids).result()
             if out == _NEED_MODEL:  # a fresh worker, or a new engine since the last batch
