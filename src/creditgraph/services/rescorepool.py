@@ -23,13 +23,9 @@ fresh worker. ``close`` shuts the worker down after the batch in flight (never c
 
 from __future__ import annotations
 
-import multiprocessing
-import os
 import pickle
-import threading
 import time
 import weakref
-from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
@@ -38,7 +34,7 @@ from creditgraph.errors import CreditGraphError
 from creditgraph.services.inductive import InductiveScorer
 from creditgraph.services.rescorer import RetryLater, Scored
 from creditgraph.services.risk import RiskEngine
-from creditgraph.services.viewpool import init_worker, raise_again, worker_store
+from creditgraph.services.viewpool import SpawnedPool, init_worker, raise_again, worker_store
 from creditgraph.store.base import GraphStore
 
 # -- the worker side --------------------------------------------------------------------------
@@ -70,15 +66,11 @@ def _score(token: int, blob: bytes | None, ids: list[str]) -> Any:
 
 
 # -- the API side -----------------------------------------------------------------------------
-class RescorePool:
+class RescorePool(SpawnedPool):
     """One spawned worker that scores the ``Rescorer``'s batches (started on first use)."""
 
     def __init__(self, settings: Settings, nice: int = 0) -> None:
-        self.settings = settings
-        self.nice = nice
-        self._lock = threading.Lock()
-        self._pool: ProcessPoolExecutor | None = None
-        self._closed = False
+        super().__init__(settings, 1, nice, _init)
         #: The scorer the worker was last sent (weakly: a replaced engine's model is not kept
         #: alive here until the next batch), and its token (a new one per engine).
         self._sent: weakref.ref[InductiveScorer] | None = None
@@ -86,19 +78,8 @@ class RescorePool:
         self.batches = 0  # batches scored by a worker (for tests)
         self.models_sent = 0
 
-    def _executor(self) -> ProcessPoolExecutor:
-        with self._lock:
-            if self._closed:
-                raise RetryLater("the server is shutting down")
-            if self._pool is None:
-                # spawn, not fork: the API process has threads (see ``ViewPool``).
-                self._pool = ProcessPoolExecutor(
-                    1,
-                    mp_context=multiprocessing.get_context("spawn"),
-                    initializer=_init,
-                    initargs=(self.settings, self.nice, os.getpid()),
-                )
-            return self._pool
+    def _closing(self) -> Exception:
+        return RetryLater("the server is shutting down")
 
     def __call__(
         self, engine: RiskEngine, account_ids: list[str], store: GraphStore
@@ -117,26 +98,10 @@ class RescorePool:
                 out = pool.submit(_score, self._token, blob, ids).result()
                 self.models_sent += 1
         except BrokenProcessPool as e:
-            with self._lock:
-                if self._pool is pool:
-                    self._pool = None  # the next batch starts a fresh worker
-            pool.shutdown(wait=False)
+            self._broken(pool)
             raise RetryLater(f"the rescoring worker process died ({e})") from e
         if isinstance(out, tuple) and len(out) == 3:
             raise raise_again(*out)
         scored, cpu = out
         self.batches += 1
         return scored, float(cpu)
-
-    def worker_pids(self) -> list[int]:
-        pool = self._pool
-        procs = getattr(pool, "_processes", None) or {}
-        return sorted(procs)
-
-    def close(self) -> None:
-        """Signal the worker to stop after the batch in flight and wait for it."""
-        with self._lock:
-            self._closed = True
-            pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=False)

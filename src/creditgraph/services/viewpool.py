@@ -127,32 +127,72 @@ def raise_again(kind: str, message: str, cap: Any) -> CreditGraphError:
 
 
 # -- the API side -----------------------------------------------------------------------------
-class ViewPool:
-    """``processes`` spawned workers for the heavy views (started on first use)."""
+class SpawnedPool:
+    """Spawned, niced worker processes (started on first use) and their shutdown; shared by
+    ``ViewPool`` and the rescorer's ``RescorePool``."""
 
-    def __init__(self, settings: Settings, processes: int, nice: int = 0) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        processes: int,
+        nice: int = 0,
+        initializer: Callable[[Settings, int, int], None] = init_worker,
+    ) -> None:
         self.settings = settings
         self.processes = processes
         self.nice = nice
+        self._initializer = initializer
         self._lock = threading.Lock()
         self._pool: ProcessPoolExecutor | None = None
         self._closed = False
-        self.served = 0  # views answered by a worker (for tests and /metrics readers)
+
+    def _closing(self) -> Exception:
+        """What a call after ``close`` raises."""
+        return StoreUnavailable("the server is shutting down")
 
     def _executor(self) -> ProcessPoolExecutor:
         with self._lock:
             if self._closed:
-                raise StoreUnavailable("the server is shutting down")
+                raise self._closing()
             if self._pool is None:
                 # spawn, not fork: the API process has threads (uvicorn, the ledger's writers,
                 # torch), and a forked child may inherit a lock some thread held.
                 self._pool = ProcessPoolExecutor(
                     self.processes,
                     mp_context=multiprocessing.get_context("spawn"),
-                    initializer=init_worker,
+                    initializer=self._initializer,
                     initargs=(self.settings, self.nice, os.getpid()),
                 )
             return self._pool
+
+    def _broken(self, pool: ProcessPoolExecutor) -> None:
+        """``pool`` lost a worker: the next call starts fresh workers."""
+        with self._lock:
+            if self._pool is pool:
+                self._pool = None
+        pool.shutdown(wait=False)
+
+    def worker_pids(self) -> list[int]:
+        """The pids of the running workers (none before the first call)."""
+        pool = self._pool
+        procs = getattr(pool, "_processes", None) or {}
+        return sorted(procs)
+
+    def close(self) -> None:
+        """Signal the workers to stop and wait for the calls in flight (none is cancelled)."""
+        with self._lock:
+            self._closed = True
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=False)
+
+
+class ViewPool(SpawnedPool):
+    """``processes`` spawned workers for the heavy views (started on first use)."""
+
+    def __init__(self, settings: Settings, processes: int, nice: int = 0) -> None:
+        super().__init__(settings, processes, nice)
+        self.served = 0  # views answered by a worker (for tests and /metrics readers)
 
     def call(self, name: str, *args: Any, **kwargs: Any) -> View:
         """Compute view ``name`` in a worker and wait for it (call from a thread, not the
@@ -161,26 +201,9 @@ class ViewPool:
         try:
             out = pool.submit(_run, name, args, kwargs).result()
         except BrokenProcessPool as e:
-            with self._lock:
-                if self._pool is pool:
-                    self._pool = None  # the next request starts fresh workers
-            pool.shutdown(wait=False)
+            self._broken(pool)
             raise StoreUnavailable(f"the investigator worker process died ({e}); retry") from e
         if isinstance(out, tuple):
             raise raise_again(*out)
         self.served += 1
         return out
-
-    def worker_pids(self) -> list[int]:
-        """The pids of the running workers (none before the first view)."""
-        pool = self._pool
-        procs = getattr(pool, "_processes", None) or {}
-        return sorted(procs)
-
-    def close(self) -> None:
-        """Signal the workers to stop and wait for the views in flight (none is cancelled)."""
-        with self._lock:
-            self._closed = True
-            pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=False)
