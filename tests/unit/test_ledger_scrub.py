@@ -9,7 +9,14 @@ from typing import Any
 
 import orjson
 
-from creditgraph.ledger.core import _map_text, _scrub_json, pseudonymise
+from creditgraph.ledger.chain import ChainLog, seal
+from creditgraph.ledger.core import (
+    _map_text,
+    _merged,
+    _scrub_json,
+    pseudonymise,
+    pseudonymised_json,
+)
 from creditgraph.ledger.pseudonyms import scrub
 
 # Ids a store may hold (ingest accepts 1-128 characters of anything): ordinary ones, one a
@@ -94,6 +101,11 @@ def test_pseudonymise_is_byte_identical_to_walking_the_entry() -> None:
             by_text += 1
         else:
             walked += 1
+        # The bytes the decision line is written from: the same as serialising the entry.
+        extra = {"subjects": list(mapping.values()), "input_hash": "ab" * 32}
+        assert _merged(pseudonymised_json(entry, mapping), extra) == orjson.dumps(
+            {**want, **extra}
+        ), (entry, mapping)
     # All three ways were taken, each many times.
     assert by_text > 150, by_text
     assert walked > 300, walked
@@ -138,3 +150,22 @@ def test_an_id_that_json_escapes_is_still_replaced() -> None:
             }
         ]
     }
+
+
+def test_a_chain_line_is_the_merged_object_byte_for_byte(tmp_path: Any) -> None:
+    """``append_json`` splices seq, ts and prev in front of the payload's bytes: the line is
+    what serialising the whole object gives (so readers and ``verify`` see no change)."""
+    rng = random.Random(5)
+    log = ChainLog(tmp_path / "d.jsonl", clock=lambda: 1_700_000_000.25)
+    payloads = [{}, {"a": 1}] + [
+        {f"k{i}": _value(rng, 0) for i in range(rng.randint(1, 5))} for _ in range(200)
+    ]
+    try:
+        prev = "0" * 64
+        for n, payload in enumerate(payloads, start=1):
+            assert log.append(payload) == n
+            body = orjson.dumps({"seq": n, "ts": 1_700_000_000.25, "prev": prev, **payload})
+            want, prev = seal(body)
+            assert log.path.read_bytes().splitlines()[-1] == want
+    finally:
+        log.close()

@@ -62,18 +62,36 @@ def _verbatim_in_json(account_id: str) -> bool:
 _OUTSIDE_STRINGS = frozenset("0123456789+-.eE,:[]{}truefalsn")
 
 
-def _scrub_json(blob: bytes, mapping: Mapping[str, str]) -> Any | None:
-    """The entry of ``blob`` (its compact JSON) with the ids replaced, by one ``scrub`` of
-    the text: the same result as walking the entry when no string in it needed an escape
-    (no backslash in the blob) and every id is written verbatim and holds a character
-    that only a string can (so a match is always inside one string, whose quotes are
-    token edges as its ends are). None when that does not hold: walk instead."""
+def _scrub_text(blob: bytes, mapping: Mapping[str, str]) -> bytes | None:
+    """``blob`` (an entry's compact JSON) with the ids replaced, by one ``scrub`` of the
+    text: the same bytes as serialising the walked entry when no string in it needed an
+    escape (no backslash in the blob) and every id is written verbatim and holds a
+    character that only a string can (so a match is always inside one string, whose quotes
+    are token edges as its ends are). None when that does not hold: walk instead."""
     if b"\\" in blob:
         return None
     for a in mapping:
         if not a or not _verbatim_in_json(a) or set(a) <= _OUTSIDE_STRINGS:
             return None
-    return orjson.loads(scrub(blob.decode(), mapping))
+    return scrub(blob.decode(), mapping).encode()
+
+
+def _scrub_json(blob: bytes, mapping: Mapping[str, str]) -> Any | None:
+    """The entry of ``_scrub_text(blob, mapping)``, parsed; None where that is None."""
+    text = _scrub_text(blob, mapping)
+    return None if text is None else orjson.loads(text)
+
+
+def pseudonymised_json(entry: Mapping[str, Any], mapping: Mapping[str, str]) -> bytes:
+    """``orjson.dumps(pseudonymise(entry, mapping))``, without parsing the scrubbed text
+    back: the decision line is written from these bytes."""
+    blob = orjson.dumps(entry)
+    if not any(not _verbatim_in_json(a) or a.encode() in blob for a in mapping):
+        return blob
+    text = _scrub_text(blob, mapping)
+    if text is None:
+        text = orjson.dumps(_scrubbed(entry, mapping, tuple(a for a in mapping if a)))
+    return text
 
 
 def pseudonymise(entry: dict[str, Any], mapping: Mapping[str, str]) -> dict[str, Any]:
@@ -93,6 +111,15 @@ def pseudonymise(entry: dict[str, Any], mapping: Mapping[str, str]) -> dict[str,
         scrubbed = _scrubbed(entry, mapping, tuple(a for a in mapping if a))
     out: dict[str, Any] = scrubbed
     return out
+
+
+def _merged(body: bytes, extra: Mapping[str, Any]) -> bytes:
+    """``body`` (an object's compact JSON) with ``extra``'s members appended: the bytes of
+    ``orjson.dumps({**parsed body, **extra})`` where no key of ``extra`` is in the body."""
+    if not extra:
+        return body
+    tail = orjson.dumps(extra)
+    return tail if body == b"{}" else body[:-1] + b"," + tail[1:]
 
 
 class Ledger:
@@ -146,24 +173,26 @@ class Ledger:
         pseudonym, and, when ``inputs`` is given, ``input_hash``: keyed BLAKE2b-256 of the inputs'
         canonical JSON keyed with the accounts' salts (so an erased person's inputs can no
         longer be confirmed by guessing). Returns the line's seq."""
-        entry: dict[str, Any] = dict(payload)
+        extra: dict[str, Any] = {}
         if accounts:
             known = self.pseudonyms.of(accounts)
             mapping = {a: known[a][0] for a in accounts}
-            entry = pseudonymise(entry, mapping)
-            entry["subjects"] = list(dict.fromkeys(mapping[a] for a in accounts))
+            body = pseudonymised_json(payload, mapping)
+            extra["subjects"] = list(dict.fromkeys(mapping[a] for a in accounts))
             if inputs is not None:
                 key = b"".join(known[a][1] for a in dict.fromkeys(accounts))
                 canonical = orjson.dumps(inputs, option=orjson.OPT_SORT_KEYS)
                 # Keyed BLAKE2b is a MAC by design (a third of HMAC-SHA256's cost here).
-                entry["input_hash"] = hashlib.blake2b(
+                extra["input_hash"] = hashlib.blake2b(
                     canonical, key=key[:64], digest_size=32
                 ).hexdigest()
-        elif inputs is not None:
-            entry["input_hash"] = hashlib.sha256(
-                orjson.dumps(inputs, option=orjson.OPT_SORT_KEYS)
-            ).hexdigest()
-        return self.chains[stream].append(entry)
+        else:
+            body = orjson.dumps(payload)
+            if inputs is not None:
+                extra["input_hash"] = hashlib.sha256(
+                    orjson.dumps(inputs, option=orjson.OPT_SORT_KEYS)
+                ).hexdigest()
+        return self.chains[stream].append_json(_merged(body, extra))
 
     def about(
         self,

@@ -51,7 +51,9 @@ class TransferScore:
     until ``explain`` computed them (or the scorer was asked to, ``explain=True``)."""
 
     probability: float
-    features: dict[str, Any]
+    #: The model's numeric inputs (one row, ``NUMERIC`` order) and categorical values.
+    numeric: np.ndarray[Any, Any]
+    categorical: dict[str, str | None]
     contributions: np.ndarray[Any, Any] | None
     names: list[str]
     sender_count: int
@@ -59,6 +61,16 @@ class TransferScore:
     explainer: Callable[[np.ndarray[Any, Any]], np.ndarray[Any, Any]] | None = None
     #: How ``explain`` attributes: "path" or "treeshap" (see the module docstring).
     attribution: str = "treeshap"
+
+    @property
+    def features(self) -> dict[str, Any]:
+        """The inputs by name (Python floats, as ``float(x[j])`` gives them; ``cat_<name>``
+        for the categorical ones). Built on demand: only review and block answers, whose
+        factors quote them, need it, and an allow answer is most of the traffic."""
+        values: dict[str, Any] = dict(zip(NUMERIC, self.numeric.tolist(), strict=True))
+        for c, v in self.categorical.items():
+            values[f"cat_{c}"] = v
+        return values
 
     def explain(self) -> np.ndarray[Any, Any]:
         """The contributions to the margin (one per input, then the bias), by
@@ -162,17 +174,13 @@ class TransferScorer:
         prob = 1.0 / (
             1.0 + math.exp(-max(min(self.model.calib_a * margin + self.model.calib_b, 700), -700))
         )
-        names = self.model.feature_names
-        row: list[float] = x[0].tolist()  # Python floats, as float(x[0, j]) gives them
-        values: dict[str, Any] = dict(zip(NUMERIC, row, strict=True))
-        for c in self.model.categorical:
-            values[f"cat_{c}"] = rows.categorical[c][0]
         return TransferScore(
             prob,
-            values,
+            x[0],
+            {c: rows.categorical[c][0] for c in self.model.categorical},
             contrib,
-            names,
-            int(row[_S_OUT_COUNT]),
+            self.model.feature_names,
+            int(x[0, _S_OUT_COUNT]),
             design,
             self._explain,
             self.attribution,
