@@ -64,7 +64,7 @@ from creditgraph.store.embedded_outcomes import OUTCOME_DDL, EmbeddedOutcomes
 from creditgraph.store.obligations import change_of_advance, changes_of_new, plan_obligations
 from creditgraph.store.snapshot import SnapshotBuilder
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # Tables are created idempotently; ``user_version`` records the layout for later migrations.
 DDL = (
@@ -85,8 +85,11 @@ DDL = (
     ) WITHOUT ROWID""",
     *(
         TRANSFER_INDEXES := (
-            "CREATE INDEX IF NOT EXISTS transfers_src_dst ON transfers(src, dst)",
-            "CREATE INDEX IF NOT EXISTS transfers_dst_src ON transfers(dst, src)",
+            # ``amount`` makes them covering for ``adjacent``'s per-pair count and sum: an
+            # account's transfers are read from index pages alone, not one table row each
+            # (the cold-page tail of request-time scoring, docs/benchmarks.md, session 8).
+            "CREATE INDEX IF NOT EXISTS transfers_src_dst ON transfers(src, dst, amount)",
+            "CREATE INDEX IF NOT EXISTS transfers_dst_src ON transfers(dst, src, amount)",
             # An account's transfers newest first (the investigator's transfers page).
             "CREATE INDEX IF NOT EXISTS transfers_src_ts ON transfers(src, ts)",
             "CREATE INDEX IF NOT EXISTS transfers_dst_ts ON transfers(dst, ts)",
@@ -329,6 +332,19 @@ def _without_rowid(db: sqlite3.Connection, table: str) -> bool:
     return sql is not None and "WITHOUT ROWID" in sql[0].upper()
 
 
+def _stale_indexes(db: sqlite3.Connection, stmts: Sequence[str]) -> list[tuple[str, str]]:
+    """(name, CREATE statement) of each index in ``stmts`` whose columns in the database
+    differ from the statement's (``CREATE INDEX IF NOT EXISTS`` keeps an older layout)."""
+    stale = []
+    for stmt in stmts:
+        name = stmt.split()[5]
+        wanted = [c.strip() for c in stmt[stmt.index("(") + 1 : stmt.rindex(")")].split(",")]
+        have = [r[2] for r in db.execute(f"PRAGMA index_info({name})")]
+        if have != wanted:
+            stale.append((name, stmt))
+    return stale
+
+
 def _write_failed(path: Path, e: sqlite3.OperationalError) -> StoreUnavailable:
     """A write SQLite could not finish, as one clear line; the transaction is rolled back."""
     code = getattr(e, "sqlite_errorname", "")
@@ -458,6 +474,16 @@ class EmbeddedStore(EmbeddedOutcomes, GraphStore):
                 db.execute("INSERT INTO scores SELECT * FROM scores_v2 ORDER BY account_id")
                 db.execute("DROP TABLE scores_v2")
                 applied.append("migrated v2 -> v3: scores in a rowid table")
+            stale = _stale_indexes(db, TRANSFER_INDEXES)
+            if stale:
+                # v3 transfer pair indexes lacked ``amount``: rebuilt with it, in this
+                # transaction (once; a killed migration leaves the v3 indexes as they were).
+                for name, stmt in stale:
+                    db.execute(f"DROP INDEX {name}")
+                    db.execute(stmt)
+                applied.append(
+                    "migrated v3 -> v4: " + ", ".join(n for n, _ in stale) + " cover amount"
+                )
             db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         return applied
 
