@@ -24,6 +24,11 @@ the cost of cold store pages (a just-written account's pages are warm).
 ``--version`` times a registered version other than the champion. ``--hubs N`` times
 ``score_new`` (pages warm) for the N accounts with the most edges: its own edges are read and
 looped over in full, so this is the cost that grows with degree.
+
+``--against DATA``: a copy of the same store in another layout (e.g. made before a schema
+migration: its transfer indexes are left as they are, not migrated on open); ``score_new``
+of the same fresh accounts (and of the hubs) is timed on both stores, interleaved account by
+account, so cold pages meet both alike (``against``; logits must agree exactly).
 """
 
 from __future__ import annotations
@@ -43,6 +48,9 @@ from creditgraph.ml.artifact import load_artifact
 from creditgraph.ml.center import ServedCenter
 from creditgraph.registry import ModelRegistry
 from creditgraph.services.inductive import InductiveScore, InductiveScorer
+from creditgraph.store import embedded
+from creditgraph.store.base import GraphStore
+from creditgraph.store.embedded import EmbeddedStore
 from creditgraph.store.factory import open_store
 
 
@@ -56,6 +64,9 @@ def main() -> None:
     ap.add_argument("--version", help="a registered version (default: the champion)")
     ap.add_argument(
         "--hubs", type=int, default=0, help="also time score_new for the N highest-degree accounts"
+    )
+    ap.add_argument(
+        "--against", type=Path, help="a copy of --data in another layout: score_new on both"
     )
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -85,6 +96,7 @@ def main() -> None:
         # to ``score_new`` is what reading cold pages cost (a just-written account is warm).
         warm = _time(lambda a: scorer.score_new(a, store), ids[args.accounts :])
         hubs: dict[str, object] = {}
+        hub_ids: list[str] = []
         if args.hubs:
             degree = np.zeros(snapshot.num_accounts)
             for es in snapshot.edges.values():
@@ -101,6 +113,10 @@ def main() -> None:
                     **_time(lambda a: scorer.score_new(a, store), hub_ids),
                 }
             }
+        if args.against:
+            compared["against"] = _against(scorer, store, args.against, ids[args.accounts :])
+            if args.hubs:  # pages warm on both (a first pass), as ``hubs``
+                compared["against_hubs"] = _against(scorer, store, args.against, hub_ids, warm=True)
         # After the plain timings, so neither meets the other's warmed store pages first.
         if args.compare_previous:
             model = scorer.model
@@ -169,6 +185,48 @@ def _compare(scorer: InductiveScorer, center: ServedCenter, ids: list[str]) -> d
             "center_only": summary(ms[True]),
             "max_abs_logit_diff": worst,
         }
+    }
+
+
+def _against(
+    scorer: InductiveScorer, store: GraphStore, other: Path, ids: list[str], warm: bool = False
+) -> dict[str, object]:
+    """``score_new`` of ``ids`` on ``store`` and on the copy in ``other`` (opened without
+    index migration), interleaved; which store goes first alternates per account."""
+    keep = embedded._stale_indexes
+    embedded._stale_indexes = lambda db, stmts: []  # leave the copy's indexes as they are
+    try:
+        copy = EmbeddedStore(Settings(data_dir=other).embedded_path)
+    finally:
+        embedded._stale_indexes = keep
+    try:
+        layout = {
+            name: [r[2] for r in copy._db.execute(f"PRAGMA index_info({name})")]
+            for name in embedded.TRANSFER_INDEX_NAMES[:2]
+        }
+        stores: dict[bool, GraphStore] = {True: copy, False: store}
+        for a in ids if warm else ():
+            scorer.score_new(a, copy)
+            scorer.score_new(a, store)
+        wall: dict[bool, list[float]] = {True: [], False: []}
+        cpu: dict[bool, list[float]] = {True: [], False: []}
+        worst = 0.0
+        for n, a in enumerate(ids):
+            logits = []
+            for old in (True, False) if n % 2 else (False, True):
+                c, t = time.thread_time(), time.perf_counter()
+                s = scorer.score_new(a, stores[old])
+                wall[old].append((time.perf_counter() - t) * 1e3)
+                cpu[old].append((time.thread_time() - c) * 1e3)
+                logits.append((s.fraud_logit, s.social_logit))
+            worst = max(worst, *(abs(x - y) for x, y in zip(*logits, strict=True)))
+    finally:
+        copy.close()
+    return {
+        "copy_indexes": layout,
+        "copy": _summary(wall[True], cpu[True]),
+        "data": _summary(wall[False], cpu[False]),
+        "max_abs_logit_diff": worst,
     }
 
 
