@@ -82,7 +82,9 @@ def main() -> None:
         scorer = InductiveScorer.build(artifact, version, snapshot)
         build_s = time.perf_counter() - start
         rng = np.random.default_rng(args.seed)
-        picks = rng.choice(snapshot.num_accounts, args.accounts + args.new, replace=False)
+        # ``--against`` gets its own ``--new`` accounts: the plain timings warm their pages.
+        extra = args.new if args.against else 0
+        picks = rng.choice(snapshot.num_accounts, args.accounts + args.new + extra, replace=False)
         ids = [snapshot.account_ids[i] for i in picks]
         for a in ids[:20]:  # warm-up
             scorer.score(a)
@@ -91,10 +93,11 @@ def main() -> None:
         if args.compare_previous and center is not None:
             compared = _compare(scorer, center, ids[: args.accounts])
         known = _time(lambda a: scorer.score(a), ids[: args.accounts])
-        fresh = _time(lambda a: scorer.score_new(a, store), ids[args.accounts :])
+        new_ids = ids[args.accounts : args.accounts + args.new]
+        fresh = _time(lambda a: scorer.score_new(a, store), new_ids)
         # The same accounts again: their store pages are now in memory, so the difference
         # to ``score_new`` is what reading cold pages cost (a just-written account is warm).
-        warm = _time(lambda a: scorer.score_new(a, store), ids[args.accounts :])
+        warm = _time(lambda a: scorer.score_new(a, store), new_ids)
         hubs: dict[str, object] = {}
         hub_ids: list[str] = []
         if args.hubs:
@@ -114,13 +117,13 @@ def main() -> None:
                 }
             }
         if args.against:
-            compared["against"] = _against(scorer, store, args.against, ids[args.accounts :])
+            against_ids = ids[args.accounts + args.new :]
+            compared["against"] = _against(scorer, store, args.against, against_ids)
             if args.hubs:  # pages warm on both (a first pass), as ``hubs``
                 compared["against_hubs"] = _against(scorer, store, args.against, hub_ids, warm=True)
         # After the plain timings, so neither meets the other's warmed store pages first.
         if args.compare_previous:
             model = scorer.model
-            new_ids = ids[args.accounts :]
 
             def earlier_new(on: bool) -> None:
                 model.generic_own_row = on
