@@ -92,6 +92,9 @@ def main() -> None:
         center = scorer.model.served_center
         if args.compare_previous and center is not None:
             compared = _compare(scorer, center, ids[: args.accounts])
+        if args.against:  # first: no earlier request has warmed --data's pages
+            against_ids = ids[args.accounts + args.new :]
+            compared["against"] = _against(scorer, store, args.against, against_ids)
         known = _time(lambda a: scorer.score(a), ids[: args.accounts])
         new_ids = ids[args.accounts : args.accounts + args.new]
         fresh = _time(lambda a: scorer.score_new(a, store), new_ids)
@@ -116,10 +119,7 @@ def main() -> None:
                     **_time(lambda a: scorer.score_new(a, store), hub_ids),
                 }
             }
-        if args.against:
-            against_ids = ids[args.accounts + args.new :]
-            compared["against"] = _against(scorer, store, args.against, against_ids)
-            if args.hubs:  # pages warm on both (a first pass), as ``hubs``
+            if args.against:  # pages warm on both (a first pass), as ``hubs``
                 compared["against_hubs"] = _against(scorer, store, args.against, hub_ids, warm=True)
         # After the plain timings, so neither meets the other's warmed store pages first.
         if args.compare_previous:
@@ -208,6 +208,10 @@ def _against(
             for name in embedded.TRANSFER_INDEX_NAMES[:2]
         }
         stores: dict[bool, GraphStore] = {True: copy, False: store}
+        if not warm:
+            # The copy's pages as --data's are at this point: read once by a snapshot (the
+            # scorer's was taken from --data), the accounts' own reads still cold on both.
+            copy.snapshot()
         for a in ids if warm else ():
             scorer.score_new(a, copy)
             scorer.score_new(a, store)
