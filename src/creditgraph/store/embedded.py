@@ -941,6 +941,16 @@ class EmbeddedStore(EmbeddedOutcomes, GraphStore):
             score=scores[0] if scores else None,
         )
 
+    def account_attributes(self, account_id: str) -> Account:
+        with self._read() as db:
+            row = db.execute(
+                "SELECT created_at, features, properties FROM accounts WHERE account_id = ?",
+                (account_id,),
+            ).fetchone()
+        if row is None:
+            raise NotFound(f"account {account_id!r} not found")
+        return Account(account_id, row[0], orjson.loads(row[1]), orjson.loads(row[2]))
+
     def account_history(self, account_id: str) -> list[AccountVersion]:
         if self.missing_accounts([account_id]):
             raise NotFound(f"account {account_id!r} not found")
