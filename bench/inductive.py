@@ -26,8 +26,9 @@ the cost of cold store pages (a just-written account's pages are warm).
 looped over in full, so this is the cost that grows with degree.
 
 ``--against DATA``: a copy of the same store in another layout (e.g. made before a schema
-migration: its transfer indexes are left as they are, not migrated on open); ``score_new``
-of the same fresh accounts (and of the hubs) is timed on both stores, interleaved account by
+migration: its transfer indexes are left as they are, not migrated on open), read the
+earlier way (the account by ``get_account``, with its label and score rows); ``score_new``
+of other fresh accounts (and of the hubs) is timed on both stores, interleaved account by
 account, so cold pages meet both alike (``against``; logits must agree exactly).
 """
 
@@ -202,6 +203,8 @@ def _against(
         copy = EmbeddedStore(Settings(data_dir=other).embedded_path)
     finally:
         embedded._stale_indexes = keep
+    # The earlier account read too: ``get_account`` (label and score rows) on the copy.
+    copy.account_attributes = copy.get_account  # type: ignore[method-assign]
     try:
         layout = {
             name: [r[2] for r in copy._db.execute(f"PRAGMA index_info({name})")]
