@@ -17,6 +17,10 @@ one GNN forward per occluded relation) interleaved with the current one (``compa
 and for a champion with GNN members ``score`` with and without batched occlusions
 (``compare_occlusion``).
 
+``--warm-pages``: ``store.warm_request_pages()`` after the snapshot, as the risk API does
+when it loads a model (``warm_pages_s``: its time); without it the first requests meet cold
+store pages.
+
 Every timing is reported as wall time and as the thread's CPU time (``cpu_p50_ms``...): on a
 shared machine under ``nice`` the wall tail is mostly time spent waiting for a core.
 ``score_new_warm`` times the same accounts a second time: the difference to ``score_new`` is
@@ -67,6 +71,11 @@ def main() -> None:
         "--hubs", type=int, default=0, help="also time score_new for the N highest-degree accounts"
     )
     ap.add_argument(
+        "--warm-pages",
+        action="store_true",
+        help="store.warm_request_pages() first (on --against's copy too), as the risk API does",
+    )
+    ap.add_argument(
         "--against", type=Path, help="a copy of --data in another layout: score_new on both"
     )
     args = ap.parse_args()
@@ -82,20 +91,29 @@ def main() -> None:
         snapshot = store.snapshot()
         scorer = InductiveScorer.build(artifact, version, snapshot)
         build_s = time.perf_counter() - start
+        warm_s = store.warm_request_pages() if args.warm_pages else None
         rng = np.random.default_rng(args.seed)
         # ``--against`` gets its own ``--new`` accounts: the plain timings warm their pages.
         extra = args.new if args.against else 0
         picks = rng.choice(snapshot.num_accounts, args.accounts + args.new + extra, replace=False)
         ids = [snapshot.account_ids[i] for i in picks]
-        for a in ids[:20]:  # warm-up
+        for a in ids[:20]:  # warm-up (code paths; these accounts' pages are not timed cold)
             scorer.score(a)
+            scorer.score_new(a, store)
         compared: dict[str, object] = {}
         center = scorer.model.served_center
         if args.compare_previous and center is not None:
             compared = _compare(scorer, center, ids[: args.accounts])
         if args.against:  # first: no earlier request has warmed --data's pages
             against_ids = ids[args.accounts + args.new :]
-            compared["against"] = _against(scorer, store, args.against, against_ids)
+            compared["against"] = _against(
+                scorer,
+                store,
+                args.against,
+                against_ids,
+                warm_pages=args.warm_pages,
+                warmup=ids[:20],
+            )
         known = _time(lambda a: scorer.score(a), ids[: args.accounts])
         new_ids = ids[args.accounts : args.accounts + args.new]
         fresh = _time(lambda a: scorer.score_new(a, store), new_ids)
@@ -153,6 +171,7 @@ def main() -> None:
                 "social_model": artifact.served.social,
                 "accounts": snapshot.num_accounts,
                 "build_s": round(build_s, 1),
+                "warm_pages_s": warm_s,
                 "score": known,
                 "score_new": fresh,
                 "score_new_warm": warm,
@@ -193,7 +212,13 @@ def _compare(scorer: InductiveScorer, center: ServedCenter, ids: list[str]) -> d
 
 
 def _against(
-    scorer: InductiveScorer, store: GraphStore, other: Path, ids: list[str], warm: bool = False
+    scorer: InductiveScorer,
+    store: GraphStore,
+    other: Path,
+    ids: list[str],
+    warm: bool = False,
+    warm_pages: bool = False,
+    warmup: list[str] | None = None,
 ) -> dict[str, object]:
     """``score_new`` of ``ids`` on ``store`` and on the copy in ``other`` (opened without
     index migration), interleaved; which store goes first alternates per account."""
@@ -215,6 +240,10 @@ def _against(
             # The copy's pages as --data's are at this point: read once by a snapshot (the
             # scorer's was taken from --data), the accounts' own reads still cold on both.
             copy.snapshot()
+            if warm_pages:
+                copy.warm_request_pages()
+            for a in warmup or []:  # as --data's warm-up
+                scorer.score_new(a, copy)
         for a in ids if warm else ():
             scorer.score_new(a, copy)
             scorer.score_new(a, store)

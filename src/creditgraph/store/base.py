@@ -542,6 +542,13 @@ class GraphStore(ABC):
     def snapshot(self) -> Snapshot:
         """A consistent export of accounts, features, labels and typed edges for ML."""
 
+    def warm_request_pages(self) -> float:
+        """Read once what request-time scoring reads per account (``account_attributes``,
+        ``adjacent``), so the first requests after a start do not each wait on cold pages;
+        returns the seconds it took. The default does nothing (a server store keeps its
+        own cache)."""
+        return 0.0
+
     # -- transfer outcomes and the review queue ------------------------------------------------
     @abstractmethod
     def missing_transfers(self, transfer_ids: Sequence[str]) -> list[str]:
