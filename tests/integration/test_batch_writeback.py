@@ -234,7 +234,7 @@ def test_v2_scores_table_is_migrated_with_its_rows(tmp_path: Path) -> None:
     with sqlite3.connect(path) as db:
         sql = db.execute("SELECT sql FROM sqlite_master WHERE name = 'scores'").fetchone()[0]
         assert "WITHOUT ROWID" not in sql.upper()
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 3
+        assert db.execute("PRAGMA user_version").fetchone()[0] == embedded.SCHEMA_VERSION
     again.write_scores([Score("B", 0.1, 90.0, "v2")])
     assert [s.account_id for s in again.get_scores()] == ["A", "B"]
     again.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -82,6 +83,18 @@ def test_get_account_with_features_properties_label(graph: GraphStore) -> None:
     assert graph.get_account("E").created_at is None
     with pytest.raises(NotFound):
         graph.get_account("nobody")
+
+
+def test_account_attributes_are_get_account_without_label_and_score(graph: GraphStore) -> None:
+    graph.write_scores([Score("A", 0.9, 10.0, "v1", [], 3.0)])
+    full = graph.get_account("A")
+    assert full.label == "fraud"
+    assert full.score is not None
+    for a in "ABCDE":
+        got = graph.account_attributes(a)
+        assert got == dataclasses.replace(graph.get_account(a), label=None, score=None)
+    with pytest.raises(NotFound):
+        graph.account_attributes("nobody")
 
 
 def test_account_upsert_merges_features_and_counts_changes(graph: GraphStore) -> None:

@@ -66,7 +66,7 @@ class InductiveScorer:
         """Score ``account_id`` from the store's current edges and attributes (any id: an
         account the store does not know is scored from priors); see ``InductiveModel``."""
         try:
-            account: Account | None = store.get_account(account_id)
+            account: Account | None = store.account_attributes(account_id)
         except NotFound:
             account = None
         edges = store.adjacent([account_id]) if account is not None else []
@@ -84,7 +84,7 @@ class InductiveScorer:
         with store.read_view():
             for a in ids:
                 try:
-                    accounts[a] = store.get_account(a)
+                    accounts[a] = store.account_attributes(a)
                 except NotFound:
                     accounts[a] = None
             present = [a for a in ids if accounts[a] is not None]

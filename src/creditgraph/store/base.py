@@ -419,6 +419,13 @@ class GraphStore(ABC):
     def get_account(self, account_id: str) -> Account:
         """One account with its label and score; ``NotFound`` if absent."""
 
+    def account_attributes(self, account_id: str) -> Account:
+        """One account's attributes (creation time, features, properties) without its label
+        and score (both None): what request-time scoring reads. ``NotFound`` if absent.
+        The default reads ``get_account``; a store may read less (the embedded store skips
+        the score row, a cold page per request once every account is scored)."""
+        return dataclasses.replace(self.get_account(account_id), label=None, score=None)
+
     @abstractmethod
     def account_history(self, account_id: str) -> list[AccountVersion]:
         """The account's versions, oldest first (empty if never changed); ``NotFound`` if
@@ -534,6 +541,13 @@ class GraphStore(ABC):
     @abstractmethod
     def snapshot(self) -> Snapshot:
         """A consistent export of accounts, features, labels and typed edges for ML."""
+
+    def warm_request_pages(self) -> float:
+        """Read once what request-time scoring reads per account (``account_attributes``,
+        ``adjacent``), so the first requests after a start do not each wait on cold pages;
+        returns the seconds it took. The default does nothing (a server store keeps its
+        own cache)."""
+        return 0.0
 
     # -- transfer outcomes and the review queue ------------------------------------------------
     @abstractmethod
