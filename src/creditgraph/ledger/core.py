@@ -76,15 +76,14 @@ def _scrub_text(blob: bytes, mapping: Mapping[str, str]) -> bytes | None:
     return scrub(blob.decode(), mapping).encode()
 
 
-def _scrub_json(blob: bytes, mapping: Mapping[str, str]) -> Any | None:
-    """The entry of ``_scrub_text(blob, mapping)``, parsed; None where that is None."""
-    text = _scrub_text(blob, mapping)
-    return None if text is None else orjson.loads(text)
-
-
 def pseudonymised_json(entry: Mapping[str, Any], mapping: Mapping[str, str]) -> bytes:
-    """``orjson.dumps(pseudonymise(entry, mapping))``, without parsing the scrubbed text
-    back: the decision line is written from these bytes."""
+    """The compact JSON of ``entry`` with every id of ``mapping`` replaced (as a whole token,
+    in any string of it, keys included) by its pseudonym, by the cheapest way that gives the
+    same bytes as walking the entry: one C-speed search of the serialised entry spares any
+    work when no id appears in its text; else one ``scrub`` of that text where that is exact
+    (``_scrub_text``), else the walk. An id that JSON escapes (a quote, a backslash, a
+    control character) is not in the text as it is: such an entry is always walked. The
+    decision line is written from these bytes, never parsed back."""
     blob = orjson.dumps(entry)
     if not any(not _verbatim_in_json(a) or a.encode() in blob for a in mapping):
         return blob
@@ -96,20 +95,9 @@ def pseudonymised_json(entry: Mapping[str, Any], mapping: Mapping[str, str]) -> 
 
 def pseudonymise(entry: dict[str, Any], mapping: Mapping[str, str]) -> dict[str, Any]:
     """``entry`` with every id of ``mapping`` (as a whole token, in any string of it, keys
-    included) replaced by its pseudonym: ``_map_text(entry, lambda t: scrub(t, mapping))``,
-    by the cheapest way that gives the same result (``tests/unit/test_ledger_scrub.py``).
-
-    One C-speed search of the serialised entry spares any walk when no id appears in its
-    text; else one ``scrub`` of that text where that is exact (``_scrub_json``), else the
-    walk. An id that JSON escapes (a quote, a backslash, a control character) is not in
-    the text as it is: such an entry is always walked."""
-    blob = orjson.dumps(entry)
-    if not any(not _verbatim_in_json(a) or a.encode() in blob for a in mapping):
-        return entry
-    scrubbed = _scrub_json(blob, mapping)
-    if scrubbed is None:
-        scrubbed = _scrubbed(entry, mapping, tuple(a for a in mapping if a))
-    out: dict[str, Any] = scrubbed
+    included) replaced by its pseudonym: ``_map_text(entry, lambda t: scrub(t, mapping))``
+    (``tests/unit/test_ledger_scrub.py``), parsed back from ``pseudonymised_json``."""
+    out: dict[str, Any] = orjson.loads(pseudonymised_json(entry, mapping))
     return out
 
 
