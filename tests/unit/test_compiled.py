@@ -36,8 +36,7 @@ def test_compiled_margin_is_lightgbms_bit_for_bit(tmp_path: Path) -> None:
     job = ForestCompile(booster.model_to_string(), k, tmp_path, FastRow(booster, k))
     assert not job.done  # nothing cached yet: a child process compiles
     compiled = job.wait(timeout=120)
-    assert compiled is not None
-    assert job.done
+    assert compiled is not None and job.done
     rows = rng.normal(size=(300, k))
     rows[:, 5] = rng.integers(0, 6, 300)  # codes never seen in training too
     rows[rng.random((300, k)) < 0.2] = np.nan
@@ -46,8 +45,7 @@ def test_compiled_margin_is_lightgbms_bit_for_bit(tmp_path: Path) -> None:
     np.testing.assert_array_equal(got, want)
     assert np.ptp(got) > 1.0  # the rows are not all answered alike
     assert len(list(tmp_path.glob("forest-*.so"))) == 1
-    assert not list(tmp_path.glob("*.part"))
-    assert not list(tmp_path.glob("*.log"))
+    assert not list(tmp_path.glob("*.part")) and not list(tmp_path.glob("*.log"))
 
 
 def test_a_second_load_reads_the_cache(tmp_path: Path) -> None:
@@ -56,8 +54,7 @@ def test_a_second_load_reads_the_cache(tmp_path: Path) -> None:
     text = booster.model_to_string()
     assert ForestCompile(text, k, tmp_path, FastRow(booster, k)).wait(timeout=120) is not None
     again = ForestCompile(text, k, tmp_path, FastRow(booster, k))
-    assert again.done
-    assert again.poll() is not None
+    assert again.done and again.poll() is not None  # loaded at once, no child
     other, _ = _booster(2)  # another model: its own entry
     job = ForestCompile(other.model_to_string(), k, tmp_path, FastRow(other, k))
     assert not job.done
@@ -73,8 +70,7 @@ def test_a_failed_compile_keeps_lightgbm(tmp_path: Path, caplog: pytest.LogCaptu
         job = ForestCompile("this is not a LightGBM model", k, tmp_path, FastRow(booster, k))
         assert job.wait(timeout=120) is None
     assert job.done
-    assert "compiled trees unavailable" in caplog.text
-    assert "compiler exited" in caplog.text
+    assert "compiled trees unavailable" in caplog.text and "compiler exited" in caplog.text
     assert not list(tmp_path.glob("forest-*.so"))
 
 
