@@ -71,10 +71,6 @@ class RiskSettings(BaseModel):
     #: Serve the trained transfer model's decisions where one is trained; false: the
     #: hand-weighted policy decides (a switch for the on-call, and to measure both).
     transfer_model: bool = True
-    #: Walk the transfer model's trees as compiled machine code (``ml.compiled``, lleaves:
-    #: the same margin, several times faster at 1M) once a background compile has cached
-    #: it; false: LightGBM's own single-row path always.
-    compiled_trees: bool = True
 
 
 SocialPolicy = Literal["inclusion_only", "symmetric", "informational", "off"]

@@ -294,37 +294,3 @@ def test_the_hand_weighted_policy_serves_when_the_transfer_model_is_switched_off
             e for e in audit_entries(api.settings, "decisions") if e.get("kind") == "risk.transfer"
         ]
         assert line[-1]["applied"]["decision_policy"] == "baseline"
-
-
-def test_compiled_trees_answer_as_lightgbm_does(trained: Path, tmp_path: Path) -> None:
-    """The default serves the transfer model's trees compiled (``ml.compiled``) once the
-    background compile is done; every answer is the one LightGBM's own walk gives."""
-    rng = random.Random(7)
-    ids = [f"A{i:07d}" for i in range(1, 41)]
-    bodies = [
-        {
-            "src": rng.choice(ids),
-            "dst": rng.choice(ids),
-            "amount": rng.choice([5, 80, 900, 2e4]),
-            "timestamp": f"2026-01-{rng.randint(1, 28):02d}T{rng.randint(0, 23):02d}:00:00Z",
-        }
-        for _ in range(60)
-    ]
-    answers = {}
-    for compiled in (False, True):
-        data = tmp_path / f"compiled-{compiled}"
-        shutil.copytree(trained, data)
-        settings = Settings(data_dir=data, risk=RiskSettings(compiled_trees=compiled))
-        with api_client(settings) as api:
-            scorer = engine_of(api).transfers
-            assert scorer is not None
-            if compiled:
-                assert scorer.compile is not None  # nothing cached: compiling in a child
-                assert scorer.compile.wait(timeout=120) is not None
-            else:
-                assert scorer.compile is None
-            answers[compiled] = [api.post(RISK, "payment", json=b).json() for b in bodies]
-            assert type(scorer._margin).__name__ == ("CompiledMargin" if compiled else "FastRow")
-    assert answers[True] == answers[False]
-    assert len({a["risk"] for a in answers[True]}) > 5  # the bodies are not all alike
-    assert {a["decision"] for a in answers[True]} >= {"allow"}

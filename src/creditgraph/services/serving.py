@@ -220,8 +220,6 @@ class Serving:
         return True
 
     def close(self) -> None:
-        if self.engine is not None:
-            self.engine.close()
         self.rescorer.close()  # joins the worker before the store it reads closes
         if self.rescore_pool is not None:
             self.rescore_pool.close()  # after the thread: no batch is sent to it any more
@@ -288,8 +286,6 @@ class Serving:
                     # scored on this one; a batch in flight is put back (``Rescorer``).
                     engine.pending = self.rescorer
                     previous, self.engine = self.engine, engine
-                if previous is not None:
-                    previous.close()  # its background work only: requests in flight go on
                 if self.settings.rescore_mode == "background":
                     self.rescorer.touch(engine, touched)
             _settle_heap(first=previous is None)

@@ -110,7 +110,6 @@ class RiskEngine:
                 rings,
                 dict(zip(snapshot.account_ids, fraud.tolist(), strict=True)),
                 policy.transfer_reasons,
-                policy.compiled_trees,
             )
             if policy.transfer_model
             else None
@@ -124,11 +123,6 @@ class RiskEngine:
             policy,
             transfers,
         )
-
-    def close(self) -> None:
-        """Stop the engine's background work (a transfer-tree compile); answers go on."""
-        if self.transfers is not None:
-            self.transfers.close()
 
     # -- scores ----------------------------------------------------------------------------------
     def knows(self, account_id: str) -> bool:

@@ -1,9 +1,7 @@
 """The transfer model at request time: ``TransferScorer`` holds the trained model and the
 serving state after the stored log (``columnar.ColumnarHistory``, built from the store's
 transfer columns), and scores one transfer: P(fraud) from the booster's raw margin, one
-call of LightGBM's single-row C path (``ml.fast_row``), or of the same trees compiled to
-machine code once a background compile has cached them (``ml.compiled``, bit-identical
-margins). Contributions to the margin are
+call of LightGBM's single-row C path (``ml.fast_row``). Contributions to the margin are
 computed by ``TransferScore.explain`` only when asked: the decision asks for review and
 block answers, whose reasons name the top factors; an allow answer is the calibrated margin
 alone. Two attributions (``RiskSettings.transfer_reasons``):
@@ -34,7 +32,6 @@ import numpy as np
 
 from creditgraph.domain import Ring, Snapshot
 from creditgraph.errors import NotFound
-from creditgraph.ml.compiled import ForestCompile
 from creditgraph.ml.fast_row import FastRow
 from creditgraph.ml.pathattr import leaf_table
 from creditgraph.ml.transfer_model import TransferModel
@@ -94,10 +91,7 @@ class TransferScorer:
         state: ColumnarHistory | HistoryState,
         version: str,
         attribution: Literal["path", "treeshap"] = "path",
-        compiled_dir: Path | None = None,
     ) -> None:
-        """``compiled_dir``: where the compiled trees are cached (and compiled into in the
-        background when missing); None keeps LightGBM's path."""
         self.model = model
         self.state = state
         self.version = version
@@ -105,12 +99,7 @@ class TransferScorer:
         self._lock = threading.Lock()
         # One request's row through the booster without ``Booster.predict``'s set-up.
         ncol = len(model.feature_names)
-        self._margin: Callable[[np.ndarray[Any, Any]], np.ndarray[Any, Any]]
         self._margin = FastRow(model.booster, ncol)
-        self.compile: ForestCompile | None = None
-        if compiled_dir is not None:
-            self.compile = ForestCompile(model.booster_text, ncol, compiled_dir, self._margin)
-            self._poll_compiled()
         self._contrib = FastRow(model.booster, ncol, contrib=True)
         self._leaves = FastRow(model.booster, ncol, leaves=True)
         # Path contributions: one group per model column, per leaf of every tree.
@@ -137,36 +126,15 @@ class TransferScorer:
         rings: Sequence[Ring],
         fraud_p: Mapping[str, float],
         attribution: Literal["path", "treeshap"] = "path",
-        compiled: bool = False,
     ) -> TransferScorer | None:
         """The current transfer model over the store's log, or None when none is trained
-        (the hand-weighted policy then decides); ``compiled``: its trees compiled, cached
-        in the model's version folder."""
+        (the hand-weighted policy then decides)."""
         try:
             version, model = load_current(root)
         except NotFound:
             return None
         state = serving_state(store, snapshot, rings, fraud_p, model.categorical)
-        return cls(
-            model, state, version, attribution, root / version / "compiled" if compiled else None
-        )
-
-    def _poll_compiled(self) -> None:
-        """Swap the compiled trees in once they are there (one ``waitpid`` while pending)."""
-        c = self.compile
-        if c is None:
-            return
-        compiled = c.poll()
-        if compiled is not None:
-            self._margin = compiled
-        if c.done:
-            self.compile = None
-
-    def close(self) -> None:
-        """Stop a compile still running (a reload or shutdown discards this scorer)."""
-        c, self.compile = self.compile, None
-        if c is not None:
-            c.close()
+        return cls(model, state, version, attribution)
 
     def record(self, src: str, dst: str, amount: float, ts: float) -> None:
         """A transfer that was made (ingested): later requests see it in the aggregates."""
@@ -188,8 +156,6 @@ class TransferScorer:
     ) -> TransferScore:
         """P(fraud) of the transfer; its contributions now only with ``explain`` (else
         ``TransferScore.explain`` computes them when a decision needs its reasons)."""
-        if self.compile is not None:
-            self._poll_compiled()
         rows = self.state.features(src, dst, amount, ts, channel, attributes)
         x = rows.numeric
         # Request-time account scores (live, inductive) beat the context's table.
