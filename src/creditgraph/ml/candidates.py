@@ -336,8 +336,20 @@ def measure(
 #: Inside the noise band of the validation leader, the order candidates are preferred in:
 #: the blend first (an average of the others, so its error varies least from one sample of
 #: accounts to the next, and it contains the tree baseline), then the cheaper families; the
-#: rest (and social candidates) by training cost. Fixed by design, not by any result.
-PREFERENCE = ("stacked", "trees", "labels", "gnn", "wavelet")
+#: social candidates likewise in their order of cost by construction (trees, then each GNN's
+#: head, which needs a whole GNN training); the rest by measured training time. Fixed by
+#: design, not by any result: a measured time would let the same data and seed select a
+#: different candidate when two level candidates cost about the same on a busy machine.
+PREFERENCE = (
+    "stacked",
+    "trees",
+    "labels",
+    "gnn",
+    "wavelet",
+    "social_trees",
+    "gnn:social",
+    "wavelet:social",
+)
 #: Paired bootstrap resamples of the validation accounts, and the share of them in which a
 #: candidate must reach the leader's AUPRC to count as level with it.
 RESAMPLES = 200
@@ -358,7 +370,7 @@ def select(
     order noisy, so: a stratified paired bootstrap of the validation accounts (positives
     and negatives resampled separately) counts, per candidate, the share of resamples in
     which its AUPRC reaches the leader's; every candidate at or above ``LEVEL_SHARE`` is
-    level with the leader, and among those ``PREFERENCE`` decides, then training cost.
+    level with the leader, and among those ``PREFERENCE`` decides, then training time.
     The share is kept in ``val["level_share"]`` for the model card."""
 
     def by_metrics(c: Candidate) -> tuple[float, float, float]:
