@@ -481,7 +481,9 @@ def train_candidates(
             gnn_logits=gnn_logits,
             base=base,
         )
-        booster = fit(x, labels, split.train if rows is None else rows, split.val, names, cfg.trees)
+        booster, rounds = fit(
+            x, labels, split.train if rows is None else rows, split.val, names, cfg.trees
+        )
         raw = np.asarray(booster.predict(x, raw_score=True), dtype=np.float64)
         model = TreeModel(
             family=family,
@@ -489,7 +491,8 @@ def train_candidates(
             standardizer=standardizer,
             calibrator=Calibrator.fit(raw[split.val], y_val, cfg.calibration),
             names=names,
-            best_round=booster.best_iteration,
+            best_round=sum(rounds),
+            member_rounds=rounds,
             known=table if family in ("labels", "stacked") else {},
             folds=cfg.trees.folds,
         )
