@@ -209,6 +209,29 @@ def test_selection_inside_the_validation_noise_band_prefers_the_blend_but_not_be
     assert blend.val["level_share"] < 0.1
 
 
+def test_level_social_candidates_are_chosen_by_a_fixed_order_not_a_measured_time() -> None:
+    from creditgraph.ml.calibrate import Calibrator
+    from creditgraph.ml.candidates import measure
+
+    cal = Calibrator("platt", {"a": [1.0], "b": [0.0]})
+    rng = np.random.default_rng(1)
+    y = np.zeros(1000, dtype=np.int8)
+    y[:15] = 1
+    val = np.arange(len(y), dtype=np.int64)
+    logit = 2.0 * y + rng.normal(0.0, 1.0, len(y))
+
+    def cand(name: str, seconds: float) -> Candidate:
+        c = Candidate(name, logit.copy(), cal, seconds, social=True)
+        c.val = measure(y, logit, cal, 0.05)
+        return c
+
+    # The same scores: level. The trees took longer this time (a busy machine, a seed bag),
+    # yet the choice is the one the same data and seed always make.
+    pool = [cand("gnn:social", 1.0), cand("wavelet:social", 0.5), cand("social_trees", 3.0)]
+    assert select(pool, y, val).name == "social_trees"
+    assert select(pool[:2], y, val).name == "gnn:social"
+
+
 def test_every_family_trains_and_the_served_model_reproduces_the_selected_scores(
     world: tuple[Snapshot, FeatureSet, Split], tmp_path: Path
 ) -> None:

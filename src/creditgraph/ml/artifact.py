@@ -4,7 +4,8 @@ A version serves two candidates (``ml.candidates.ServedModel``): the fraud champ
 relationship-only social candidate, and holds every model they read:
 - each GNN as ``gnn-<key>.pt``, the ``state_dict`` alone (plain tensors), loaded with
   ``torch.load(weights_only=True)`` so a tampered file cannot run code;
-- each LightGBM booster as ``trees-<family>.txt``, LightGBM's own text format;
+- each LightGBM booster as ``trees-<family>.txt``, LightGBM's own text format (a seed bag
+  is one merged booster, ``ml.trees.merge_boosters``);
 - everything else as plain JSON in ``artifact.json``: module shapes, the fitted
   ``Standardizer``, calibrators, training configs, the stacked blend, the training labels
   that label-aware trees may read, epoch histories, metrics and the SHA-256 of every
@@ -113,6 +114,7 @@ def save_artifact(
             "sha256": _sha256(path),
             "names": model.names,
             "best_round": model.best_round,
+            "member_rounds": model.member_rounds,
             "calibrator": model.calibrator.state(),
             "known": model.known,
             "folds": model.folds,
@@ -209,6 +211,7 @@ def _load_v2(folder: Path, meta: dict[str, Any]) -> ServedModel:
             calibrator=Calibrator.from_state(t["calibrator"]),
             names=list(t["names"]),
             best_round=int(t["best_round"]),
+            member_rounds=[int(r) for r in t.get("member_rounds", [])],
             known={k: int(v) for k, v in t["known"].items()},
             folds=int(t["folds"]),
         )

@@ -336,8 +336,20 @@ def measure(
 #: Inside the noise band of the validation leader, the order candidates are preferred in:
 #: the blend first (an average of the others, so its error varies least from one sample of
 #: accounts to the next, and it contains the tree baseline), then the cheaper families; the
-#: rest (and social candidates) by training cost. Fixed by design, not by any result.
-PREFERENCE = ("stacked", "trees", "labels", "gnn", "wavelet")
+#: social candidates likewise in their order of cost by construction (trees, then each GNN's
+#: head, which needs a whole GNN training); the rest by measured training time. Fixed by
+#: design, not by any result: a measured time would let the same data and seed select a
+#: different candidate when two level candidates cost about the same on a busy machine.
+PREFERENCE = (
+    "stacked",
+    "trees",
+    "labels",
+    "gnn",
+    "wavelet",
+    "social_trees",
+    "gnn:social",
+    "wavelet:social",
+)
 #: Paired bootstrap resamples of the validation accounts, and the share of them in which a
 #: candidate must reach the leader's AUPRC to count as level with it.
 RESAMPLES = 200
@@ -358,7 +370,7 @@ def select(
     order noisy, so: a stratified paired bootstrap of the validation accounts (positives
     and negatives resampled separately) counts, per candidate, the share of resamples in
     which its AUPRC reaches the leader's; every candidate at or above ``LEVEL_SHARE`` is
-    level with the leader, and among those ``PREFERENCE`` decides, then training cost.
+    level with the leader, and among those ``PREFERENCE`` decides, then training time.
     The share is kept in ``val["level_share"]`` for the model card."""
 
     def by_metrics(c: Candidate) -> tuple[float, float, float]:
@@ -469,7 +481,9 @@ def train_candidates(
             gnn_logits=gnn_logits,
             base=base,
         )
-        booster = fit(x, labels, split.train if rows is None else rows, split.val, names, cfg.trees)
+        booster, rounds = fit(
+            x, labels, split.train if rows is None else rows, split.val, names, cfg.trees
+        )
         raw = np.asarray(booster.predict(x, raw_score=True), dtype=np.float64)
         model = TreeModel(
             family=family,
@@ -477,7 +491,8 @@ def train_candidates(
             standardizer=standardizer,
             calibrator=Calibrator.fit(raw[split.val], y_val, cfg.calibration),
             names=names,
-            best_round=booster.best_iteration,
+            best_round=sum(rounds),
+            member_rounds=rounds,
             known=table if family in ("labels", "stacked") else {},
             folds=cfg.trees.folds,
         )

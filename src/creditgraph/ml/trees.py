@@ -20,11 +20,19 @@ out-of-fold logits cross over.)
 
 Every family stops early on validation AUPRC and is calibrated on validation, like the GNN,
 so all candidates are compared like for like.
+
+Seed bagging (``TreeConfig.bag``): a family fits K boosters that differ only in seed (row
+bagging and column sampling randomise each), each early-stopped on validation, and serves
+their mean raw margin. The K are merged into ONE LightGBM booster (``merge_boosters``: every
+tree's outputs scaled by 1/K, the trees concatenated), so calibration, TreeSHAP, leaf
+indices, ``FastRow``, path attribution and the saved text model all read a single booster
+exactly as they read an unbagged one.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -61,6 +69,11 @@ class TreeConfig:
     seed: int = 0
     #: LightGBM threads; 1 keeps the trainer off the cores a serving process needs.
     threads: int = 1
+    #: Boosters per family, seeds ``seed + k``, merged into one booster serving their mean
+    #: raw margin (``merge_boosters``). 5 is the common a-priori bag size, fixed before any
+    #: run and NOT tuned on the reported graphs; 1 is the single booster of before, tree for
+    #: tree (``training/large.toml``: the 1M job's time budget). Training costs ~K times.
+    bag: int = 5
 
 
 @dataclass
@@ -72,18 +85,28 @@ class TreeModel:
     standardizer: Standardizer
     calibrator: Calibrator
     names: list[str]
+    #: Boosting rounds the booster predicts with: the best iteration of a single booster,
+    #: the members' best iterations summed for a merged bag (its trees, one per round).
     best_round: int
     #: Training labels by account id (label-aware families): what scoring may see.
     known: dict[str, int] = field(default_factory=dict)
     #: Out-of-fold folds of the label-aware columns at training: scoring scales neighbour
     #: counts as training did for accounts outside the folds.
     folds: int = 1
+    #: Each bag member's best iteration (``TreeConfig.bag`` of them); empty: not recorded
+    #: (one booster).
+    member_rounds: list[int] = field(default_factory=list)
     #: Leaf tables of ``grouped_paths`` by grouping, built on first use.
     _tables: dict[tuple[int, tuple[str, ...]], LeafTable] = field(
         default_factory=dict, repr=False, compare=False
     )
     #: The single-row leaf reader of ``row_paths``, built on first use.
     _leaf_row: list[FastRow] = field(default_factory=list, repr=False, compare=False)
+
+    @property
+    def bag(self) -> int:
+        """Boosters merged into ``booster`` (1: a single booster)."""
+        return max(1, len(self.member_rounds))
 
     @property
     def uses_labels(self) -> bool:
@@ -238,8 +261,27 @@ def fit(
     val: npt.NDArray[np.int64],
     names: list[str],
     cfg: TreeConfig,
+) -> tuple[lgb.Booster, list[int]]:
+    """LightGBM on ``train``, early-stopped on validation AUPRC, ``cfg.bag`` times (seeds
+    ``cfg.seed + k``). Returns the booster and each member's best iteration: with one
+    member, LightGBM's booster itself; with more, ``merge_boosters`` of them."""
+    if cfg.bag < 1:
+        raise ValueError(f"bag must be at least 1, got {cfg.bag}")
+    members = [fit_one(x, labels, train, val, names, cfg, cfg.seed + k) for k in range(cfg.bag)]
+    rounds = [int(b.best_iteration) for b in members]
+    return (members[0] if len(members) == 1 else merge_boosters(members)), rounds
+
+
+def fit_one(
+    x: F32Array,
+    labels: npt.NDArray[np.int8],
+    train: npt.NDArray[np.int64],
+    val: npt.NDArray[np.int64],
+    names: list[str],
+    cfg: TreeConfig,
+    seed: int,
 ) -> lgb.Booster:
-    """LightGBM on ``train``, early-stopped on validation AUPRC."""
+    """One LightGBM booster on ``train`` with ``seed``, early-stopped on validation AUPRC."""
     y_train = labels[train]
     positives = max(1, int(y_train.sum()))
     params: dict[str, Any] = {
@@ -253,7 +295,7 @@ def fit(
         "bagging_freq": 1,
         "lambda_l2": 1.0,
         "scale_pos_weight": (len(y_train) - positives) / positives,
-        "seed": cfg.seed,
+        "seed": seed,
         "deterministic": True,
         "force_row_wise": True,
         "num_threads": cfg.threads,
@@ -268,6 +310,76 @@ def fit(
         valid_sets=[val_set],
         callbacks=[lgb.early_stopping(cfg.early_stopping_rounds, verbose=False)],
     )
+
+
+#: A tree block of LightGBM's text model: ``Tree=<i>`` and its ``key=value`` lines.
+_TREE = re.compile(r"^Tree=\d+\n", re.MULTILINE)
+#: The feature importances section after the trees (up to the parameters or the end).
+_IMPORTANCES = re.compile(
+    r"\nfeature_importances:\n.*?(?=\nparameters:|\npandas_categorical:|\Z)", re.DOTALL
+)
+#: Per-node outputs of a tree block: scaled by 1/K when K trees are averaged.
+_OUTPUTS = ("leaf_value", "internal_value")
+
+
+def merge_boosters(members: list[lgb.Booster]) -> lgb.Booster:
+    """One booster whose raw margin is the mean of ``members``' raw margins.
+
+    Each member is taken at its best iteration (``model_to_string(num_iteration=...)``,
+    what ``predict`` uses). A raw margin is the sum of the leaf values a row reaches, one per
+    tree, so dividing every leaf value by K and concatenating the K members' trees gives the
+    mean; the members' first trees carry their initial score, scaled alike. Internal node
+    values (the expected outputs of ``dump_model``) and ``shrinkage`` are scaled with them;
+    counts and weights (TreeSHAP's covers) are unchanged, so TreeSHAP of the merged booster
+    is the mean of the members' TreeSHAP. The header is the first member's with
+    ``tree_sizes`` recomputed (LightGBM parses each tree at those byte offsets); the
+    feature importances are left out (LightGBM recomputes them from the trees on save).
+    Single-output models without linear trees only (what ``fit`` trains)."""
+    if not members:
+        raise ValueError("no booster to merge")
+    k = len(members)
+    head: list[str] = []
+    tail = ""
+    blocks: list[str] = []
+    for i, booster in enumerate(members):
+        text = booster.model_to_string(num_iteration=booster.best_iteration)
+        header, rest = text.split("\ntree_sizes=", 1)
+        lines = header.split("\n")
+        trees, after = rest.split("\n", 1)[1].split("end of trees", 1)
+        if i == 0:
+            head, tail = lines, _IMPORTANCES.sub("", after)
+        elif _model_keys(lines) != _model_keys(head):
+            raise ValueError("boosters to merge differ in objective, classes or features")
+        for body in _TREE.split(trees)[1:]:
+            blocks.append(_scaled_tree(body, k))
+    if "num_tree_per_iteration=1" not in head or "num_class=1" not in head:
+        raise ValueError("only single-output boosters can be merged")
+    numbered = [f"Tree={t}\n{body}" for t, body in enumerate(blocks)]
+    sizes = " ".join(str(len(b.encode("utf-8"))) for b in numbered)
+    text = "\n".join(head) + f"\ntree_sizes={sizes}\n\n" + "".join(numbered) + "end of trees" + tail
+    return lgb.Booster(model_str=text)
+
+
+def _model_keys(header: list[str]) -> list[str]:
+    # What must agree between members; feature_infos (value ranges of the binned training
+    # sample, which the seed draws) may differ and is the first member's.
+    return [line for line in header if not line.startswith("feature_infos=")]
+
+
+def _scaled_tree(body: str, k: int) -> str:
+    """A tree block's lines (after ``Tree=<i>``) with its outputs divided by ``k``."""
+    lines = body.rstrip("\n").split("\n")
+    out = []
+    for line in lines:
+        key, _, value = line.partition("=")
+        if key == "is_linear" and value.strip() != "0":
+            raise ValueError("linear trees cannot be merged")
+        if key in _OUTPUTS and value:
+            value = " ".join(repr(float(v) / k) for v in value.split(" "))
+        elif key == "shrinkage":
+            value = repr(float(value) / k)
+        out.append(f"{key}={value}")
+    return "\n".join(out) + "\n\n\n"
 
 
 def known_labels(

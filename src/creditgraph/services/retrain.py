@@ -182,6 +182,11 @@ def retrain(
         "best_epoch": best_epoch,
         "fairness": fairness,
         "timings": timings,
+        # Every tree model trained: its seed bag and each member's best round.
+        "trees": {
+            family: {"bag": model.bag, "member_rounds": model.member_rounds}
+            for family, model in run.full.trees.items()
+        },
     }
     (folder / EVALUATION).write_text(json.dumps(evaluation, indent=2), encoding="utf-8")
     (folder / MODEL_CARD).write_text(
@@ -258,6 +263,7 @@ def candidates_config(config: TrainingConfig) -> CandidatesConfig:
             num_leaves=config.baseline.num_leaves,
             max_rounds=config.baseline.max_rounds,
             early_stopping_rounds=config.baseline.early_stopping_rounds,
+            bag=config.baseline.bag,
             folds=config.candidates.label_folds,
             calibration=config.optim.calibration,
             seed=config.seed,
@@ -486,6 +492,21 @@ def _model_card(
     ]
     test = summary["split"]["test"]
     gate_info = evaluation["gate"]
+    bags = [
+        f"`{'stacked_trees' if family == 'stacked' else family}` {t['bag']}"
+        + (f" (best rounds {', '.join(map(str, t['member_rounds']))})" if t["bag"] > 1 else "")
+        for family, t in evaluation.get("trees", {}).items()
+    ]
+    bagging = (
+        [
+            "Tree candidates are seed bags: K LightGBM boosters differing only in seed, each "
+            "early-stopped on validation, merged into one booster that serves their mean raw "
+            "margin (`[baseline] bag`). Bag size K per tree model: " + "; ".join(bags) + ".",
+            "",
+        ]
+        if bags
+        else []
+    )
     fairness = []
     for column, rows in evaluation["fairness"].items():
         fairness += [
@@ -546,6 +567,7 @@ def _model_card(
         "",
         *table,
         "",
+        *bagging,
         *(f"![{p.removesuffix('.png')}]({p})" for p in plots),
         "",
         "## Intended use",
