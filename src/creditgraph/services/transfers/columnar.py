@@ -77,6 +77,25 @@ def _window(seq: Any, sec: float) -> tuple[float, float, float]:
     return float(max(hi - lo_h, 0)), float(max(hi - lo_d, 0)), float(hi)
 
 
+def _common(a: I64, b: I64) -> int:
+    """How many ids two sorted lists of unique ids share. Short lists through Python sets;
+    with a hub's list (thousands of friends) the short side is looked up in the long one,
+    O(short x log long), instead of building a set of the hub's whole list per request."""
+    if len(a) > len(b):
+        a, b = b, a
+    if not len(a):
+        return 0
+    if len(b) < _SET_LIMIT:
+        return len(set(a.tolist()).intersection(b.tolist()))
+    at = b.searchsorted(a)
+    at[at == len(b)] = 0  # past the end: compared with b[0], which is smaller, so no match
+    return int(np.count_nonzero(b[at] == a))
+
+
+#: The longer list's length from which ``_common`` searches instead of building sets.
+_SET_LIMIT = 64
+
+
 class ColumnarPairs:
     """Relationship evidence and account scores in arrays; ``pair`` as ``PairContext.pair``."""
 
@@ -164,7 +183,7 @@ class ColumnarPairs:
             at = int(self.identity_keys.searchsorted(key))
             if at < len(self.identity_keys) and int(self.identity_keys[at]) == key:
                 identity = float(self.identity_counts[at])
-        common = float(len(set(fs.tolist()).intersection(fd.tolist()))) if len(fs) else 0.0
+        common = float(_common(fs, fd))
         rs = {r for r, _ in self.rings.get(src, ())}
         rd = self.rings.get(dst, [])
         return (
