@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import multiprocessing
+import os
 import threading
 from pathlib import Path
 
@@ -235,3 +236,48 @@ def test_a_log_that_cannot_be_written_says_so(tmp_path: Path) -> None:
     log = ChainLog(blocker / "audit.jsonl")  # its folder is a file
     with pytest.raises(LogUnavailable, match="cannot open"):
         log.append({"a": 1})
+
+
+def test_append_many_writes_the_lines_one_by_one_appends_would(tmp_path: Path) -> None:
+    bodies = [orjson.dumps({"action": "look", "target": f"t{i}"}) for i in range(5)]
+    one, many = (
+        ChainLog(tmp_path / "one.jsonl", clock=Clock()),
+        ChainLog(tmp_path / "many.jsonl", clock=Clock()),
+    )
+    try:
+        seqs = [one.append_json(b) for b in bodies]
+        assert many.append_json_many(bodies) == seqs == [1, 2, 3, 4, 5]
+        assert many.append_json_many([]) == []
+        assert (many.lines, many.writes) == (5, 1)
+        assert (one.lines, one.writes) == (5, 5)
+    finally:
+        one.close()
+        many.close()
+    assert (tmp_path / "many.jsonl").read_bytes() == (tmp_path / "one.jsonl").read_bytes()
+    assert verify(tmp_path / "many.jsonl").ok
+
+
+def test_a_batch_that_cannot_be_written_leaves_the_chain_as_it_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from creditgraph.ledger.chain import LogUnavailable
+
+    path = tmp_path / "audit.jsonl"
+    log = ChainLog(path, clock=Clock())
+    real_write = os.write
+    try:
+        log.append({"a": 1})
+        before = path.read_bytes()
+
+        def half(fd: int, data: bytes) -> int:  # a short write: part of the batch got out
+            return real_write(fd, data[: len(data) // 2])
+
+        monkeypatch.setattr("creditgraph.ledger.chain.os.write", half)
+        with pytest.raises(LogUnavailable, match="short write"):
+            log.append_json_many([orjson.dumps({"b": i}) for i in range(4)])
+        monkeypatch.setattr("creditgraph.ledger.chain.os.write", real_write)
+        assert path.read_bytes() == before
+        assert log.append_json_many([orjson.dumps({"c": 1})]) == [2]
+    finally:
+        log.close()
+    assert verify(path).ok

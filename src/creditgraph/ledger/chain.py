@@ -30,7 +30,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -124,6 +124,9 @@ class ChainLog:
         self._rotate_at: tuple[float, float] | None = None  # (first ts, next UTC midnight)
         #: fsyncs done by the writer thread (lines / fsyncs = the group size; bench/).
         self.fsyncs = 0
+        #: Lines written by this process, and the ``write`` calls that carried them.
+        self.lines = 0
+        self.writes = 0
 
     @property
     def path(self) -> Path:
@@ -144,6 +147,16 @@ class ChainLog:
         """``append`` of a payload already serialised (compact JSON of an object without
         ``seq``, ``ts``, ``prev`` or ``hash`` keys, as ``orjson.dumps`` writes it): the line
         is the same bytes, without parsing and serialising the payload a second time."""
+        return self.append_json_many((body,))[-1]
+
+    def append_json_many(self, bodies: Sequence[bytes]) -> list[int]:
+        """``append_json`` of each of ``bodies`` in order, as consecutive lines: under one
+        lock, one ``flock``, one look at the tail and one ``write`` for them all (each of
+        those is a system call; on a busy server a few µs each, paid once per batch instead of
+        once per line). All the lines are written or none: ``LogUnavailable`` leaves the
+        chain as it was. Returns their seqs."""
+        if not bodies:
+            return []
         with self._lock:
             self._ensure_open()
             assert self._fd is not None
@@ -157,42 +170,55 @@ class ChainLog:
                     raise LogUnavailable(f"cannot read the end of {self.path}: {e}") from e
                 if self._should_rotate(now):
                     self._rotate(now)
-                seq = self._write_json(self._tail.seq + 1, now, body)
+                seqs = self._write_lines(now, bodies)
                 if self._tail.first_ts is None:
                     self._tail.first_ts = now
             finally:
                 fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
         with self._cond:
-            self._written = max(self._written, seq)
+            self._written = max(self._written, seqs[-1])
+            self.lines += len(seqs)
+            self.writes += 1
             if self._idle:  # wake the writer only to start a group, not for every line
                 self._idle = False
                 self._cond.notify()
-        return seq
+        return seqs
 
     def _write(self, entry: dict[str, Any]) -> int:
         payload = dict(entry)
         seq, ts = int(payload.pop("seq")), payload.pop("ts")
-        return self._write_json(seq, ts, orjson.dumps(payload))
+        if seq != self._tail.seq + 1:
+            raise ValueError(f"line {seq} does not follow {self._tail.seq}")
+        return self._write_lines(ts, (orjson.dumps(payload),))[-1]
 
-    def _write_json(self, seq: int, ts: float, payload: bytes) -> int:
-        """Write line ``seq``: ``{"seq":..,"ts":..,"prev":..`` then ``payload``'s members,
-        byte for byte what ``orjson.dumps`` gives for the merged object."""
+    def _write_lines(self, ts: float, payloads: Sequence[bytes]) -> list[int]:
+        """Write the lines after the tail: ``{"seq":..,"ts":..,"prev":..`` then each
+        payload's members, byte for byte what ``orjson.dumps`` gives for the merged object;
+        one ``write`` for all of them."""
         assert self._fd is not None
-        head = b'{"seq":%d,"ts":%b,"prev":"%b"' % (seq, orjson.dumps(ts), self._tail.prev.encode())
-        body = head + b"}" if payload == b"{}" else head + b"," + payload[1:]
-        line, digest = seal(body)
-        line += b"\n"
+        stamp = orjson.dumps(ts)
+        seq, prev = self._tail.seq, self._tail.prev
+        lines: list[bytes] = []
+        seqs: list[int] = []
+        for payload in payloads:
+            seq += 1
+            head = b'{"seq":%d,"ts":%b,"prev":"%b"' % (seq, stamp, prev.encode())
+            body = head + b"}" if payload == b"{}" else head + b"," + payload[1:]
+            line, prev = seal(body)
+            lines.append(line + b"\n")
+            seqs.append(seq)
+        data = b"".join(lines)
         try:
-            n = os.write(self._fd, line)
-            if n != len(line):
-                raise OSError(f"short write ({n} of {len(line)} bytes)")
+            n = os.write(self._fd, data)
+            if n != len(data):
+                raise OSError(f"short write ({n} of {len(data)} bytes)")
         except OSError as e:
             with contextlib.suppress(OSError):
                 os.ftruncate(self._fd, self._tail.size)  # no torn line for the next writer
             raise LogUnavailable(f"cannot write {self.path}: {e}") from e
-        self._tail.seq, self._tail.prev = seq, digest
-        self._tail.size += len(line)
-        return seq
+        self._tail.seq, self._tail.prev = seq, prev
+        self._tail.size += len(data)
+        return seqs
 
     def _ensure_open(self) -> None:
         if self._fd is not None:

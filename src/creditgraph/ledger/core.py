@@ -156,11 +156,21 @@ class Ledger:
         accounts: Sequence[str] = (),
         inputs: Any = None,
     ) -> int:
-        """Append ``payload`` to ``stream`` with ``subjects`` (the pseudonyms of
-        ``accounts``), every one of those ids in the payload's text replaced by its
-        pseudonym, and, when ``inputs`` is given, ``input_hash``: keyed BLAKE2b-256 of the inputs'
-        canonical JSON keyed with the accounts' salts (so an erased person's inputs can no
-        longer be confirmed by guessing). Returns the line's seq."""
+        """Append ``payload`` to ``stream`` (``line``'s bytes); returns the line's seq."""
+        return self.chains[stream].append_json(self.line(payload, accounts=accounts, inputs=inputs))
+
+    def line(
+        self,
+        payload: Mapping[str, Any],
+        *,
+        accounts: Sequence[str] = (),
+        inputs: Any = None,
+    ) -> bytes:
+        """The body of ``payload``'s line (for ``ChainLog.append_json``): with ``subjects``
+        (the pseudonyms of ``accounts``), every one of those ids in the payload's text
+        replaced by its pseudonym, and, when ``inputs`` is given, ``input_hash``: keyed
+        BLAKE2b-256 of the inputs' canonical JSON keyed with the accounts' salts (so an
+        erased person's inputs can no longer be confirmed by guessing)."""
         extra: dict[str, Any] = {}
         if accounts:
             known = self.pseudonyms.of(accounts)
@@ -180,7 +190,7 @@ class Ledger:
                 extra["input_hash"] = hashlib.sha256(
                     orjson.dumps(inputs, option=orjson.OPT_SORT_KEYS)
                 ).hexdigest()
-        return self.chains[stream].append_json(_merged(body, extra))
+        return _merged(body, extra)
 
     def about(
         self,

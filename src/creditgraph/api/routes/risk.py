@@ -135,7 +135,8 @@ async def check_transfer(request: Request) -> Response:
         # Logged before it is answered (or cached for a replay): a decision that cannot be
         # recorded is a 503, never an unrecorded answer. One line, in the decision log (it
         # names the key): a second, audit-log line per decision doubled the logging cost.
-        seq = state.decisions.risk_sync(
+        # Written with the other lines of this event-loop pass (``LineBatch``).
+        seq = await state.decisions.risk(
             inputs=body.model_dump(mode="json"),
             src=body.src,
             dst=body.dst,
