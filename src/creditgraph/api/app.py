@@ -24,6 +24,7 @@ from creditgraph.api import openapi_doc
 from creditgraph.api.bulkheads import Bulkheads
 from creditgraph.api.errors import error_response, install_error_handlers
 from creditgraph.api.headers import PageHeaders
+from creditgraph.api.lane import MatchedRoute, RiskLane
 from creditgraph.api.limits import BodyGuard
 from creditgraph.api.refusals import RefusalAudit
 from creditgraph.api.routes import ROUTERS
@@ -88,13 +89,6 @@ class MetricsMiddleware:
                 )
 
 
-class _Route:
-    """What the metrics middleware reads of a matched route."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-
-
 class RiskFastPath:
     """Serves ``POST /v1/risk/transfer`` with the route's own function, before FastAPI's
     routing and dependency machinery (the payment service's hot path; docs/benchmarks.md has
@@ -104,7 +98,7 @@ class RiskFastPath:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.route = _Route(RISK_PATH)
+        self.route = MatchedRoute(RISK_PATH)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] != RISK_PATH or scope["method"] != "POST":
@@ -120,6 +114,25 @@ class RiskFastPath:
                 raise
             response = mapped
         await response(scope, receive, send)
+
+
+class CreditGraphAPI(FastAPI):
+    """FastAPI with ``RiskLane`` in front: ordinary ``POST /v1/risk/transfer`` requests are
+    served before FastAPI's and the app's middleware; everything else goes the usual way."""
+
+    lane: RiskLane | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        lane = self.lane
+        if (
+            lane is not None
+            and scope["type"] == "http"
+            and scope["path"] == RISK_PATH
+            and scope["method"] == "POST"
+        ):
+            await lane(scope, receive, send, super().__call__)
+            return
+        await super().__call__(scope, receive, send)
 
 
 async def _probe_loop(state: ApiState, stop: asyncio.Event) -> None:
@@ -150,8 +163,9 @@ _NO_TELEMETRY: TelemetryConfig = {
 }
 
 
-def create_app(settings: Settings) -> FastAPI:
-    """The API over ``settings``' store and model registry."""
+def create_app(settings: Settings, *, risk_lane: bool = True) -> FastAPI:
+    """The API over ``settings``' store and model registry; ``risk_lane`` False serves the
+    risk route through the whole middleware stack too (the lane's tests compare the two)."""
 
     metrics = Metrics()  # no I/O: built here so the middleware can hold it from the start
 
@@ -173,7 +187,7 @@ def create_app(settings: Settings) -> FastAPI:
             await task  # lets a probe or reload in flight finish before the store closes
             await run_in_threadpool(state.close)
 
-    app = FastAPI(
+    app = CreditGraphAPI(
         title="creditgraph",
         version="1",
         description=DESCRIPTION,
@@ -197,4 +211,6 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(PageHeaders)
     app.add_middleware(RefusalAudit)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    if risk_lane:
+        app.lane = RiskLane(app, settings, metrics)
     return app

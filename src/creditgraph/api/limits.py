@@ -133,10 +133,10 @@ class BodyGuard:
                 send, 400, "too_deep", f"the JSON body nests deeper than {self.max_depth} levels"
             )
             return
-        await self.app(scope, _Replay(body, receive), send)
+        await self.app(scope, Replay(body, receive), send)
 
 
-class _Replay:
+class Replay:
     """The body as one message, then the real ``receive`` (for a disconnect)."""
 
     __slots__ = ("body", "receive")

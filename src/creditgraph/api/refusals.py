@@ -63,10 +63,11 @@ class RefusalAudit:
             await self.app(scope, receive, watch)
         finally:
             if status in REFUSALS:
-                self._record(scope, status)
+                self.record(scope, status)
 
     @staticmethod
-    def _record(scope: Scope, status: int) -> None:
+    def record(scope: Scope, status: int) -> None:
+        """Audit the refusal of the request of ``scope`` with ``status``."""
         state = getattr(scope["app"].state, "api", None)
         if state is None:  # before the lifespan ran: nothing to write to
             return
