@@ -12,51 +12,34 @@ price of one fsync in every decision's latency (docs/benchmarks.md has both).
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
 
+from creditgraph.batching import PassBatch
 from creditgraph.config import RiskSettings
 from creditgraph.ledger.chain import ChainLog, LogUnavailable
 from creditgraph.ledger.core import Ledger
 
 
-class LineBatch:
+class LineBatch(PassBatch[bytes, int]):
     """The decision lines submitted in one event-loop pass, written by one
-    ``ChainLog.append_json_many`` (one lock, ``flock``, tail check and ``write``) when the
-    loop runs the callbacks scheduled in that pass: under load many requests are parsed and
-    decided in one pass, and each line's system calls cost more than the rest of it. A lone
-    request's line is written one callback later than it would be alone: no timer, no wait.
-    Each submitter gets its line's seq, or the ``LogUnavailable`` that kept the whole batch
-    from being written (then none of its lines is, and no answer goes out unrecorded)."""
+    ``ChainLog.append_json_many`` (one lock, ``flock``, tail check and ``write``): each line's
+    system calls cost more than the rest of it on a busy server. Each submitter gets its
+    line's seq, or a ``LogUnavailable`` when the batch could not be written (then none of its
+    lines is, and no answer goes out unrecorded)."""
 
     def __init__(self, chain: ChainLog) -> None:
+        super().__init__(self._write)
         self.chain = chain
-        self._pending: list[tuple[bytes, asyncio.Future[int]]] = []
 
-    def submit(self, body: bytes) -> asyncio.Future[int]:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[int] = loop.create_future()
-        if not self._pending:
-            loop.call_soon(self._flush)
-        self._pending.append((body, future))
-        return future
-
-    def _flush(self) -> None:
-        batch, self._pending = self._pending, []
+    def _write(self, bodies: list[bytes]) -> Sequence[int | BaseException]:
         try:
-            seqs = self.chain.append_json_many([body for body, _ in batch])
-        except Exception as e:  # each waiter gets the error as its own exception
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(type(e)(*e.args) if isinstance(e, LogUnavailable) else e)
-            return
-        for (_, future), seq in zip(batch, seqs, strict=True):
-            if not future.done():  # a request cancelled meanwhile: its line stays written
-                future.set_result(seq)
+            return self.chain.append_json_many(bodies)
+        except LogUnavailable as e:  # each waiter raises its own instance
+            return [LogUnavailable(*e.args) for _ in bodies]
 
 
 def policy_hash(policy: RiskSettings) -> str:

@@ -24,6 +24,7 @@ from typing import Any, Literal, Protocol, TypeVar
 
 from anyio import CapacityLimiter, to_thread
 
+from creditgraph.batching import PassBatch
 from creditgraph.config import Settings
 from creditgraph.domain import AccountColumns, LinkColumns, Reason, TransferColumns
 from creditgraph.errors import CreditGraphError, ModelNotReady, NotFound, StoreUnavailable
@@ -184,6 +185,9 @@ class Serving:
             score=self.rescore_pool or score_in_thread,
         )
         self._reviews: ReviewWriter | None = None  # started by the first review answer
+        self._decide_batch: PassBatch[tuple[RiskEngine, TransferCheck], RiskDecision] = PassBatch(
+            self._decide_all
+        )
 
     # -- the store -------------------------------------------------------------------------------
     @property
@@ -360,7 +364,24 @@ class Serving:
         if unknown and self.live_store() is not None:
             self.events.scored_inductively(unknown)
             return await to_thread.run_sync(self._with_store, decide, limiter=self.scoring_limiter)
-        return self._with_store(decide)
+        # Known accounts: decided with the other checks of this event-loop pass, one after
+        # another, so each reads the trees and tables warm (``batching``). The same call
+        # per check as alone: the answers do not depend on the batch.
+        return await self._decide_batch.submit((engine, check))
+
+    def _decide_all(
+        self, items: list[tuple[RiskEngine, TransferCheck]]
+    ) -> list[RiskDecision | BaseException]:
+        out: list[RiskDecision | BaseException] = []
+        for engine, check in items:
+            try:
+                out.append(self._decide_one(engine, check))
+            except Exception as e:  # that check's answer (a 503, say), not the batch's
+                out.append(e)
+        return out
+
+    def _decide_one(self, engine: RiskEngine, check: TransferCheck) -> RiskDecision:
+        return self._with_store(lambda store: engine.decide(check, store))
 
     async def queue_review(self, check: TransferCheck, decision: RiskDecision) -> str | None:
         """Put a ``review`` answer in the store-backed review queue and wait until its batch
