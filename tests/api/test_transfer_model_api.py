@@ -10,6 +10,7 @@ import sqlite3
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -294,3 +295,44 @@ def test_the_hand_weighted_policy_serves_when_the_transfer_model_is_switched_off
             e for e in audit_entries(api.settings, "decisions") if e.get("kind") == "risk.transfer"
         ]
         assert line[-1]["applied"]["decision_policy"] == "baseline"
+
+
+def test_a_pass_of_checks_is_decided_together_as_each_would_be_alone(
+    trained: Path, tmp_path: Path
+) -> None:
+    """``Serving.decide``'s batch (one booster call for a pass's learned checks) gives, check
+    for check, what ``RiskEngine.decide`` gives alone: same decision, risk and reasons."""
+    import asyncio
+
+    from creditgraph.api.app import create_app
+    from creditgraph.services.risk import TransferCheck
+
+    shutil.copytree(trained, tmp_path / "data")
+    app = create_app(Settings(data_dir=tmp_path / "data"))
+    ids = [f"A{i:07d}" for i in range(1, 41)]
+    checks = [
+        TransferCheck(a, b, float(5 + 37 * k % 900), timestamp=1_796_000_000.0 + k)
+        for k, (a, b) in enumerate(zip(ids, ids[7:] + ids[:7], strict=True))
+    ]
+
+    async def main() -> tuple[list[Any], list[Any], int]:
+        async with app.router.lifespan_context(app):
+            serving = app.state.api.serving
+            engine, store = serving.engine, serving.live_store()
+            assert engine.transfers is not None
+            alone = [engine.decide(c, store) for c in checks]
+            before = serving._decide_batch.batches
+            together = await asyncio.gather(*(serving.decide(c) for c in checks))
+            return alone, list(together), serving._decide_batch.batches - before
+
+    alone, together, batches = asyncio.run(main())
+    assert batches == 1  # forty checks of one pass: one batch, one booster call
+    assert {d.policy for d in alone} == {"learned"}
+    for a, b in zip(alone, together, strict=True):
+        assert (a.decision, a.risk, a.reasons, a.model_version) == (
+            b.decision,
+            b.risk,
+            b.reasons,
+            b.model_version,
+        )
+    assert len({d.risk for d in alone}) > 10  # the checks are not all answered alike

@@ -6,7 +6,7 @@ from __future__ import annotations
 import lightgbm as lgb
 import numpy as np
 
-from creditgraph.ml.fast_row import FastRow
+from creditgraph.ml.fast_row import FastRow, FastRows
 
 
 def test_fast_row_equals_booster_predict() -> None:
@@ -32,6 +32,13 @@ def test_fast_row_equals_booster_predict() -> None:
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(got_c, want_c, rtol=1e-12, atol=1e-12)
     assert np.ptp(got) > 1.0  # the rows are not all answered alike
+    # Several rows in one call: bit for bit the single-row margins (a batch of decisions
+    # must answer each as it would alone), for any batch size.
+    many = FastRows(booster, k)
+    assert np.array_equal(many(rows), got)
+    assert np.array_equal(many(rows[17:18]), got[17:18])
+    assert np.array_equal(np.concatenate([many(rows[:7]), many(rows[7:])]), got)
+    assert many(rows[:0]).shape == (0,)
 
 
 def test_fast_row_leaves_equal_pred_leaf() -> None:

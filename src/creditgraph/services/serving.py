@@ -40,6 +40,7 @@ from creditgraph.services.review_writer import ReviewWriter
 from creditgraph.services.reviews import review_item
 from creditgraph.services.risk import (
     AccountRisk,
+    PendingDecision,
     RiskDecision,
     RiskEngine,
     TransferCheck,
@@ -372,16 +373,40 @@ class Serving:
     def _decide_all(
         self, items: list[tuple[RiskEngine, TransferCheck]]
     ) -> list[RiskDecision | BaseException]:
-        out: list[RiskDecision | BaseException] = []
+        """The checks of one pass: each begun alone, the learned ones' boosters run in one
+        call per scorer (rows back to back: the trees stay in the CPU caches), then each
+        finished alone. Every answer is the one ``RiskEngine.decide`` gives for it alone."""
+        out: list[RiskDecision | PendingDecision | BaseException] = []
         for engine, check in items:
             try:
-                out.append(self._decide_one(engine, check))
+                out.append(self._begin(engine, check))
             except Exception as e:  # that check's answer (a 503, say), not the batch's
                 out.append(e)
-        return out
+        pending: dict[int, list[int]] = {}
+        for k, r in enumerate(out):
+            if isinstance(r, PendingDecision):
+                pending.setdefault(id(r.scorer), []).append(k)
+        for ks in pending.values():
+            first = out[ks[0]]
+            assert isinstance(first, PendingDecision)
+            try:
+                rows = [p.prepared for k in ks if isinstance(p := out[k], PendingDecision)]
+                margins = first.scorer.margins(rows)
+            except Exception as e:
+                for k in ks:
+                    out[k] = e
+                continue
+            for k, margin in zip(ks, margins, strict=True):
+                p = out[k]
+                assert isinstance(p, PendingDecision)
+                try:
+                    out[k] = items[k][0].finish(p, margin)
+                except Exception as e:
+                    out[k] = e
+        return [RuntimeError("not finished") if isinstance(r, PendingDecision) else r for r in out]
 
-    def _decide_one(self, engine: RiskEngine, check: TransferCheck) -> RiskDecision:
-        return self._with_store(lambda store: engine.decide(check, store))
+    def _begin(self, engine: RiskEngine, check: TransferCheck) -> RiskDecision | PendingDecision:
+        return self._with_store(lambda store: engine.begin(check, store))
 
     async def queue_review(self, check: TransferCheck, decision: RiskDecision) -> str | None:
         """Put a ``review`` answer in the store-backed review queue and wait until its batch

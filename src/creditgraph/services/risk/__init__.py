@@ -8,7 +8,7 @@ blocked) and ``engine`` (wires them to the champion's scores and the store).
 
 from __future__ import annotations
 
-from creditgraph.services.risk.engine import RiskEngine, check_store
+from creditgraph.services.risk.engine import PendingDecision, RiskEngine, check_store
 from creditgraph.services.risk.live import TtlCache
 from creditgraph.services.risk.policy import (
     SEVERITY,
@@ -23,6 +23,7 @@ __all__ = [
     "SEVERITY",
     "AccountRisk",
     "Decision",
+    "PendingDecision",
     "RiskDecision",
     "RiskEngine",
     "TransferCheck",

@@ -24,7 +24,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Container, Iterable, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -41,10 +41,22 @@ from creditgraph.services.risk.learned import decide_learned
 from creditgraph.services.risk.live import Overlay, TtlCache
 from creditgraph.services.risk.policy import AccountRisk, Facts, RiskDecision, TransferCheck
 from creditgraph.services.risk.tables import FRIENDS, RECEIVED, SENT, RingInfo, SnapshotTables
-from creditgraph.services.transfers.scorer import TransferScorer
+from creditgraph.services.transfers.scorer import PreparedScore, TransferScorer
 from creditgraph.store.base import GraphStore
 
 F64Array = np.ndarray[Any, np.dtype[np.float64]]
+
+
+@dataclass(frozen=True, slots=True)
+class PendingDecision:
+    """A learned decision waiting for the booster's margin (``RiskEngine.begin``)."""
+
+    scorer: TransferScorer
+    check: TransferCheck
+    sender: AccountRisk
+    receiver: AccountRisk
+    context: list[Reason]
+    prepared: PreparedScore
 
 
 class RiskEngine:
@@ -159,6 +171,17 @@ class RiskEngine:
     # -- the decision ------------------------------------------------------------------------------
     def decide(self, check: TransferCheck, store: GraphStore | None) -> RiskDecision:
         """Decide on ``check``; ``store`` None means degraded (answer from memory only)."""
+        begun = self.begin(check, store)
+        if isinstance(begun, RiskDecision):
+            return begun
+        return self.finish(begun, begun.scorer.margin(begun.prepared))
+
+    def begin(
+        self, check: TransferCheck, store: GraphStore | None
+    ) -> RiskDecision | PendingDecision:
+        """``decide``, but for a learned answer everything before the booster: the
+        ``PendingDecision`` that ``finish`` completes with the booster's raw margin (which
+        ``TransferScorer.margins`` gives for several at once)."""
         sender = self.account_risk(check.src, store)
         receiver = self.account_risk(check.dst, store)
         i, j = self.index.get(check.src), self.index.get(check.dst)
@@ -167,12 +190,24 @@ class RiskEngine:
         shared = self.shared_identity(check.src, check.dst, bits)
         rings = self.rings_of(check.dst)
         degraded = store is None or "unavailable" in (sender.source, receiver.source)
-        if self.transfers is not None and not degraded:
+        t = self.transfers
+        if t is not None and not degraded:
             # The baseline's account lines only, as context: its decision is not needed.
             context = risk_policy.context_reasons(
                 sender, receiver, rings, shared, same, self.model_version
             )
-            return self._learned(check, sender, receiver, context)
+            ts = check.timestamp if check.timestamp is not None else time.time()
+            prepared = t.prepare(
+                check.src,
+                check.dst,
+                check.amount,
+                ts,
+                check.channel,
+                check.attributes,
+                sender.fraud_probability,
+                receiver.fraud_probability,
+            )
+            return PendingDecision(t, check, sender, receiver, context, prepared)
         total, count = self.tables.sent(i)
         extra = self._overlay.sent.get(check.src)
         if extra is not None:
@@ -191,36 +226,20 @@ class RiskEngine:
         )
         return risk_policy.decide(facts, self.policy)  # the named baseline, and the fallback
 
-    def _learned(
-        self,
-        check: TransferCheck,
-        sender: AccountRisk,
-        receiver: AccountRisk,
-        context: list[Reason],
-    ) -> RiskDecision:
-        """The transfer model's decision; the baseline's account lines stay as context."""
-        t = self.transfers
-        assert t is not None
-        ts = check.timestamp if check.timestamp is not None else time.time()
-        scored = t.score(
-            check.src,
-            check.dst,
-            check.amount,
-            ts,
-            check.channel,
-            check.attributes,
-            sender.fraud_probability,
-            receiver.fraud_probability,
-        )
+    def finish(self, pending: PendingDecision, margin: float) -> RiskDecision:
+        """The transfer model's decision from the booster's raw ``margin``; the baseline's
+        account lines stay as context."""
+        t, check = pending.scorer, pending.check
+        scored = t.finish(pending.prepared, margin)
         learned = decide_learned(scored, check.amount, self.policy, t.version)
         return RiskDecision(
             decision=learned.decision,
             risk=round(learned.probability, 6),
-            reasons=[*learned.reasons, *context],
+            reasons=[*learned.reasons, *pending.context],
             model_version=f"{self.model_version}/{t.version}",
             degraded=False,
-            sender=sender,
-            receiver=receiver,
+            sender=pending.sender,
+            receiver=pending.receiver,
             policy="learned",
             thresholds=learned.thresholds,
         )

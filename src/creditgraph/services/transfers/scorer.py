@@ -32,7 +32,7 @@ import numpy as np
 
 from creditgraph.domain import Ring, Snapshot
 from creditgraph.errors import NotFound
-from creditgraph.ml.fast_row import FastRow
+from creditgraph.ml.fast_row import FastRow, FastRows
 from creditgraph.ml.pathattr import leaf_table
 from creditgraph.ml.transfer_model import TransferModel
 from creditgraph.services.transfers.artifact import load_current
@@ -100,6 +100,7 @@ class TransferScorer:
         # One request's row through the booster without ``Booster.predict``'s set-up.
         ncol = len(model.feature_names)
         self._margin = FastRow(model.booster, ncol)
+        self._margins = FastRows(model.booster, ncol)
         self._contrib = FastRow(model.booster, ncol, contrib=True)
         self._leaves = FastRow(model.booster, ncol, leaves=True)
         # Path contributions: one group per model column, per leaf of every tree.
@@ -156,6 +157,29 @@ class TransferScorer:
     ) -> TransferScore:
         """P(fraud) of the transfer; its contributions now only with ``explain`` (else
         ``TransferScore.explain`` computes them when a decision needs its reasons)."""
+        prepared = self.prepare(src, dst, amount, ts, channel, attributes, sender_p, receiver_p)
+        design = prepared.design
+        if explain and self.attribution == "treeshap":
+            contrib: np.ndarray[Any, Any] | None = self._contrib(design)
+            assert contrib is not None
+            margin = float(contrib.sum())
+        else:
+            contrib = self._explain(design) if explain else None
+            margin = self.margin(prepared)
+        return self.finish(prepared, margin, contrib)
+
+    def prepare(
+        self,
+        src: str,
+        dst: str,
+        amount: float,
+        ts: float,
+        channel: str | None,
+        attributes: Mapping[str, str],
+        sender_p: float | None,
+        receiver_p: float | None,
+    ) -> PreparedScore:
+        """``score`` up to the booster: the inputs and the design row."""
         rows = self.state.features(src, dst, amount, ts, channel, attributes)
         x = rows.numeric
         # Request-time account scores (live, inductive) beat the context's table.
@@ -163,28 +187,50 @@ class TransferScorer:
             x[0, _S_FRAUD_P] = sender_p
         if receiver_p is not None:
             x[0, _R_FRAUD_P] = receiver_p
-        design = self.model.matrix(x, rows.categorical)
-        if explain and self.attribution == "treeshap":
-            contrib: np.ndarray[Any, Any] | None = self._contrib(design)
-            assert contrib is not None
-            margin = float(contrib.sum())
-        else:
-            contrib = self._explain(design) if explain else None
-            margin = float(self._margin(design)[0])
+        return PreparedScore(x, rows.categorical, self.model.matrix(x, rows.categorical))
+
+    def margin(self, prepared: PreparedScore) -> float:
+        """The booster's raw margin for one prepared row (LightGBM's single-row path)."""
+        return float(self._margin(prepared.design)[0])
+
+    def margins(self, prepared: Sequence[PreparedScore]) -> list[float]:
+        """The raw margins of several prepared rows, in one booster call: each is bit for
+        bit the margin ``score`` computes for its row alone."""
+        out: list[float] = self._margins(np.vstack([p.design for p in prepared])).tolist()
+        return out
+
+    def finish(
+        self,
+        prepared: PreparedScore,
+        margin: float,
+        contrib: np.ndarray[Any, Any] | None = None,
+    ) -> TransferScore:
+        """``score`` from the booster's raw ``margin`` for ``prepared``."""
+        x, categorical = prepared.numeric, prepared.categorical
         prob = 1.0 / (
             1.0 + math.exp(-max(min(self.model.calib_a * margin + self.model.calib_b, 700), -700))
         )
         return TransferScore(
             prob,
             x[0],
-            {c: rows.categorical[c][0] for c in self.model.categorical},
+            {c: categorical[c][0] for c in self.model.categorical},
             contrib,
             self.model.feature_names,
             int(x[0, _S_OUT_COUNT]),
-            design,
+            prepared.design,
             self._explain,
             self.attribution,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedScore:
+    """One transfer's model inputs (one row, ``NUMERIC`` order, and the categorical values)
+    and its design row, before the booster."""
+
+    numeric: np.ndarray[Any, Any]
+    categorical: Mapping[str, Sequence[str | None]]
+    design: np.ndarray[Any, Any]
 
 
 def serving_state(
