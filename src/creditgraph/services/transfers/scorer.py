@@ -43,6 +43,9 @@ from creditgraph.store.base import GraphStore
 _S_FRAUD_P = NUMERIC.index("s_fraud_p")
 _R_FRAUD_P = NUMERIC.index("r_fraud_p")
 _S_OUT_COUNT = NUMERIC.index("s_out_count")
+#: From this many rows one ``FastRows`` call beats a ``FastRow`` call per row: the matrix
+#: call's ~12 µs of set-up against ~6 µs a row (300 trees, this machine kind).
+_BATCH_FROM = 8
 
 
 @dataclass(frozen=True)
@@ -196,6 +199,8 @@ class TransferScorer:
     def margins(self, prepared: Sequence[PreparedScore]) -> list[float]:
         """The raw margins of several prepared rows, in one booster call: each is bit for
         bit the margin ``score`` computes for its row alone."""
+        if len(prepared) < _BATCH_FROM:
+            return [self.margin(p) for p in prepared]
         out: list[float] = self._margins(np.vstack([p.design for p in prepared])).tolist()
         return out
 
