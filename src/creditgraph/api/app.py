@@ -22,13 +22,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from creditgraph.api import openapi_doc
 from creditgraph.api.bulkheads import Bulkheads
-from creditgraph.api.errors import error_response, install_error_handlers
+from creditgraph.api.errors import install_error_handlers
 from creditgraph.api.headers import PageHeaders
-from creditgraph.api.lane import MatchedRoute, RiskLane
+from creditgraph.api.lane import MatchedRoute, RiskLane, answer
 from creditgraph.api.limits import BodyGuard
 from creditgraph.api.refusals import RefusalAudit
 from creditgraph.api.routes import ROUTERS
-from creditgraph.api.routes.risk import RISK_PATH, check_transfer
+from creditgraph.api.routes.risk import RISK_PATH
 from creditgraph.api.state import ApiState, Metrics
 from creditgraph.config import Settings
 from creditgraph.errors import CreditGraphError
@@ -105,14 +105,7 @@ class RiskFastPath:
             await self.app(scope, receive, send)
             return
         scope["route"] = self.route
-        request = Request(scope, receive)
-        try:
-            response = await check_transfer(request)
-        except Exception as exc:
-            mapped = await error_response(request, exc)
-            if mapped is None:
-                raise
-            response = mapped
+        response = await answer(Request(scope, receive))
         await response(scope, receive, send)
 
 

@@ -26,18 +26,30 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from fastapi import Request
+from fastapi import Request, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from creditgraph.api.deps import PRINCIPAL, allowed_roles
 from creditgraph.api.errors import error_response
-from creditgraph.api.limits import Replay, json_depth_exceeds
+from creditgraph.api.limits import Replay, body_headers, json_depth_exceeds
 from creditgraph.api.refusals import REFUSALS, RefusalAudit
 from creditgraph.api.routes.risk import RISK_PATH, check_transfer
 from creditgraph.api.state import Metrics
 from creditgraph.config import Settings
 
 _ALLOWED = allowed_roles("payment")
+
+
+async def answer(request: Request) -> Response:
+    """The risk route's response to ``request``, its errors mapped as the app's handlers map
+    them; anything unmapped propagates (a real 500)."""
+    try:
+        return await check_transfer(request)
+    except Exception as exc:
+        mapped = await error_response(request, exc)
+        if mapped is None:
+            raise
+        return mapped
 
 
 class MatchedRoute:
@@ -66,15 +78,7 @@ class RiskLane:
             await full(scope, receive, send)
             return
         start = time.perf_counter()
-        length = auth = None
-        chunked = False
-        for k, v in scope["headers"]:  # one pass, as the body guard's
-            if k == b"content-length":
-                length = v
-            elif k == b"authorization":
-                auth = v
-            elif k == b"transfer-encoding":
-                chunked = True
+        length, auth, chunked = body_headers(scope)
         if chunked or length is None or auth is None or not length.isdigit():
             await full(scope, receive, send)
             return
@@ -107,14 +111,7 @@ class RiskLane:
         scope["route"] = self.route
         status = 500
         try:
-            request = Request(scope, Replay(body, receive))
-            try:
-                response = await check_transfer(request)
-            except Exception as exc:
-                mapped = await error_response(request, exc)
-                if mapped is None:
-                    raise
-                response = mapped
+            response = await answer(Request(scope, Replay(body, receive)))
             status = response.status_code
             await send(
                 {

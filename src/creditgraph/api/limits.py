@@ -67,15 +67,7 @@ class BodyGuard:
         if scope["type"] != "http" or not scope["path"].startswith("/v1/"):
             await self.app(scope, receive, send)
             return
-        length = auth = None
-        chunked = False
-        for k, v in scope["headers"]:  # one pass: this runs on every payment request
-            if k == b"content-length":
-                length = v
-            elif k == b"authorization":
-                auth = v
-            elif k == b"transfer-encoding":
-                chunked = True
+        length, auth, chunked = body_headers(scope)
         if not chunked and (length is None or length == b"0"):
             await self.app(scope, receive, send)  # no body: the route authenticates
             return
@@ -134,6 +126,21 @@ class BodyGuard:
             )
             return
         await self.app(scope, Replay(body, receive), send)
+
+
+def body_headers(scope: Scope) -> tuple[bytes | None, bytes | None, bool]:
+    """(Content-Length, Authorization, chunked?) of a request, in one pass over its headers
+    (this runs on every payment request)."""
+    length = auth = None
+    chunked = False
+    for k, v in scope["headers"]:
+        if k == b"content-length":
+            length = v
+        elif k == b"authorization":
+            auth = v
+        elif k == b"transfer-encoding":
+            chunked = True
+    return length, auth, chunked
 
 
 class Replay:
